@@ -1,0 +1,1 @@
+"""The `filmqnn` command line: one sub-command per stage of the flow."""

@@ -1,0 +1,1 @@
+"""CLI commands of the quantization stage: train, assign, quantize, evaluate, study."""

@@ -1,0 +1,1 @@
+"""filmqnn.data stage (see DESIGN.md §1)."""

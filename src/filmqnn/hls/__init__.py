@@ -1,0 +1,1 @@
+"""filmqnn.hls stage (see DESIGN.md §1)."""

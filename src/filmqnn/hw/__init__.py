@@ -1,0 +1,1 @@
+"""filmqnn.hw stage (see DESIGN.md §1)."""

@@ -1,0 +1,1 @@
+"""filmqnn.lower stage (see DESIGN.md §1)."""

@@ -1,0 +1,1 @@
+"""filmqnn.models stage (see DESIGN.md §1)."""

@@ -1,0 +1,1 @@
+"""filmqnn.pynq stage (see DESIGN.md §1)."""

@@ -1,0 +1,1 @@
+"""filmqnn.quant stage (see DESIGN.md §1)."""

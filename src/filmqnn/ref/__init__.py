@@ -1,0 +1,1 @@
+"""filmqnn.ref stage (see DESIGN.md §1)."""
