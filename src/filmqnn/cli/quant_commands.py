@@ -1,1 +1,464 @@
-"""CLI commands of the quantization stage: train, assign, quantize, evaluate, study."""
+"""CLI commands of the quantization stage: train, assign, quantize, evaluate, compare, study."""
+
+from pathlib import Path
+from typing import Annotated
+
+import torch
+import typer
+
+from filmqnn.cli.app import app, emit_json, fail
+from filmqnn.data import DatasetError
+from filmqnn.models import MODEL_NAMES, ModelError, build_model, default_input_size
+from filmqnn.quant import (
+    CRITERIA,
+    QuantConfig,
+    UnsupportedLayerError,
+    assign_from_scores,
+    calibrate,
+    convert,
+    filter_scores,
+    quant_layers,
+)
+from filmqnn.train.checkpoint import CheckpointError, load_checkpoint
+from filmqnn.train.experiments import (
+    STUDY_ACT_BITS,
+    STUDY_RATIOS,
+    comparison_markdown,
+    comparison_variants,
+    fp32_row,
+    run_variants,
+    study_markdown,
+    study_plot,
+    study_variants,
+    write_report,
+)
+from filmqnn.train.fp32 import train_fp32
+from filmqnn.train.loop import evaluate
+from filmqnn.train.qat import QuantSpec, load_quantized, quantize_fp32, quantized_model_from_fp32
+from filmqnn.train.spec import TrainSpec, build_for, load_split
+
+USER_ERRORS = (
+    DatasetError,
+    ModelError,
+    CheckpointError,
+    UnsupportedLayerError,
+    ValueError,
+    FileNotFoundError,
+)
+
+ModelOpt = Annotated[str, typer.Option(help=f"model name: {', '.join(MODEL_NAMES)}")]
+DataOpt = Annotated[str, typer.Option(help="data set: fashion-mnist, cifar10, imagenet, synthetic")]
+DataRootOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="directory of the data set (cifar10, imagenet; fashion-mnist defaults to Debian's)"
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print a machine-readable JSON summary")]
+OutOpt = Annotated[Path, typer.Option(help="output directory (checkpoints, reports)")]
+RatioOpt = Annotated[float, typer.Option(help="fraction r of 8-bit filters per layer")]
+TmOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="output tile Tm: Tm8=max(1,round(r*Tm)) 8-bit filters per tile; omit for a plain ratio"
+    ),
+]
+LimitOpt = Annotated[int | None, typer.Option(help="use only this many images (quick runs)")]
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def _quant_config(
+    act_bits: int,
+    act_mode: str,
+    weight_scale: str,
+    weight_clip: str,
+    low_bits: int,
+    high_bits: int,
+    first_last_8bit: bool,
+) -> QuantConfig:
+    return QuantConfig(
+        act_bits=act_bits,
+        low_bits=low_bits,
+        high_bits=high_bits,
+        weight_scale=weight_scale,
+        weight_clip=weight_clip,
+        act_mode=act_mode,
+        first_last_high=first_last_8bit,
+    )
+
+
+@app.command()
+def train(
+    model: ModelOpt = "resnet18_small",
+    data: DataOpt = "fashion-mnist",
+    data_root: DataRootOpt = None,
+    epochs: int = typer.Option(2, min=1),
+    batch_size: int = typer.Option(128, min=1),
+    lr: float = 0.05,
+    weight_decay: float = 5e-4,
+    limit_train: LimitOpt = None,
+    limit_test: LimitOpt = None,
+    augment: bool = typer.Option(True, help="random shift-crop and flip"),
+    seed: int = 0,
+    out: OutOpt = Path("runs/fp32"),
+    resume: bool = typer.Option(False, help="continue from OUT/fp32.pt"),
+    threads: int | None = typer.Option(None, help="torch CPU threads"),
+    json_out: JsonOpt = False,
+) -> None:
+    """Train the FP32 baseline; OUT/fp32.pt is checkpointed every epoch (torchrun for DDP)."""
+    _set_threads(threads)
+    spec = TrainSpec(
+        model=model,
+        data=data,
+        data_root=data_root,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        limit_train=limit_train,
+        limit_test=limit_test,
+        augment=augment,
+        seed=seed,
+    )
+    try:
+        result = train_fp32(spec, out, resume=resume, progress=not json_out)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    if "test" not in result:
+        return
+    if json_out:
+        emit_json(result)
+    else:
+        typer.echo(
+            f"FP32 {model} on {data}: test accuracy {100 * result['test']['accuracy']:.2f} %"
+            f" ({result['test']['samples']} images); checkpoint {result['checkpoint']}"
+        )
+
+
+@app.command()
+def assign(
+    model: ModelOpt = "resnet18",
+    ratio: RatioOpt = 0.05,
+    tm: TmOpt = None,
+    criterion: str = typer.Option("weight-error", help=f"one of {', '.join(CRITERIA)}"),
+    input_size: int | None = typer.Option(None, help="input side (default: the model's)"),
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    checkpoint: Path | None = typer.Option(None, help="FP32 checkpoint to rank real weights"),
+    first_last_8bit: bool = typer.Option(True, help="first conv and last FC all 8-bit"),
+    out: Path | None = typer.Option(None, help="also save the assignment JSON artifact here"),
+    json_out: JsonOpt = False,
+) -> None:
+    """Assign 8-bit filters per layer without training and print the per-layer counts."""
+    size = input_size or default_input_size(model)
+    cfg = QuantConfig(first_last_high=first_last_8bit)
+    try:
+        if checkpoint is not None:
+            state = load_checkpoint(checkpoint, kind="fp32")
+            model = state["spec"]["model"]
+            qmodel = quantized_model_from_fp32(state, cfg)
+            size, in_channels = state["data"]["image_size"], state["data"]["in_channels"]
+        else:
+            qmodel = convert(build_model(model, num_classes, in_channels, size), cfg)
+        layers = quant_layers(qmodel)
+        batch = target = None
+        if criterion != "weight-error":
+            gen = torch.Generator().manual_seed(0)
+            batch = torch.randn(8, in_channels, size, size, generator=gen)
+            target = torch.randint(0, layers[-1][1].num_filters, (8,), generator=gen)
+            calibrate(qmodel, [batch])
+        scores = filter_scores(criterion, qmodel, layers, batch, target)
+        fixed = {layers[0][0], layers[-1][0]} if first_last_8bit else set()
+        result = assign_from_scores(layers, scores, ratio, tm, criterion, fixed)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    if out is not None:
+        result.save(out)
+    d = result.to_dict()
+    summary = {
+        "model": model,
+        "ratio": ratio,
+        "tm": tm,
+        "criterion": criterion,
+        "layers": [
+            {k: la[k] for k in ("name", "kind", "filters", "filters_8bit")} for la in d["layers"]
+        ],
+        "ratio_8bit": d["ratio_8bit"],
+        "ratio_8bit_all_layers": d["ratio_8bit_all_layers"],
+    }
+    if json_out:
+        emit_json(summary)
+        return
+    for la in summary["layers"]:
+        typer.echo(f"{la['name']:40s} {la['kind']:9s} {la['filters_8bit']:5d} / {la['filters']}")
+    typer.echo(
+        f"8-bit filters: {summary['ratio_8bit']:.2%} of ranked layers, "
+        f"{summary['ratio_8bit_all_layers']:.2%} of all"
+    )
+
+
+def _qspec(
+    ratio: float,
+    tm: int | None,
+    criterion: str,
+    mode: str,
+    assign_epochs: int,
+    calib_batches: int,
+    assignment: Path | None,
+    cfg: QuantConfig,
+) -> QuantSpec:
+    return QuantSpec(
+        config=cfg,
+        ratio=ratio,
+        tm=tm,
+        criterion=criterion,
+        mode=mode,
+        assign_epochs=assign_epochs,
+        calib_batches=calib_batches,
+        assignment_file=str(assignment) if assignment else None,
+    )
+
+
+@app.command()
+def quantize(
+    checkpoint: Path = typer.Option(..., help="FP32 checkpoint from `filmqnn train`"),
+    data: DataOpt = "fashion-mnist",
+    data_root: DataRootOpt = None,
+    ratio: RatioOpt = 0.05,
+    tm: TmOpt = None,
+    criterion: str = typer.Option("output-error", help=f"one of {', '.join(CRITERIA)}"),
+    mode: str = typer.Option("qat", help="qat (assignment + fine-tune) or ptq (calibrate only)"),
+    epochs: int = typer.Option(2, min=0, help="QAT epochs in all"),
+    assign_epochs: int = typer.Option(1, min=0, help="epochs that re-assign (Algorithm 1)"),
+    calib_batches: int = typer.Option(4, min=1),
+    assignment: Path | None = typer.Option(None, help="reuse a saved assignment JSON"),
+    act_bits: int = 5,
+    act_mode: str = typer.Option("lsq", help="lsq, pact or fixed (paper)"),
+    weight_scale: str = typer.Option("per-filter", help="per-filter or per-layer (paper)"),
+    weight_clip: str = typer.Option("mse", help="mse or max (paper)"),
+    low_bits: int = 4,
+    high_bits: int = 8,
+    first_last_8bit: bool = True,
+    batch_size: int = 128,
+    lr: float = 0.01,
+    limit_train: LimitOpt = None,
+    limit_test: LimitOpt = None,
+    seed: int = 0,
+    out: OutOpt = Path("runs/quant"),
+    resume: bool = typer.Option(False, help="continue from OUT/quant.pt"),
+    threads: int | None = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Quantize an FP32 checkpoint to intra-layer mixed precision (QAT or PTQ)."""
+    _set_threads(threads)
+    cfg = _quant_config(
+        act_bits, act_mode, weight_scale, weight_clip, low_bits, high_bits, first_last_8bit
+    )
+    qspec = _qspec(ratio, tm, criterion, mode, assign_epochs, calib_batches, assignment, cfg)
+    spec = TrainSpec(
+        data=data,
+        data_root=data_root,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=5e-5,
+        warmup_steps=0,
+        limit_train=limit_train,
+        limit_test=limit_test,
+        seed=seed,
+    )
+    try:
+        result = quantize_fp32(checkpoint, spec, qspec, out, resume=resume, progress=not json_out)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    if "test" not in result:
+        return
+    if json_out:
+        emit_json(result)
+    else:
+        typer.echo(
+            f"quantized ({result['ratio_8bit']:.1%} 8-bit filters, A{act_bits}): test "
+            f"accuracy {100 * result['test']['accuracy']:.2f} %; {result['checkpoint']}, "
+            f"{result['assignment']}"
+        )
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    checkpoint: Path = typer.Option(..., help="FP32 or quantized checkpoint"),
+    data: str | None = typer.Option(None, help="data set (default: the checkpoint's)"),
+    data_root: DataRootOpt = None,
+    limit_test: LimitOpt = None,
+    threads: int | None = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Test accuracy of a checkpoint (fake-quantized for quantized checkpoints)."""
+    _set_threads(threads)
+    try:
+        state = load_checkpoint(checkpoint)
+        if state["kind"] == "quant":
+            model, _ = load_quantized(checkpoint)
+            spec = TrainSpec.from_dict(state["spec"])
+        else:
+            spec = TrainSpec.from_dict(state["spec"])
+            model = build_for(spec, load_split(spec, "test"))
+            model.load_state_dict(state["model_state"])
+        spec = TrainSpec.from_dict(
+            {
+                **spec.to_dict(),
+                "data": data or spec.data,
+                "data_root": data_root or spec.data_root,
+                "limit_test": limit_test,
+            }
+        )
+        result = evaluate(model, load_split(spec, "test").dataset, progress=not json_out)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    result.update(kind=state["kind"], model=spec.model, data=spec.data)
+    if json_out:
+        emit_json(result)
+    else:
+        typer.echo(
+            f"{state['kind']} {spec.model} on {spec.data}: "
+            f"{100 * result['accuracy']:.2f} % ({result['samples']} images)"
+        )
+
+
+def _fp32_for(
+    out: Path,
+    model: str,
+    data: str,
+    data_root: str | None,
+    epochs: int,
+    limit_train: int | None,
+    limit_test: int | None,
+    checkpoint: Path | None,
+    progress: bool,
+) -> tuple[Path, dict]:
+    if checkpoint is not None:
+        state = load_checkpoint(checkpoint, kind="fp32")
+        spec = TrainSpec.from_dict({**state["spec"], "limit_test": limit_test})
+        m = build_for(spec, load_split(spec, "test"))
+        m.load_state_dict(state["model_state"])
+        return checkpoint, evaluate(m, load_split(spec, "test").dataset, progress=progress)
+    spec = TrainSpec(
+        model=model,
+        data=data,
+        data_root=data_root,
+        epochs=epochs,
+        limit_train=limit_train,
+        limit_test=limit_test,
+    )
+    result = train_fp32(spec, out / "fp32", resume=True, progress=progress)
+    return Path(result["checkpoint"]), result["test"]
+
+
+@app.command()
+def compare(
+    model: ModelOpt = "resnet18_small",
+    data: DataOpt = "fashion-mnist",
+    data_root: DataRootOpt = None,
+    checkpoint: Path | None = typer.Option(None, help="FP32 checkpoint (else train one)"),
+    epochs: int = typer.Option(2, min=1, help="FP32 epochs when training"),
+    qat_epochs: int = typer.Option(2, min=0),
+    assign_epochs: int = 1,
+    ratio: RatioOpt = 0.05,
+    tm: TmOpt = None,
+    criterion: str = "output-error",
+    act_bits: int = 5,
+    lr: float = 0.01,
+    limit_train: LimitOpt = None,
+    limit_test: LimitOpt = None,
+    out: OutOpt = Path("runs/compare"),
+    threads: int | None = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """FP32 vs W8A5, W4A5 and mixed R% A5 on one model: the accuracy table (resumable)."""
+    _set_threads(threads)
+    progress = not json_out
+    try:
+        fp32_ckpt, fp32_test = _fp32_for(
+            out, model, data, data_root, epochs, limit_train, limit_test, checkpoint, progress
+        )
+        base = _qspec(
+            ratio, tm, criterion, "qat", assign_epochs, 4, None, QuantConfig(act_bits=act_bits)
+        )
+        spec = TrainSpec(
+            data=data,
+            data_root=data_root,
+            epochs=qat_epochs,
+            lr=lr,
+            weight_decay=5e-5,
+            warmup_steps=0,
+            limit_train=limit_train,
+            limit_test=limit_test,
+        )
+        rows = [fp32_row(fp32_ckpt, fp32_test["accuracy"], fp32_test["samples"])]
+        rows += run_variants(fp32_ckpt, spec, comparison_variants(base), out, progress)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    model_name = rows[0]["model"]
+    md = comparison_markdown(rows, f"{model_name} on {data}")
+    write_report(out, "compare", rows, md, {"model": model_name, "data": data})
+    if json_out:
+        emit_json({"model": model_name, "data": data, "rows": rows})
+    else:
+        typer.echo(md + f"\nwritten: {out / 'compare.md'}, {out / 'compare.json'}")
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(x) / 100 for x in text.split(","))
+
+
+@app.command()
+def study(
+    checkpoint: Path = typer.Option(..., help="FP32 checkpoint of the model to study"),
+    data: DataOpt = "fashion-mnist",
+    data_root: DataRootOpt = None,
+    ratios: str = typer.Option(
+        ",".join(f"{100 * r:g}" for r in STUDY_RATIOS), help="8-bit ratios in percent"
+    ),
+    act_bits: str = typer.Option(",".join(map(str, STUDY_ACT_BITS)), help="activation bits"),
+    qat_epochs: int = typer.Option(1, min=0),
+    mode: str = typer.Option("qat", help="qat or ptq"),
+    criterion: str = "output-error",
+    tm: TmOpt = None,
+    lr: float = 0.01,
+    limit_train: LimitOpt = None,
+    limit_test: LimitOpt = None,
+    out: OutOpt = Path("runs/study"),
+    threads: int | None = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The paper's Table 2/3 sweep (8-bit ratio x activation bits): table (MD+JSON) and PNG."""
+    _set_threads(threads)
+    try:
+        r = _floats(ratios)
+        a = tuple(int(x) for x in act_bits.split(","))
+        base = _qspec(0.05, tm, criterion, mode, min(1, qat_epochs), 4, None, QuantConfig())
+        spec = TrainSpec(
+            data=data,
+            data_root=data_root,
+            epochs=qat_epochs,
+            lr=lr,
+            weight_decay=5e-5,
+            warmup_steps=0,
+            limit_train=limit_train,
+            limit_test=limit_test,
+        )
+        rows = run_variants(checkpoint, spec, study_variants(base, r, a), out, not json_out)
+        model_name = load_checkpoint(checkpoint, kind="fp32")["spec"]["model"]
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    title = f"{model_name} on {data}: accuracy vs 8-bit ratio and activation bits"
+    md = study_markdown(rows, title)
+    write_report(out, "study", rows, md, {"model": model_name, "data": data})
+    study_plot(rows, out / "study.png", title)
+    if json_out:
+        emit_json({"model": model_name, "data": data, "rows": rows, "plot": str(out / "study.png")})
+    else:
+        typer.echo(md + f"\nwritten: {out / 'study.md'}, {out / 'study.json'}, {out / 'study.png'}")

@@ -1,0 +1,127 @@
+"""Conv and FC layers whose filters are fake-quantized to per-filter bit widths."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from filmqnn.quant.formats import WEIGHT_BITS_HIGH, WEIGHT_BITS_LOW
+from filmqnn.quant.weight_quant import fake_quantize_weight, quantize_weight_int, weight_scale
+
+
+class QuantWeightMixin:
+    """Holds per-filter bit widths (`bits`, int buffer [M]) and the weight quantizer options."""
+
+    weight: nn.Parameter
+    bits: torch.Tensor
+
+    def init_quant(self, scale_mode: str, clip_mode: str, low: int, high: int) -> None:
+        self.scale_mode = scale_mode
+        self.clip_mode = clip_mode
+        self.low_bits = low
+        self.high_bits = high
+        self.quant_enabled = True
+        self.register_buffer("bits", torch.full((self.weight.shape[0],), low, dtype=torch.int16))
+
+    @property
+    def num_filters(self) -> int:
+        return int(self.weight.shape[0])
+
+    def set_high_precision(self, filters: list[int] | torch.Tensor) -> None:
+        """Make exactly `filters` high-precision and every other filter low-precision."""
+        self.bits.fill_(self.low_bits)
+        if len(filters):
+            self.bits[torch.as_tensor(filters, dtype=torch.long)] = self.high_bits
+
+    def high_precision_filters(self) -> list[int]:
+        return torch.nonzero(self.bits == self.high_bits).flatten().tolist()
+
+    def quantized_weight(self) -> torch.Tensor:
+        if not self.quant_enabled:
+            return self.weight
+        return fake_quantize_weight(
+            self.weight, self.bits, self.scale_mode, self.clip_mode, scale=self._cached_scale()
+        )
+
+    def _cached_scale(self) -> torch.Tensor:
+        """Per-filter scales, recomputed only when the weights or bit widths change in place."""
+        key = (self.weight._version, self.bits._version, self.weight.data_ptr())
+        if getattr(self, "_scale_key", None) != key:
+            self._scale = weight_scale(self.weight, self.bits, self.scale_mode, self.clip_mode)
+            self._scale_key = key
+        return self._scale
+
+    def integer_weight(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Integer weights and per-filter scales of the current float weights."""
+        return quantize_weight_int(self.weight, self.bits, self.scale_mode, self.clip_mode)
+
+
+class QConv2d(QuantWeightMixin, nn.Conv2d):
+    """nn.Conv2d with mixed-precision fake-quantized filters (BN already folded in)."""
+
+    @classmethod
+    def from_conv(
+        cls,
+        conv: nn.Conv2d,
+        scale_mode: str = "per-filter",
+        clip_mode: str = "mse",
+        low: int = WEIGHT_BITS_LOW,
+        high: int = WEIGHT_BITS_HIGH,
+    ) -> "QConv2d":
+        q = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            conv.groups,
+            bias=True,
+            padding_mode=conv.padding_mode,
+        )
+        with torch.no_grad():
+            q.weight.copy_(conv.weight)
+            q.bias.copy_(conv.bias if conv.bias is not None else torch.zeros(conv.out_channels))
+        q.init_quant(scale_mode, clip_mode, low, high)
+        return q.to(conv.weight.device)
+
+    @property
+    def is_depthwise(self) -> bool:
+        return self.groups > 1 and self.groups == self.in_channels == self.out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.quantized_weight(), self.bias)
+
+
+class QLinear(QuantWeightMixin, nn.Linear):
+    """nn.Linear with mixed-precision fake-quantized rows (output neurons)."""
+
+    @classmethod
+    def from_linear(
+        cls,
+        fc: nn.Linear,
+        scale_mode: str = "per-filter",
+        clip_mode: str = "mse",
+        low: int = WEIGHT_BITS_LOW,
+        high: int = WEIGHT_BITS_HIGH,
+    ) -> "QLinear":
+        q = cls(fc.in_features, fc.out_features, bias=True)
+        with torch.no_grad():
+            q.weight.copy_(fc.weight)
+            q.bias.copy_(fc.bias if fc.bias is not None else torch.zeros(fc.out_features))
+        q.init_quant(scale_mode, clip_mode, low, high)
+        return q.to(fc.weight.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.quantized_weight(), self.bias)
+
+
+QUANT_LAYERS = (QConv2d, QLinear)
+
+
+def layer_kind(layer: nn.Module) -> str:
+    """'conv', 'depthwise' or 'fc': the kind name used by the CLI and the assignment artifact."""
+    if isinstance(layer, nn.Linear):
+        return "fc"
+    if isinstance(layer, nn.Conv2d) and layer.groups > 1:
+        return "depthwise" if layer.groups == layer.in_channels == layer.out_channels else "group"
+    return "conv"

@@ -1,0 +1,1 @@
+"""Training stage: FP32 baseline, QAT / PTQ quantization runs, checkpoints, DDP."""

@@ -1,0 +1,38 @@
+"""Fast, deterministic mini-batches from a data set (vectorised for in-memory data sets)."""
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from filmqnn.data import InMemoryImageDataset
+
+
+def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+    """This rank's shuffled sample indices for `epoch`: same on resume, disjoint across ranks."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    perm = torch.randperm(n, generator=g)
+    per_rank = n // world
+    return perm[rank * per_rank : (rank + 1) * per_rank]
+
+
+def iterate(
+    dataset: Dataset, indices: torch.Tensor, batch_size: int, drop_last: bool = False
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (images, labels) batches of `dataset[indices]` in order."""
+    if isinstance(dataset, InMemoryImageDataset) and not dataset.augment:
+        stop = len(indices) - (len(indices) % batch_size if drop_last else 0)
+        for start in range(0, stop, batch_size):
+            idx = indices[start : start + batch_size]
+            x = dataset.images[idx].float() * dataset._scale - dataset._shift
+            yield x, dataset.labels[idx].long()
+        return
+    loader = DataLoader(
+        Subset(dataset, indices.tolist()), batch_size=batch_size, drop_last=drop_last, num_workers=0
+    )
+    for x, y in loader:
+        yield x, y.long()
+
+
+def num_batches(n: int, batch_size: int, drop_last: bool) -> int:
+    return n // batch_size if drop_last else -(-n // batch_size)

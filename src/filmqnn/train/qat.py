@@ -1,0 +1,241 @@
+"""Quantize an FP32 checkpoint: calibrate, assign precisions (Algorithm 1), fine-tune or PTQ."""
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import fx, nn
+from tqdm import tqdm
+
+from filmqnn.models import build_model
+from filmqnn.quant import (
+    Assignment,
+    QuantConfig,
+    apply_assignment,
+    assign_from_scores,
+    calibrate,
+    convert,
+    filter_scores,
+    quant_layers,
+)
+from filmqnn.quant.assignment import write_json_atomic
+from filmqnn.train.batches import iterate
+from filmqnn.train.checkpoint import load_checkpoint, save_checkpoint
+from filmqnn.train.distributed import DistInfo, all_reduce_sum, barrier, init_distributed, wrap
+from filmqnn.train.loop import cosine_lr, evaluate, train_epoch
+from filmqnn.train.spec import TrainSpec, load_split, make_optimizer
+
+QUANT_CHECKPOINT = "quant.pt"
+ASSIGNMENT_FILE = "assignment.json"
+MODES = ("qat", "ptq")
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """How to quantize: formats, 8-bit ratio and tile, ranking criterion, phases."""
+
+    config: QuantConfig = field(default_factory=QuantConfig)
+    ratio: float = 0.05
+    tm: int | None = None
+    criterion: str = "output-error"
+    mode: str = "qat"
+    assign_epochs: int = 1
+    calib_batches: int = 4
+    assignment_file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["config"] = self.config.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "QuantSpec":
+        return cls(**{**d, "config": QuantConfig.from_dict(d["config"])})
+
+
+def quantized_model_from_fp32(fp32_state: dict[str, Any], cfg: QuantConfig) -> fx.GraphModule:
+    """Rebuild the FP32 model of a checkpoint and convert it to its fake-quantized form."""
+    spec, data = TrainSpec.from_dict(fp32_state["spec"]), fp32_state["data"]
+    model = build_model(
+        spec.model,
+        num_classes=data["num_classes"],
+        in_channels=data["in_channels"],
+        input_size=data["image_size"],
+    )
+    model.load_state_dict(fp32_state["model_state"])
+    return convert(model, cfg)
+
+
+def load_quantized(path: str | Path) -> tuple[fx.GraphModule, dict[str, Any]]:
+    """The fake-quantized model saved by `quantize` and its checkpoint dict."""
+    state = load_checkpoint(path, kind="quant")
+    qspec = QuantSpec.from_dict(state["quant_spec"])
+    model = quantized_model_from_fp32(state["fp32"], qspec.config)
+    model.load_state_dict(state["model_state"])
+    apply_assignment(quant_layers(model), Assignment.from_dict(state["assignment"]))
+    return model, state
+
+
+def _assign(
+    model: nn.Module, qspec: QuantSpec, x: torch.Tensor, y: torch.Tensor, dist: DistInfo
+) -> Assignment:
+    layers = quant_layers(model)
+    fixed = {layers[0][0], layers[-1][0]} if qspec.config.first_last_high else set()
+    scores = filter_scores(qspec.criterion, model, layers, x, y)
+    for s in scores.values():
+        all_reduce_sum(s, dist)
+    assignment = assign_from_scores(layers, scores, qspec.ratio, qspec.tm, qspec.criterion, fixed)
+    apply_assignment(layers, assignment)
+    return assignment
+
+
+def quantize_fp32(
+    fp32_checkpoint: str | Path,
+    spec: TrainSpec,
+    qspec: QuantSpec,
+    out_dir: str | Path,
+    resume: bool = False,
+    stop_after: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Quantize an FP32 checkpoint to mixed precision; writes quant.pt and assignment.json.
+
+    QAT (Algorithm 1): the assignment is recomputed on the first batch of each of the first
+    `qspec.assign_epochs` epochs, then frozen while the remaining `spec.epochs` fine-tune.
+    PTQ: calibrate and assign only. `spec` supplies data and optimiser settings.
+    """
+    if qspec.mode not in MODES:
+        raise ValueError(f"unknown quantization mode {qspec.mode!r}; use one of {MODES}")
+    dist = init_distributed()
+    out = Path(out_dir)
+    ckpt_path = out / QUANT_CHECKPOINT
+    fp32_state = load_checkpoint(fp32_checkpoint, kind="fp32")
+    spec = TrainSpec.from_dict({**spec.to_dict(), "model": fp32_state["spec"]["model"]})
+    torch.manual_seed(spec.seed)
+    train, test = load_split(spec, "train"), load_split(spec, "test")
+    model = quantized_model_from_fp32(fp32_state, qspec.config)
+    fixed_assignment = Assignment.load(qspec.assignment_file) if qspec.assignment_file else None
+    epochs = spec.epochs if qspec.mode == "qat" else 0
+    optimizer = make_optimizer(model, spec)
+    start, history = 0, []
+    if resume and ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path, kind="quant")
+        if state["spec"] != spec.to_dict() or state["quant_spec"] != qspec.to_dict():
+            raise ValueError(
+                f"{ckpt_path} was written with other settings; resume with the same "
+                "options or use a new --out directory"
+            )
+        model.load_state_dict(state["model_state"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        assignment = Assignment.from_dict(state["assignment"])
+        apply_assignment(quant_layers(model), assignment)
+        start, history = state["epoch"], state["history"]
+    else:
+        calib = [
+            x for x, _ in iterate(train.dataset, torch.arange(len(train.dataset)), spec.batch_size)
+        ][: qspec.calib_batches]
+        first_y = next(iterate(train.dataset, torch.arange(len(train.dataset)), spec.batch_size))[1]
+        calibrate(model, calib)
+        if fixed_assignment is not None:
+            assignment = fixed_assignment
+            apply_assignment(quant_layers(model), assignment)
+        else:
+            assignment = _assign(model, qspec, calib[0], first_y, dist)
+        calibrate(model, calib)
+
+    state_holder = {"assignment": assignment}
+
+    def reassign(x: torch.Tensor, y: torch.Tensor, epoch: int) -> None:
+        if fixed_assignment is None and epoch < qspec.assign_epochs:
+            state_holder["assignment"] = _assign(model, qspec, x, y, dist)
+
+    steps = len(train.dataset) // dist.world // spec.batch_size
+    ddp_model = wrap(model, dist)
+    end = epochs if stop_after is None else min(epochs, start + stop_after)
+    for epoch in tqdm(
+        range(start, end),
+        desc="qat epochs",
+        unit="epoch",
+        initial=start,
+        total=epochs,
+        disable=not (progress and dist.is_main),
+    ):
+        phase = "assign" if epoch < qspec.assign_epochs and fixed_assignment is None else "finetune"
+        stats = train_epoch(
+            ddp_model,
+            train.dataset,
+            optimizer,
+            epoch=epoch,
+            seed=spec.seed,
+            batch_size=spec.batch_size,
+            first_step=epoch * steps,
+            augment=spec.augment,
+            dist=dist,
+            lr=lambda s: cosine_lr(spec.lr, s, steps * epochs, spec.warmup_steps),
+            on_first_batch=lambda x, y, e=epoch: reassign(x, y, e),
+            desc=f"qat epoch {epoch + 1}/{epochs} ({phase})",
+            progress=progress,
+        )
+        history.append({"epoch": epoch + 1, "phase": phase, **stats})
+        if dist.is_main:
+            _save(
+                ckpt_path,
+                fp32_state,
+                spec,
+                qspec,
+                model,
+                optimizer,
+                state_holder["assignment"],
+                epoch + 1,
+                history,
+            )
+        barrier(dist)
+    assignment = state_holder["assignment"]
+    if epochs == 0 and dist.is_main:
+        _save(ckpt_path, fp32_state, spec, qspec, model, optimizer, assignment, 0, history)
+    result: dict[str, Any] = {
+        "checkpoint": str(ckpt_path),
+        "epochs_done": end,
+        "epochs": epochs,
+        "history": history,
+        "ratio_8bit": assignment.ratio_high,
+    }
+    if end == epochs and dist.is_main:
+        assignment.save(out / ASSIGNMENT_FILE)
+        result.update(
+            assignment=str(out / ASSIGNMENT_FILE),
+            test=evaluate(model, test.dataset, progress=progress, desc="quant test"),
+        )
+        write_json_atomic(out / "summary.json", result)
+    return result
+
+
+def _save(
+    path: Path,
+    fp32_state: dict[str, Any],
+    spec: TrainSpec,
+    qspec: QuantSpec,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    assignment: Assignment,
+    epoch: int,
+    history: list[dict[str, Any]],
+) -> None:
+    fp32 = {k: fp32_state[k] for k in ("spec", "data", "model_state")}
+    save_checkpoint(
+        path,
+        {
+            "kind": "quant",
+            "fp32": fp32,
+            "spec": spec.to_dict(),
+            "quant_spec": qspec.to_dict(),
+            "epoch": epoch,
+            "model_state": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rng": torch.get_rng_state(),
+            "assignment": assignment.to_dict(),
+            "history": history,
+        },
+    )
