@@ -1,1 +1,114 @@
-"""CLI command module (being written)."""
+"""`filmqnn explore` (design-space exploration) and `filmqnn boards` (the board table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from filmqnn.cli.app import app, emit_json, fail
+
+
+def _table(title: str, header: list[str], rows: list[list[Any]]) -> None:
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # plain text without rich
+        typer.echo(title)
+        typer.echo("  ".join(header))
+        for r in rows:
+            typer.echo("  ".join(str(c) for c in r))
+        return
+    t = Table(title=title)
+    for h in header:
+        t.add_column(h)
+    for r in rows:
+        t.add_row(*(str(c) for c in r))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    console.print(t)
+
+
+@app.command("boards")
+def boards_command(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the built-in boards and their resources (figures cited in hw/boards/*.json)."""
+    from filmqnn.hw.devices import list_boards, load_board
+
+    boards = [load_board(n) for n in list_boards()]
+    if as_json:
+        emit_json({"boards": [b.to_dict() for b in boards]})
+        return
+    rows = [
+        [b.name, b.part, b.family, b.lut, b.ff, f"{b.dsp} {b.dsp_kind}", b.bram18k, b.uram,
+         b.axi_width_bits, f"{b.ddr_peak_gbps:g}", f"{b.default_clock_mhz:g}"]
+        for b in boards
+    ]
+    _table("boards", ["name", "part", "family", "LUT", "FF", "DSP", "BRAM18K", "URAM",
+                      "AXI bits", "DDR GB/s", "MHz"], rows)
+
+
+@app.command("explore")
+def explore_command(
+    model: str = typer.Option(..., "--model", help="resnet18 | resnet50 | mobilenet_v2"),
+    board: str = typer.Option(..., "--board", help="Board name or a board JSON file."),
+    clock_mhz: float = typer.Option(None, "--clock-mhz", help="Clock (default: the board's)."),
+    ratio: float = typer.Option(0.05, "--ratio", help="Fraction of 8-bit filters (mixed)."),
+    weights: str = typer.Option("mixed", "--weights", help="mixed | w4 | w8"),
+    input_size: int = typer.Option(224, "--input-size", help="Square input resolution."),
+    lut_limit: float = typer.Option(0.85, "--lut-limit", help="Max LUT fraction."),
+    dsp_limit: float = typer.Option(1.0, "--dsp-limit", help="Max DSP fraction."),
+    bram_limit: float = typer.Option(0.90, "--bram-limit", help="Max BRAM18K fraction."),
+    no_split8: bool = typer.Option(False, "--no-split8", help="All-8-bit layers on PE8 only."),
+    no_im2col: bool = typer.Option(False, "--no-im2col", help="First conv without im2col."),
+    out: Path = typer.Option(None, "--out", help="Write report.md and PNGs here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Find the fastest modelled design point of a model on a board (DESIGN.md §5)."""
+    from filmqnn.hw.design import EngineOptions
+    from filmqnn.hw.devices import load_board
+    from filmqnn.hw.dse import InfeasibleError, explore
+    from filmqnn.hw.layers import model_layers
+    from filmqnn.hw.report import summary, write_report
+
+    if weights not in ("mixed", "w4", "w8"):
+        fail(f"--weights must be mixed, w4 or w8, got {weights!r}")
+    if weights == "mixed" and not 0.0 < ratio < 1.0:
+        fail(f"--ratio must lie in (0, 1) for mixed weights, got {ratio}")
+    if input_size < 32:
+        fail("--input-size must be at least 32")
+    try:
+        b = load_board(board)
+    except ValueError as e:
+        fail(str(e))
+    try:
+        layers = model_layers(model, input_size)
+    except ValueError as e:
+        fail(str(e))
+    opts = EngineOptions(split8=not no_split8, first_im2col=not no_im2col)
+    limits = {"lut": lut_limit, "dsp": dsp_limit, "bram18k": bram_limit}
+    try:
+        res = explore(layers, b, clock_mhz, ratio, weights, limits, opts)
+    except InfeasibleError as e:
+        fail(f"{model} cannot fit: {e}")
+    except ValueError as e:
+        fail(str(e))
+    s = summary(res, b, model)
+    if out is not None:
+        s["files"] = [str(p) for p in write_report(res, b, model, out)]
+    if as_json:
+        emit_json(s)
+        return
+    d = res.best
+    typer.echo(
+        f"{model} on {b.name} @ {d.clock_mhz:g} MHz ({weights}): {s['fps']:.1f} FPS modelled, "
+        f"Tm={d.Tm} Tm8={d.Tm8} Tn={d.Tn} Tr={d.Tr} Tc={d.Tc} G={d.G}"
+    )
+    _table("resources (modelled)", ["resource", "used", "limit", "device"],
+           [[k, s["resources"][k], s["limits"][k], getattr(b, k)]
+            for k in ("lut", "ff", "dsp", "bram18k")])
+    _table("layers (modelled)", ["layer", "kind", "cycles", "bound"],
+           [[lp["name"], lp["kind"], lp["cycles"], lp["bound"]] for lp in s["layers"]])

@@ -46,7 +46,7 @@ class ActQuant(nn.Module):
         self.fmt = fmt
         self.mode = mode
         self.scale_param = nn.Parameter(torch.tensor(1.0), requires_grad=mode != "fixed")
-        self.register_buffer("initialized", torch.tensor(False))
+        self.register_buffer("initialized", torch.tensor(0, dtype=torch.uint8))  # gloo: no bool
         self.calibrating = False
         self.enabled = True
         self._samples: list[torch.Tensor] = []

@@ -252,6 +252,7 @@ def convert(model: nn.Module, cfg: QuantConfig | None = None) -> fx.GraphModule:
     _insert_activation_quantizers(gm, cfg)
     _check_integer_inputs(gm)
     gm.graph.lint()
+    gm.delete_all_unused_submodules()  # the folded BatchNorms
     gm.recompile()
     layers = quant_layers(gm)
     if not layers:

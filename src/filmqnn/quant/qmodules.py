@@ -20,7 +20,7 @@ class QuantWeightMixin:
         self.low_bits = low
         self.high_bits = high
         self.quant_enabled = True
-        self.register_buffer("bits", torch.full((self.weight.shape[0],), low, dtype=torch.int16))
+        self.register_buffer("bits", torch.full((self.weight.shape[0],), low, dtype=torch.uint8))
 
     @property
     def num_filters(self) -> int:
@@ -38,9 +38,13 @@ class QuantWeightMixin:
     def quantized_weight(self) -> torch.Tensor:
         if not self.quant_enabled:
             return self.weight
-        return fake_quantize_weight(
-            self.weight, self.bits, self.scale_mode, self.clip_mode, scale=self._cached_scale()
-        )
+        scale = self._cached_scale()
+        if torch.is_grad_enabled():
+            return fake_quantize_weight(self.weight, self.bits, scale=scale)
+        if getattr(self, "_wq_key", None) != self._scale_key:  # inference: reuse until W changes
+            self._wq = fake_quantize_weight(self.weight.detach(), self.bits, scale=scale)
+            self._wq_key = self._scale_key
+        return self._wq
 
     def _cached_scale(self) -> torch.Tensor:
         """Per-filter scales, recomputed only when the weights or bit widths change in place."""

@@ -66,8 +66,10 @@ def fake_quantize_weight(
     shape = (-1,) + (1,) * (w.dim() - 1)
     s = scale.reshape(shape)
     qmax = qmax_of(bits).reshape(shape)
-    clipped = torch.maximum(torch.minimum(w, qmax * s), -qmax * s)
-    return round_ste(clipped / s) * s
+    with torch.no_grad():
+        q = torch.round(w / s).clamp(-qmax, qmax) * s
+        inside = (w.abs() <= qmax * s).to(w.dtype)
+    return q + (w - w.detach()) * inside  # STE: gradient 1 inside the clip range, 0 outside
 
 
 def quantize_weight_int(

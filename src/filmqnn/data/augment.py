@@ -1,0 +1,22 @@
+"""Light, vectorised train-time augmentation for small images: random shift-crop and h-flip."""
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+
+def augment_batch(x: Tensor, generator: torch.Generator | None = None, padding: int = 2) -> Tensor:
+    """Zero-pad by ``padding``, crop back to the original size at a random offset, flip half.
+
+    ``x`` is [N, C, H, W] (already normalised, so the padding is the data-set mean); each
+    sample gets its own offset and flip from ``generator`` (global RNG when None).
+    """
+    n, c, h, w = x.shape
+    offsets = torch.randint(0, 2 * padding + 1, (2, n, 1), generator=generator)
+    flip = torch.rand(n, 1, generator=generator) < 0.5
+    rows = offsets[0] + torch.arange(h)
+    cols = offsets[1] + torch.where(flip, torch.arange(w - 1, -1, -1), torch.arange(w))
+    # One gather over the flattened padded image: source pixel (row, col) for every output pixel.
+    padded = F.pad(x, (padding, padding, padding, padding)).flatten(2)
+    index = rows[:, :, None] * (w + 2 * padding) + cols[:, None, :]
+    return padded.gather(2, index.view(n, 1, h * w).expand(n, c, h * w)).view(n, c, h, w)

@@ -1,0 +1,114 @@
+"""A design point of the convolution engine and the engine-level layer mapping.
+
+The engine (DESIGN.md §4) has two PE arrays on one input tile: PE4 (``Tm4 x Tn`` rows x
+columns, 4-bit weights) and PE8 (``Tm8 x Tn``, 8-bit weights); every PE position computes
+``PIXELS`` adjacent output pixels per cycle because the DSP packing shares one weight between
+two pixels (``dsp_packing`` "paper" schemes). ``dsp4`` / ``dsp8`` are the PE positions of each
+array that sit on packed DSPs; the rest are on LUTs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from filmqnn.hw.layers import LayerShape
+
+#: Output pixels computed per PE position per cycle (the packed DSP holds 2 pixels' products).
+PIXELS = 2
+#: Activation bits in DDR and on chip (DESIGN §2).
+ACT_BITS = 5
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Engine features the model assumes (each is a mode the HLS kernel must implement).
+
+    split8: layers whose filters are all 8-bit (first conv, last FC) also run on PE4, an 8-bit
+        filter taking two PE4 rows (high and low nibble) plus one shared input-sum row that
+        corrects the low nibble's offset; without it they run on PE8 alone.
+    first_im2col: the host writes the first conv's input unrolled (N*K*K channels, 1x1
+        kernel), so the 3-channel input does not leave most of the Tn columns idle.
+    """
+
+    split8: bool = True
+    first_im2col: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-ready)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DesignPoint:
+    """Tiling, PE split and packing factor of one accelerator instance."""
+
+    Tm: int
+    Tm8: int
+    Tn: int
+    Tr: int
+    Tc: int
+    G: int
+    dsp4: int = 0  # PE4 positions on packed DSPs (of Tm4*Tn)
+    dsp8: int = 0  # PE8 positions on packed DSPs (of Tm8*Tn)
+    post: int = 16  # post-processing lanes: accumulators requantized per cycle
+    clock_mhz: float = 100.0
+
+    @property
+    def Tm4(self) -> int:
+        """Rows of the 4-bit array."""
+        return self.Tm - self.Tm8
+
+    @property
+    def macs_per_cycle(self) -> int:
+        """Peak MACs per cycle of both arrays."""
+        return self.Tm * self.Tn * PIXELS
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-ready) with the derived Tm4 and peak MACs."""
+        d = asdict(self)
+        d["Tm4"] = self.Tm4
+        d["macs_per_cycle"] = self.macs_per_cycle
+        return d
+
+
+def engine_layers(layers: list[LayerShape], opts: EngineOptions) -> list[LayerShape]:
+    """Layers as the engine runs them: the first conv's 8-bit input becomes two 5-bit planes
+    (high and low nibble, accumulated with a 4-bit shift between them), optionally im2col'd."""
+    out = []
+    for ly in layers:
+        if ly.first and ly.kind == "conv":
+            if opts.first_im2col and ly.K > 1:
+                ly = replace(
+                    ly, N=ly.N * ly.K * ly.K, H=ly.R, W=ly.C, K=1, stride=1, pad=0
+                )
+            ly = replace(ly, planes=2)
+        out.append(ly)
+    return out
+
+
+def words_per_beat(axi_bits: int, G: int) -> int:
+    """Packed activation words (G x 5 bits) per AXI beat."""
+    return max(1, axi_bits // (ACT_BITS * G))
+
+
+def check_design(d: DesignPoint) -> None:
+    """Raise ValueError when a design point's parameters are inconsistent."""
+    for k in ("Tm", "Tn", "Tr", "Tc", "G", "post"):
+        if getattr(d, k) < 1:
+            raise ValueError(f"{k} must be >= 1")
+    if not 0 <= d.Tm8 <= d.Tm:
+        raise ValueError("Tm8 must lie in [0, Tm]")
+    if not 0 <= d.dsp4 <= d.Tm4 * d.Tn or not 0 <= d.dsp8 <= d.Tm8 * d.Tn:
+        raise ValueError("dsp4/dsp8 must not exceed the PE positions of their array")
+    if d.clock_mhz <= 0 or not math.isfinite(d.clock_mhz):
+        raise ValueError("clock_mhz must be positive")
+
+
+def design_arrays(d: DesignPoint) -> dict[str, Any]:
+    """One design as the length-1 arrays the vectorised models take."""
+    keys = ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "dsp4", "dsp8", "post")
+    return {k: np.array([getattr(d, k)]) for k in keys}

@@ -1,0 +1,210 @@
+"""Design-space exploration: the fastest design point of a model on a board within limits.
+
+The search enumerates a grid of tilings (Tm, Tn, Tr, Tc), packing factors G and
+post-processing lanes with numpy arrays. For each tiling the DSP/LUT split has a closed form:
+modelled cycles do not depend on where a MAC sits, so the split only has to fit, and the
+split using least LUTs fills the DSP budget with the precision that saves most LUTs per DSP
+first (the paper's Eqs. 5-10 boundary solution, found here rather than assumed). Designs over
+any limit are dropped; the rest are ranked by modelled FPS.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from filmqnn.hw.design import PIXELS, DesignPoint, EngineOptions
+from filmqnn.hw.devices import Board
+from filmqnn.hw.layers import LayerShape, tm8_for_ratio
+from filmqnn.hw.performance import network_cycles_vec, network_performance
+from filmqnn.hw.resources import POST_DSP, Resources, estimate_resources, mac_costs, resources_vec
+
+WEIGHT_MODES = ("mixed", "w4", "w8")
+DEFAULT_LIMITS = {"lut": 0.85, "ff": 1.0, "dsp": 1.0, "bram18k": 0.90}
+
+TM_GRID = (8, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 256, 320, 384, 512)
+TN_GRID = (4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+TR_GRID = (7, 8, 14, 16, 28)
+TC_GRID = (7, 14, 16, 28, 56, 112)
+G_GRID = (4, 6, 8, 12)
+POST_FRACTIONS = (0.25, 0.5, 1.0)  # post-processing lanes per output row (Tm)
+
+
+class InfeasibleError(ValueError):
+    """No design point of the grid fits the board under the limits."""
+
+
+@dataclass
+class DseResult:
+    """Best design point, its modelled performance / resources, the Pareto front, and stats."""
+
+    best: DesignPoint
+    performance: dict[str, Any]
+    resources: Resources
+    limits: dict[str, int]
+    pareto: list[dict[str, Any]]
+    evaluated: int
+    feasible: int
+    mode: str
+    ratio: float
+    options: EngineOptions
+    notes: list[str] = field(default_factory=list)
+
+
+def _tm8(mode: str, ratio: float, Tm: np.ndarray) -> np.ndarray:
+    if mode == "w8":
+        return Tm.copy()
+    if mode == "w4":
+        return np.zeros_like(Tm)
+    return np.array([tm8_for_ratio(ratio, int(t)) for t in Tm])
+
+
+def _grid(mode: str, ratio: float, axi_bits: int) -> dict[str, np.ndarray]:
+    Gs = [g for g in G_GRID if 5 * g <= axi_bits]
+    Tm, Tn, Tr, Tc, G, pf = (
+        a.ravel() for a in np.meshgrid(TM_GRID, TN_GRID, TR_GRID, TC_GRID, Gs, POST_FRACTIONS,
+                                       indexing="ij")
+    )
+    keep = Tc >= Tr  # rows x columns: wide tiles are at least as good for bursts
+    Tm, Tn, Tr, Tc, G, pf = Tm[keep], Tn[keep], Tr[keep], Tc[keep], G[keep], pf[keep]
+    post = np.maximum(G, np.round(pf * Tm)).astype(np.int64)
+    Tm8 = _tm8(mode, ratio, Tm)
+    return {"Tm4": Tm - Tm8, "Tm8": Tm8, "Tn": Tn, "Tr": Tr, "Tc": Tc, "G": G, "post": post}
+
+
+def _split(D: dict[str, np.ndarray], board: Board, limits: dict[str, float], costs: Any) -> None:
+    """Fill ``D`` with the least-LUT DSP split (dsp4, dsp8 PE positions) under the DSP limit."""
+    budget = np.floor(limits["dsp"] * board.dsp) - D["post"] * POST_DSP
+    budget = np.maximum(budget, 0)
+    P4, P8 = D["Tm4"] * D["Tn"], D["Tm8"] * D["Tn"]
+    g4, g8 = costs.ppd4 // PIXELS, costs.ppd8 // PIXELS  # PE positions per DSP
+    save4 = costs.ppd4 * (costs.lut4 - costs.dlut4)  # LUTs saved per DSP
+    save8 = costs.ppd8 * (costs.lut8 - costs.dlut8)
+
+    def fill(P: np.ndarray, per: int, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n_dsp = np.minimum(-(-P // per), b)
+        x = np.minimum(P, n_dsp * per)
+        return x, b - n_dsp
+
+    if save4 >= save8:
+        d4, rest = fill(P4, g4, budget)
+        d8, _ = fill(P8, g8, rest)
+    else:
+        d8, rest = fill(P8, g8, budget)
+        d4, _ = fill(P4, g4, rest)
+    # only use a DSP where it saves LUTs
+    D["dsp4"] = np.where(save4 > 0, d4, 0).astype(np.int64)
+    D["dsp8"] = np.where(save8 > 0, d8, 0).astype(np.int64)
+
+
+def _pareto(points: np.ndarray) -> np.ndarray:
+    """Indices of non-dominated rows of [fps, lut, dsp, bram] (max fps, min the rest)."""
+    order = np.argsort(-points[:, 0], kind="stable")
+    keep: list[int] = []
+    for i in order:
+        p = points[i]
+        dominated = False
+        for j in keep:
+            q = points[j]
+            if q[0] >= p[0] and np.all(q[1:] <= p[1:]) and (q[0] > p[0] or np.any(q[1:] < p[1:])):
+                dominated = True
+                break
+        if not dominated:
+            keep.append(int(i))
+    return np.array(keep, dtype=np.int64)
+
+
+def explore(
+    layers: list[LayerShape],
+    board: Board,
+    clock_mhz: float | None = None,
+    ratio: float = 0.05,
+    mode: str = "mixed",
+    limits: dict[str, float] | None = None,
+    opts: EngineOptions | None = None,
+    pareto_candidates: int = 400,
+) -> DseResult:
+    """Search the grid for the highest modelled FPS of ``layers`` on ``board`` within limits."""
+    if mode not in WEIGHT_MODES:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHT_MODES)}, got {mode!r}")
+    if mode == "mixed" and not 0.0 < ratio < 1.0:
+        raise ValueError(f"ratio must lie in (0, 1) for mixed weights, got {ratio}")
+    clock = float(clock_mhz or board.default_clock_mhz)
+    if clock <= 0:
+        raise ValueError("clock must be positive")
+    opts = opts or EngineOptions()
+    lim_frac = dict(DEFAULT_LIMITS)
+    for k, v in (limits or {}).items():
+        if k not in lim_frac:
+            raise ValueError(f"unknown limit {k!r}; valid: {', '.join(lim_frac)}")
+        if not 0 < v <= 1:
+            raise ValueError(f"limit {k} must be a fraction in (0, 1], got {v}")
+        lim_frac[k] = float(v)
+    lim_abs = {k: int(math.floor(lim_frac[k] * getattr(board, k))) for k in lim_frac}
+    signed = any(ly.signed_in for ly in layers if not ly.first)
+    costs = mac_costs(board, signed)
+
+    D = _grid(mode, ratio, board.axi_width_bits)
+    evaluated = len(D["Tm4"])
+    _split(D, board, lim_frac, costs)
+    res = resources_vec(layers, D, board, opts, costs)
+    ok = np.ones(evaluated, dtype=bool)
+    for k in ("lut", "ff", "dsp", "bram18k"):
+        ok &= np.asarray(res[k]) <= lim_abs[k]
+    if not ok.any():
+        raise InfeasibleError(
+            f"no design point fits {board.name} within limits "
+            + ", ".join(f"{k} <= {int(v * 100)}%" for k, v in lim_frac.items())
+        )
+    idx = np.nonzero(ok)[0]
+    Df = {k: v[idx] for k, v in D.items()}
+    cycles = network_cycles_vec(layers, Df, board, clock, opts)
+    # a design whose layer cannot run (e.g. no 8-bit rows for an all-8-bit layer) never wins
+    cycles = np.where(np.isfinite(cycles) & (cycles < 1e15), cycles, np.inf)
+    if not np.isfinite(cycles).any():
+        raise InfeasibleError(f"no design point can run every layer of the model on {board.name}")
+    fps = clock * 1e6 / cycles
+    lut = np.asarray(res["lut"])[idx]
+    score = np.lexsort((lut, -np.round(fps, 6)))
+    b = int(score[0])
+    best = DesignPoint(
+        Tm=int(Df["Tm4"][b] + Df["Tm8"][b]), Tm8=int(Df["Tm8"][b]), Tn=int(Df["Tn"][b]),
+        Tr=int(Df["Tr"][b]), Tc=int(Df["Tc"][b]), G=int(Df["G"][b]),
+        dsp4=int(Df["dsp4"][b]), dsp8=int(Df["dsp8"][b]), post=int(Df["post"][b]),
+        clock_mhz=clock,
+    )
+    perf = network_performance(layers, best, board, opts)
+    rsc = estimate_resources(layers, best, board, opts)
+
+    top = score[: max(1, pareto_candidates)]
+    pts = np.stack([
+        fps[top],
+        lut[top] / board.lut,
+        np.asarray(res["dsp"])[idx][top] / board.dsp,
+        np.asarray(res["bram18k"])[idx][top] / board.bram18k,
+    ], axis=1)
+    front = top[_pareto(pts)]
+    pareto = [
+        {
+            "fps": float(fps[i]),
+            "lut": int(np.ceil(lut[i])),
+            "dsp": int(np.asarray(res["dsp"])[idx][i]),
+            "bram18k": int(np.asarray(res["bram18k"])[idx][i]),
+            "Tm": int(Df["Tm4"][i] + Df["Tm8"][i]), "Tm8": int(Df["Tm8"][i]),
+            "Tn": int(Df["Tn"][i]), "Tr": int(Df["Tr"][i]), "Tc": int(Df["Tc"][i]),
+            "G": int(Df["G"][i]), "post": int(Df["post"][i]),
+        }
+        for i in front
+    ]
+    pareto.sort(key=lambda p: p["fps"])
+    four_first = costs.ppd4 * (costs.lut4 - costs.dlut4) >= costs.ppd8 * (costs.lut8 - costs.dlut8)
+    notes = [
+        f"DSP split: {'4-bit' if four_first else '8-bit'} MACs take DSPs first "
+        "(more LUTs saved per DSP)",
+    ]
+    return DseResult(
+        best, perf, rsc, lim_abs, pareto, evaluated, int(ok.sum()), mode, ratio, opts, notes
+    )

@@ -1,0 +1,208 @@
+"""Resource model (LUT, FF, DSP, BRAM18K) of a design point (paper Eqs. 6-7 and 14, extended).
+
+* MACs: each PE position computes ``PIXELS`` products per cycle; on LUTs each costs
+  ``mac_cost(family, "lut", b, 5)``, on a packed DSP ``mac_cost(family, "dsp", b, 5)`` LUT/FF of
+  glue plus ``1/products_per_dsp`` of a DSP (``best_packing``; general schemes only, because one
+  array serves every layer shape). Packing and LUT costs come only from those two modules.
+* Weight registers: every PE position holds its weight for one kernel tap (plus a shadow copy
+  being reloaded), ``2 * Tn * (4*Tm4 + 8*Tm8)`` FFs.
+* Buffers on BRAM18K, each a set of banks of (width, depth) mapped onto the cheapest aspect
+  ratio 1x16K ... 36x512 (Eq. 14 with all aspect ratios). Input and weight banks keep both
+  ping-pong halves in one BRAM (read port computes, write port loads); output accumulators
+  are read-modify-write every cycle, so their two halves are separate BRAMs.
+* Post-processing (requantize, ReLU, residual add, pool compare): ``post`` lanes (a design
+  parameter), each ``POST_DSP`` DSPs (int32 x 16-bit multiplier) + ``POST_LUT`` / ``POST_FF``.
+* Control and AXI: ``CTRL_*`` for the FSM / AXI-lite plus ``PORT_*`` per m_axi port.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from filmqnn.hw.design import (
+    ACT_BITS,
+    PIXELS,
+    DesignPoint,
+    EngineOptions,
+    design_arrays,
+    engine_layers,
+)
+from filmqnn.hw.devices import Board
+from filmqnn.hw.dsp_packing import best_packing
+from filmqnn.hw.layers import LayerShape
+from filmqnn.hw.lut_costs import mac_cost
+from filmqnn.hw.performance import WEIGHT_RELOAD
+
+#: BRAM18K aspect ratios (width bits, depth words), UG473 / UG573 "RAMB18 port widths".
+BRAM18K_ASPECTS = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+#: Accumulator width in the output buffer (DESIGN §2: int32 accumulators).
+ACC_BITS = 32
+#: Post-processing lane: int32 x 16-bit requant multiply on 2 DSPs, rounding/clamp/ReLU/add.
+POST_DSP, POST_LUT, POST_FF = 2, 150, 200
+#: Engine control (loop FSM, AXI-lite registers, address generators).
+CTRL_LUT, CTRL_FF, CTRL_BRAM = 2500, 3500, 0
+#: Per m_axi port: HLS adapter with burst FIFOs plus its share of the PS interconnect.
+PORT_LUT, PORT_FF, PORT_BRAM = 2200, 3000, 2
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Modelled utilisation of one design point, with a breakdown by part."""
+
+    lut: int
+    ff: int
+    dsp: int
+    bram18k: int
+    breakdown: dict[str, dict[str, int]]
+
+    def totals(self) -> dict[str, int]:
+        """The four totals keyed like a board's limits."""
+        return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram18k": self.bram18k}
+
+
+def bram18k_count(width: Any, depth: Any) -> Any:
+    """BRAM18Ks for one bank of ``width`` bits x ``depth`` words (cheapest aspect ratio)."""
+    width, depth = np.asarray(width), np.asarray(depth)
+    best = None
+    for w, d in BRAM18K_ASPECTS:
+        n = -(-width // w) * -(-depth // d)
+        best = n if best is None else np.minimum(best, n)
+    return np.where((width > 0) & (depth > 0), best, 0)
+
+
+@cache
+def _packing(dsp_kind: str, wbits: int, signed_act: bool) -> int:
+    return best_packing(dsp_kind, wbits, ACT_BITS, signed_act, general_only=True).products_per_dsp
+
+
+@dataclass(frozen=True)
+class MacCosts:
+    """Per-MAC LUT/FF costs and products per DSP of one family, both precisions."""
+
+    lut4: float
+    ff4: float
+    lut8: float
+    ff8: float
+    dlut4: float  # glue LUTs per MAC on a packed DSP
+    dff4: float
+    dlut8: float
+    dff8: float
+    ppd4: int
+    ppd8: int
+
+
+def mac_costs(board: Board, signed_act: bool) -> MacCosts:
+    """Per-MAC costs of the board's family from ``lut_costs`` and ``dsp_packing``."""
+    f = board.family
+    l4, l8 = mac_cost(f, "lut", 4, ACT_BITS), mac_cost(f, "lut", 8, ACT_BITS)
+    d4, d8 = mac_cost(f, "dsp", 4, ACT_BITS), mac_cost(f, "dsp", 8, ACT_BITS)
+    return MacCosts(
+        l4.lut, l4.ff, l8.lut, l8.ff, d4.lut, d4.ff, d8.lut, d8.ff,
+        _packing(board.dsp_kind, 4, signed_act), _packing(board.dsp_kind, 8, signed_act),
+    )
+
+
+def buffer_geometry(
+    layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions
+) -> dict[str, Any]:
+    """Deepest input / weight / accumulator bank any layer needs, for arrays of designs."""
+    Tm4, Tm8, Tn, Tr, Tc, G = (np.asarray(D[k]) for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G"))
+    Tm = Tm4 + Tm8
+    in_depth = np.zeros(np.broadcast(Tm, Tn, Tr, Tc, G).shape, dtype=np.int64)
+    w_taps = np.zeros_like(in_depth)
+    acc_depth = np.zeros_like(in_depth)
+    for ly in engine_layers(layers, opts):
+        tr, tc = np.minimum(Tr, ly.R), np.minimum(Tc, ly.C)
+        rin = np.minimum((tr - 1) * ly.stride + ly.K, ly.H + 2 * ly.pad)
+        cin = np.minimum((tc - 1) * ly.stride + ly.K, ly.W + 2 * ly.pad)
+        # each input bank holds G channels of one column parity (PIXELS reads per cycle)
+        in_depth = np.maximum(in_depth, rin * -(-cin // PIXELS))
+        if ly.kind in ("conv", "fc", "dwconv"):
+            w_taps = np.maximum(w_taps, ly.K * ly.K)
+        acc_depth = np.maximum(acc_depth, tr * -(-tc // PIXELS))
+    return {"in_depth": in_depth, "w_taps": w_taps, "acc_depth": acc_depth}
+
+
+def resources_vec(
+    layers: list[LayerShape], D: dict[str, Any], board: Board, opts: EngineOptions,
+    costs: MacCosts,
+) -> dict[str, Any]:
+    """LUT / FF / DSP / BRAM18K arrays for arrays of designs (``D`` adds dsp4, dsp8)."""
+    Tm4, Tm8, Tn, Tr, Tc, G = (np.asarray(D[k]) for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G"))
+    dsp4, dsp8 = np.asarray(D["dsp4"]), np.asarray(D["dsp8"])
+    Tm = Tm4 + Tm8
+    has_dw = any(ly.kind == "dwconv" for ly in layers)
+    geo = buffer_geometry(layers, D, opts)
+    ports = board.axi_ports
+
+    # MAC arrays (PIXELS products per PE position)
+    lut4_pos, lut8_pos = Tm4 * Tn - dsp4, Tm8 * Tn - dsp8
+    mac_lut = PIXELS * (lut4_pos * costs.lut4 + lut8_pos * costs.lut8)
+    mac_ff = PIXELS * (lut4_pos * costs.ff4 + lut8_pos * costs.ff8)
+    glue_lut = PIXELS * (dsp4 * costs.dlut4 + dsp8 * costs.dlut8)
+    glue_ff = PIXELS * (dsp4 * costs.dff4 + dsp8 * costs.dff8)
+    mac_dsp = -(-(PIXELS * dsp4) // costs.ppd4) + -(-(PIXELS * dsp8) // costs.ppd8)
+    wreg_ff = 2 * Tn * (4 * Tm4 + 8 * Tm8)
+
+    lanes = np.asarray(D["post"])  # requantized values per cycle
+
+    # buffers
+    in_banks = PIXELS * -(-(np.maximum(Tn, Tm) if has_dw else Tn) // G)
+    b_in = in_banks * bram18k_count(ACT_BITS * G, 2 * geo["in_depth"])
+    w4_width = -(-(4 * Tn) // WEIGHT_RELOAD)  # a row reloads Tn weights in WEIGHT_RELOAD cycles
+    w8_width = 2 * w4_width
+    w_depth = 2 * geo["w_taps"] * WEIGHT_RELOAD  # ping-pong x taps x reload words
+    rows4 = np.maximum(1, 36 // np.maximum(w4_width, 1))  # narrow rows share a 36-bit bank
+    rows8 = np.maximum(1, 36 // np.maximum(w8_width, 1))
+    bank4 = np.minimum(rows4, np.maximum(Tm4, 1)) * w4_width
+    bank8 = np.minimum(rows8, np.maximum(Tm8, 1)) * w8_width
+    b_w4 = -(-Tm4 // rows4) * bram18k_count(bank4, w_depth)
+    b_w8 = -(-Tm8 // rows8) * bram18k_count(bank8, w_depth)
+    b_acc = 2 * PIXELS * Tm * bram18k_count(ACC_BITS, geo["acc_depth"])
+    b_skip = PIXELS * -(-Tm // G) * bram18k_count(ACT_BITS * G, geo["acc_depth"])
+
+    parts = {
+        "pe4": {"lut": PIXELS * (lut4_pos * costs.lut4 + dsp4 * costs.dlut4),
+                "ff": PIXELS * (lut4_pos * costs.ff4 + dsp4 * costs.dff4),
+                "dsp": -(-(PIXELS * dsp4) // costs.ppd4), "bram18k": b_w4},
+        "pe8": {"lut": PIXELS * (lut8_pos * costs.lut8 + dsp8 * costs.dlut8),
+                "ff": PIXELS * (lut8_pos * costs.ff8 + dsp8 * costs.dff8),
+                "dsp": -(-(PIXELS * dsp8) // costs.ppd8), "bram18k": b_w8},
+        "weight_regs": {"lut": 0, "ff": wreg_ff, "dsp": 0, "bram18k": 0},
+        "buffers": {"lut": 0, "ff": 0, "dsp": 0, "bram18k": b_in + b_acc + b_skip},
+        "post": {"lut": lanes * POST_LUT, "ff": lanes * POST_FF, "dsp": lanes * POST_DSP,
+                 "bram18k": 0},
+        "control_axi": {"lut": CTRL_LUT + ports * PORT_LUT, "ff": CTRL_FF + ports * PORT_FF,
+                        "dsp": 0, "bram18k": CTRL_BRAM + ports * PORT_BRAM},
+    }
+    tot = {
+        "lut": mac_lut + glue_lut + lanes * POST_LUT + CTRL_LUT + ports * PORT_LUT,
+        "ff": mac_ff + glue_ff + wreg_ff + lanes * POST_FF + CTRL_FF + ports * PORT_FF,
+        "dsp": mac_dsp + lanes * POST_DSP,
+        "bram18k": b_in + b_w4 + b_w8 + b_acc + b_skip + CTRL_BRAM + ports * PORT_BRAM,
+    }
+    tot["parts"] = parts
+    return tot
+
+
+def estimate_resources(
+    layers: list[LayerShape], d: DesignPoint, board: Board, opts: EngineOptions | None = None
+) -> Resources:
+    """Modelled LUT / FF / DSP / BRAM18K of one design point on a board."""
+    opts = opts or EngineOptions()
+    signed = any(ly.signed_in for ly in layers if not ly.first)
+    r = resources_vec(layers, design_arrays(d), board, opts, mac_costs(board, signed))
+    parts = {
+        k: {kk: int(math.ceil(float(np.asarray(vv).ravel()[0]))) for kk, vv in v.items()}
+        for k, v in r["parts"].items()
+    }
+    tot = {
+        k: int(math.ceil(float(np.asarray(r[k]).ravel()[0])))
+        for k in ("lut", "ff", "dsp", "bram18k")
+    }
+    return Resources(tot["lut"], tot["ff"], tot["dsp"], tot["bram18k"], parts)

@@ -1,0 +1,139 @@
+"""Tile-by-tile simulator of the engine's double-buffered schedule (checks ``performance``).
+
+It walks the real loop nest with the real edge-tile sizes and the real 4-/8-bit filters of
+every output-channel pass, and runs the pipeline as events: the load of step s+1 starts when
+step s's load is done and its buffer (used by step s-1) is free; a step computes once its
+tiles are loaded and the previous step is done; the write-back of an output tile starts when
+its last step is done and the previous write is done, and the accumulator buffer it frees is
+the one the group after next uses. Per-transfer durations use the same primitive cost
+functions as the analytic model (one source of truth for AXI / DDR / compute costs).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from filmqnn.hw.design import DesignPoint, EngineOptions, engine_layers
+from filmqnn.hw.devices import Board
+from filmqnn.hw.layers import LayerShape
+from filmqnn.hw.performance import (
+    LAYER_LAUNCH,
+    W4_BITS,
+    W8_BITS,
+    ddr_bits_per_cycle,
+    group_write,
+    m_passes,
+    step_compute,
+    step_load,
+)
+
+
+def _passes(ly: LayerShape, d: DesignPoint, opts: EngineOptions) -> list[tuple[int, int]]:
+    """(4-bit, 8-bit) filters of every output-channel pass, in order."""
+    P, M4, M8 = (int(np.asarray(x).ravel()[0]) for x in m_passes(ly, d.Tm4, d.Tm8, opts))
+    if ly.kind in ("maxpool", "gap"):
+        return [(min(d.Tm, ly.M - i * d.Tm), 0) for i in range(P)]
+    cap8 = d.Tm8
+    cap4 = d.Tm4
+    if ly.all8 and opts.split8:
+        cap8 = d.Tm8 + max(d.Tm4 - 1, 0) // 2
+    out = []
+    r4, r8 = M4, M8
+    for _ in range(P):
+        a, b = min(cap4, r4), min(cap8, r8)
+        out.append((a, b))
+        r4, r8 = r4 - a, r8 - b
+    return out
+
+
+def simulate_layer(
+    ly: LayerShape, d: DesignPoint, board: Board, opts: EngineOptions | None = None
+) -> int:
+    """Cycles of one engine layer (already mapped by ``engine_layers``) by walking its tiles."""
+    opts = opts or EngineOptions()
+    axi, ports = board.axi_width_bits, board.axi_ports
+    ddr = ddr_bits_per_cycle(board, d.clock_mhz)
+    passes = _passes(ly, d, opts)
+    rows = [min(d.Tr, ly.R - r) for r in range(0, ly.R, d.Tr)]
+    cols = [min(d.Tc, ly.C - c) for c in range(0, ly.C, d.Tc)]
+    if ly.is_channelwise:
+        nsteps = None
+    else:
+        nsteps = [min(d.Tn, ly.N - n) for n in range(0, ly.N, d.Tn)] * ly.planes
+
+    def sc(x: Any) -> int:
+        return int(np.asarray(x).ravel()[0])
+
+    cache: dict[tuple, Any] = {}
+
+    def cost(kind: str, *key: Any) -> Any:
+        k = (kind, *key)
+        if k not in cache:
+            if kind == "c":
+                tr, tc, tn = key
+                cache[k] = sc(step_compute(ly, tr, tc, tn, d.Tn))
+            elif kind == "l":
+                tr, tc, tn, wrow, extra = key
+                t, bits = step_load(ly, tr, tc, tn, wrow, d.G, axi, ports, ddr, extra)
+                cache[k] = (sc(t), float(np.asarray(bits).ravel()[0]))
+            else:
+                tr, tc, tm = key
+                t, bits, skip = group_write(ly, tr, tc, tm, d.G, d.post, axi, ports, ddr)
+                cache[k] = (sc(t), float(np.asarray(bits).ravel()[0]), sc(skip))
+        return cache[k]
+
+    # build the step list: (load, compute, group id, last step of group)
+    steps: list[tuple[int, int, float]] = []
+    groups: list[tuple[int, float, int]] = []  # (write cycles, bits, first step index)
+    for tr in rows:
+        for tc in cols:
+            for a, b in passes:
+                tm = a + b
+                wrow = a * W4_BITS + b * W8_BITS
+                w, wbits, skip = cost("w", tr, tc, tm)
+                ns = [tm] if nsteps is None else nsteps
+                groups.append((w, wbits, len(steps)))
+                for i, tn in enumerate(ns):
+                    lt, lbits = cost("l", tr, tc, tn, wrow, skip if i == 0 else 0)
+                    steps.append((lt, cost("c", tr, tc, tn), lbits))
+    n = len(steps)
+    load_end = np.zeros(n)
+    comp_end = np.zeros(n)
+    g_of = np.zeros(n, dtype=np.int64)
+    last_of = {}
+    for g, (_, _, s0) in enumerate(groups):
+        s1 = groups[g + 1][2] if g + 1 < len(groups) else n
+        g_of[s0:s1] = g
+        last_of[g] = s1 - 1
+    write_end = np.zeros(len(groups))
+    prev_load = 0.0
+    for s in range(n):
+        lt, ct, _ = steps[s]
+        free = comp_end[s - 2] if s >= 2 else 0.0  # input / weight ping-pong buffer
+        load_end[s] = max(prev_load, free) + lt
+        prev_load = load_end[s]
+        g = g_of[s]
+        start = max(load_end[s], comp_end[s - 1] if s else 0.0)
+        if groups[g][2] == s and g >= 2:
+            start = max(start, write_end[g - 2])  # accumulator ping-pong buffer
+        comp_end[s] = start + ct
+        if last_of[g] == s:
+            w = groups[g][0]
+            ws = max(comp_end[s], write_end[g - 1] if g else 0.0)
+            write_end[g] = ws + w
+    # DDR serves reads and writes together: a group cannot beat its total traffic
+    total = write_end[-1]
+    bits = sum(st[2] for st in steps) + sum(gr[1] for gr in groups)
+    total = max(total, math.ceil(bits / ddr))
+    return int(math.ceil(total)) + LAYER_LAUNCH
+
+
+def simulate_network(
+    layers: list[LayerShape], d: DesignPoint, board: Board, opts: EngineOptions | None = None
+) -> list[tuple[str, int]]:
+    """(name, simulated cycles) of every engine layer of a network."""
+    opts = opts or EngineOptions()
+    return [(ly.name, simulate_layer(ly, d, board, opts)) for ly in engine_layers(layers, opts)]

@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+from filmqnn.hw.devices import load_board
+from filmqnn.hw.dse import InfeasibleError, explore
+from filmqnn.hw.layers import model_layers
+
+
+@pytest.fixture(scope="module")
+def r18():
+    return model_layers("resnet18")
+
+
+def test_best_point_respects_limits(r18):
+    b = load_board("pynq-z2")
+    res = explore(r18, b, limits={"lut": 0.7, "bram18k": 0.5})
+    tot = res.resources.totals()
+    assert tot["lut"] <= 0.7 * b.lut and tot["bram18k"] <= 0.5 * b.bram18k
+    assert tot["dsp"] <= b.dsp
+    assert res.best.Tm8 == max(1, round(0.05 * res.best.Tm))
+    assert res.performance["fps"] > 0 and res.feasible <= res.evaluated
+    for p in res.pareto:
+        assert p["lut"] <= res.limits["lut"] and p["fps"] <= res.performance["fps"] + 1e-9
+
+
+def test_uniform_modes(r18):
+    b = load_board("pynq-z2")
+    w8 = explore(r18, b, mode="w8")
+    w4 = explore(r18, b, mode="w4")
+    mixed = explore(r18, b, mode="mixed")
+    assert w8.best.Tm8 == w8.best.Tm and w4.best.Tm8 == 0
+    assert w8.performance["fps"] < mixed.performance["fps"]
+    assert w8.performance["fps"] < w4.performance["fps"]
+
+
+def test_tighter_limits_never_faster(r18):
+    b = load_board("zcu102")
+    loose = explore(r18, b)
+    tight = explore(r18, b, limits={"lut": 0.4})
+    assert tight.performance["fps"] <= loose.performance["fps"]
+    assert tight.resources.lut <= 0.4 * b.lut
+
+
+def test_infeasible_and_bad_arguments(r18, tmp_path):
+    tiny = load_board("pynq-z2").to_dict()
+    tiny.update(name="tiny", lut=3000, ff=6000, dsp=4, bram18k=4)
+    p = tmp_path / "tiny.json"
+    p.write_text(json.dumps(tiny))
+    with pytest.raises(InfeasibleError, match="no design point fits tiny"):
+        explore(r18, load_board(str(p)))
+    b = load_board("pynq-z2")
+    with pytest.raises(ValueError, match="ratio"):
+        explore(r18, b, ratio=1.5)
+    with pytest.raises(ValueError, match="weights"):
+        explore(r18, b, mode="w2")
+    with pytest.raises(ValueError, match="unknown limit"):
+        explore(r18, b, limits={"uram": 0.5})

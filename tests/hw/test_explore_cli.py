@@ -1,0 +1,53 @@
+import json
+
+from typer.testing import CliRunner
+
+from filmqnn.cli.main import app
+
+runner = CliRunner()
+
+
+def test_explore_json_contract(tmp_path):
+    out = tmp_path / "rep"
+    r = runner.invoke(app, ["explore", "--model", "mobilenet_v2", "--board", "pynq-z2",
+                            "--json", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    keys = {"lut", "ff", "dsp", "bram18k"}
+    assert s["fps"] > 0 and s["clock_mhz"] == 100.0
+    assert set(s["resources"]) == keys and set(s["limits"]) == keys
+    assert all(s["resources"][k] <= s["limits"][k] for k in keys)
+    assert {"Tm", "Tm8", "Tn", "Tr", "Tc", "G"} <= set(s["design"])
+    assert all({"name", "cycles", "bound"} <= set(ly) for ly in s["layers"])
+    for f in ("report.md", "roofline.png", "pareto.png", "utilisation.png"):
+        assert (out / f).stat().st_size > 0
+
+
+def test_explore_options_and_table():
+    r = runner.invoke(app, ["explore", "--model", "resnet18", "--board", "pynq-z2",
+                            "--weights", "w8", "--clock-mhz", "120", "--json"])
+    s = json.loads(r.stdout)
+    assert s["clock_mhz"] == 120.0 and s["design"]["Tm8"] == s["design"]["Tm"]
+    r = runner.invoke(app, ["explore", "--model", "resnet18", "--board", "pynq-z2"])
+    assert r.exit_code == 0 and "FPS modelled" in r.stdout
+
+
+def test_explore_errors():
+    r = runner.invoke(app, ["explore", "--model", "resnet18", "--board", "nope", "--json"])
+    assert r.exit_code != 0 and "known boards" in r.output and "zcu102" in r.output
+    r = runner.invoke(app, ["explore", "--model", "resnet18", "--board", "zcu102",
+                            "--ratio", "1.2"])
+    assert r.exit_code != 0 and "(0, 1)" in r.output
+    r = runner.invoke(app, ["explore", "--model", "vgg", "--board", "zcu102"])
+    assert r.exit_code != 0 and "unknown model" in r.output
+    r = runner.invoke(app, ["explore", "--model", "resnet18", "--board", "pynq-z2",
+                            "--lut-limit", "0.02"])
+    assert r.exit_code != 0 and "cannot fit" in r.output
+
+
+def test_boards_command():
+    r = runner.invoke(app, ["boards", "--json"])
+    names = {b["name"] for b in json.loads(r.stdout)["boards"]}
+    assert {"pynq-z2", "zcu102", "kv260"} <= names
+    r = runner.invoke(app, ["boards"])
+    assert r.exit_code == 0 and "zcu102" in r.stdout

@@ -1,0 +1,83 @@
+import math
+
+import pytest
+
+from filmqnn.hw.design import PIXELS, DesignPoint, EngineOptions
+from filmqnn.hw.devices import load_board
+from filmqnn.hw.dsp_packing import best_packing
+from filmqnn.hw.layers import LayerShape, model_layers
+from filmqnn.hw.lut_costs import mac_cost
+from filmqnn.hw.resources import (
+    CTRL_LUT,
+    PORT_LUT,
+    POST_DSP,
+    POST_LUT,
+    bram18k_count,
+    estimate_resources,
+)
+
+
+@pytest.mark.parametrize(
+    "width, depth, expected",
+    [
+        (1, 16384, 1),  # 1 x 16K
+        (4, 4096, 1),  # 4 x 4K
+        (36, 512, 1),  # 36 x 512
+        (40, 512, 2),  # G=8 words: two 36-bit columns
+        (36, 513, 2),  # one word too deep: 2 x (18 x 1K)
+        (9, 2049, 2),  # 2 x (9 x 2K)
+        (30, 1000, 2),  # G=6 words: 2 x (18 x 1K)
+        (72, 100, 2),
+        (0, 100, 0),
+    ],
+)
+def test_bram_aspect_ratios(width, depth, expected):
+    assert int(bram18k_count(width, depth)) == expected
+
+
+def _tiny():
+    return [LayerShape("c", "conv", 8, 8, 4, 4, 4, 4, 1, first=False)]
+
+
+def test_mac_and_dsp_counts_by_hand():
+    b = load_board("pynq-z2")
+    d = DesignPoint(Tm=8, Tm8=2, Tn=4, Tr=4, Tc=4, G=4, dsp4=12, dsp8=4, post=4, clock_mhz=100)
+    r = estimate_resources(_tiny(), d, b)
+    p4 = best_packing("dsp48e1", 4, 5, False, general_only=True).products_per_dsp
+    p8 = best_packing("dsp48e1", 8, 5, False, general_only=True).products_per_dsp
+    dsp = math.ceil(PIXELS * 12 / p4) + math.ceil(PIXELS * 4 / p8) + 4 * POST_DSP
+    assert r.dsp == dsp
+    l4, l8 = mac_cost("7series", "lut", 4, 5).lut, mac_cost("7series", "lut", 8, 5).lut
+    g4, g8 = mac_cost("7series", "dsp", 4, 5).lut, mac_cost("7series", "dsp", 8, 5).lut
+    pe4 = PIXELS * ((6 * 4 - 12) * l4 + 12 * g4)
+    pe8 = PIXELS * ((2 * 4 - 4) * l8 + 4 * g8)
+    assert r.breakdown["pe4"]["lut"] == math.ceil(pe4)
+    assert r.breakdown["pe8"]["lut"] == math.ceil(pe8)
+    lut = pe4 + pe8 + 4 * POST_LUT + CTRL_LUT + b.axi_ports * PORT_LUT
+    assert r.lut == math.ceil(lut)
+
+
+def test_more_dsps_fewer_luts():
+    b = load_board("zcu102")
+    L = model_layers("resnet18")
+    lo = estimate_resources(L, DesignPoint(64, 3, 32, 14, 28, 8, dsp4=0, dsp8=0, post=64), b)
+    hi = estimate_resources(L, DesignPoint(64, 3, 32, 14, 28, 8, dsp4=61 * 32, dsp8=0, post=64), b)
+    assert hi.dsp > lo.dsp and hi.lut < lo.lut
+    assert hi.bram18k == lo.bram18k
+
+
+def test_buffers_grow_with_tiles():
+    b = load_board("zcu102")
+    L = model_layers("resnet18")
+    small = estimate_resources(L, DesignPoint(64, 3, 32, 7, 14, 8, post=64), b)
+    big = estimate_resources(L, DesignPoint(64, 3, 32, 28, 56, 8, post=64), b)
+    assert big.bram18k > small.bram18k
+
+
+def test_engine_options_change_weight_buffer():
+    b = load_board("zcu102")
+    L = model_layers("resnet18")
+    d = DesignPoint(64, 3, 32, 14, 28, 8, post=64)
+    direct = estimate_resources(L, d, b, EngineOptions(first_im2col=False))
+    im2col = estimate_resources(L, d, b, EngineOptions(first_im2col=True))
+    assert direct.breakdown["pe4"]["bram18k"] >= im2col.breakdown["pe4"]["bram18k"]

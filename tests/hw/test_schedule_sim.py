@@ -1,0 +1,45 @@
+import pytest
+
+from filmqnn.hw.design import DesignPoint, EngineOptions, engine_layers
+from filmqnn.hw.devices import load_board
+from filmqnn.hw.dse import explore
+from filmqnn.hw.layers import LayerShape, model_layers
+from filmqnn.hw.performance import network_performance
+from filmqnn.hw.schedule_sim import simulate_layer, simulate_network
+
+MODELS = ("resnet18", "resnet50", "mobilenet_v2")
+
+
+def _designs():
+    out = []
+    for board in ("zcu102", "pynq-z2"):
+        b = load_board(board)
+        for m in MODELS:
+            out.append((m, b, explore(model_layers(m), b).best))
+    out.append(("resnet50", load_board("zcu102"), DesignPoint(64, 3, 64, 7, 14, 8, post=32,
+                                                              clock_mhz=150)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def designs():
+    return _designs()
+
+
+def test_sim_matches_hand_case():
+    b = load_board("pynq-z2")
+    ly = LayerShape("c", "conv", 8, 8, 4, 4, 4, 4, 1)
+    d = DesignPoint(Tm=8, Tm8=1, Tn=8, Tr=4, Tc=4, G=4, post=16, clock_mhz=100)
+    assert simulate_layer(ly, d, b) == network_performance([ly], d, b)["cycles"]
+
+
+def test_analytic_within_5_percent_of_simulation_on_every_layer(designs):
+    opts = EngineOptions()
+    for model, board, d in designs:
+        layers = model_layers(model)
+        sim = simulate_network(layers, d, board, opts)
+        ana = network_performance(layers, d, board, opts)["layers"]
+        assert len(sim) == len(ana) == len(engine_layers(layers, opts))
+        for (name, s), a in zip(sim, ana, strict=True):
+            assert name == a.name
+            assert abs(a.cycles - s) <= 0.05 * s, (model, board.name, d, name, a.cycles, s)

@@ -1,0 +1,58 @@
+"""Activation quantizer: 5-bit grid, signedness, learned clipping gradients, calibration."""
+
+import pytest
+import torch
+
+from filmqnn.quant.act_quant import ActQuant, mse_optimal_scale
+from filmqnn.quant.formats import activation_format
+
+
+def _calibrated(fmt, mode, x):
+    q = ActQuant(fmt, mode)
+    q.start_calibration()
+    q(x)
+    q.finish_calibration()
+    return q
+
+
+@pytest.mark.parametrize("mode", ["lsq", "pact", "fixed"])
+@pytest.mark.parametrize("signed", [False, True])
+def test_outputs_lie_on_the_5bit_grid(mode, signed):
+    x = torch.randn(4, 3, 8, 8) * 2
+    x = x if signed else x.relu()
+    fmt = activation_format(5, signed)
+    q = _calibrated(fmt, mode, x)
+    y = q(x)
+    levels = y / q.scale
+    assert torch.allclose(levels, levels.round(), atol=1e-4)
+    assert levels.round().min() >= fmt.qmin and levels.round().max() <= fmt.qmax
+    assert torch.equal(q.quantize_int(y), levels.round().to(torch.int32))
+
+
+def test_lsq_and_pact_learn_their_clip_and_fixed_does_not():
+    x = torch.randn(2, 4, 6, 6).relu() * 3
+    for mode in ("lsq", "pact"):
+        q = _calibrated(activation_format(5), mode, x)
+        q(x * 10).sum().backward()  # many values clip: a larger clip raises the sum
+        assert q.scale_param.grad > 0, mode
+    fixed = _calibrated(activation_format(5), "fixed", x)
+    assert not fixed.scale_param.requires_grad
+    assert not fixed(x * 10).requires_grad
+
+
+def test_ste_passes_gradient_only_inside_the_range():
+    q = _calibrated(activation_format(5), "lsq", torch.linspace(0, 1, 100))
+    x = torch.tensor([0.5, 100.0, -3.0], requires_grad=True)
+    q(x).sum().backward()
+    assert x.grad.tolist() == [1.0, 0.0, 0.0]
+
+
+def test_uncalibrated_quantizer_says_how_to_fix_it():
+    with pytest.raises(RuntimeError, match="calibrate"):
+        ActQuant(activation_format(5))(torch.ones(2))
+
+
+def test_mse_scale_clips_outliers():
+    sample = torch.cat([torch.rand(10_000), torch.tensor([50.0])])
+    s = mse_optimal_scale(sample, activation_format(5))
+    assert s * 31 < 50.0
