@@ -32,6 +32,15 @@ def test_explore_options_and_table():
     assert r.exit_code == 0 and "FPS modelled" in r.stdout
 
 
+def test_explore_engine_mode_flags():
+    args = ["explore", "--model", "mobilenet_v2", "--board", "pynq-z2", "--json"]
+    new = json.loads(runner.invoke(app, args).stdout)
+    old = json.loads(runner.invoke(app, [*args, "--no-dw-taps", "--no-axi-outstanding"]).stdout)
+    assert new["engine"]["dw_taps"] and new["engine"]["axi_outstanding"]
+    assert not old["engine"]["dw_taps"] and not old["engine"]["axi_outstanding"]
+    assert new["fps"] > old["fps"]
+
+
 def test_explore_errors():
     r = runner.invoke(app, ["explore", "--model", "resnet18", "--board", "nope", "--json"])
     assert r.exit_code != 0 and "known boards" in r.output and "zcu102" in r.output

@@ -12,6 +12,7 @@ from filmqnn.hw.resources import (
     PORT_LUT,
     POST_DSP,
     POST_LUT,
+    bank_phases,
     bram18k_count,
     estimate_resources,
 )
@@ -81,3 +82,28 @@ def test_engine_options_change_weight_buffer():
     direct = estimate_resources(L, d, b, EngineOptions(first_im2col=False))
     im2col = estimate_resources(L, d, b, EngineOptions(first_im2col=True))
     assert direct.breakdown["pe4"]["bram18k"] >= im2col.breakdown["pe4"]["bram18k"]
+
+
+def test_depthwise_window_and_bank_phases_by_hand():
+    """3x3 stride-2 depthwise, 16 channels, 8x8 -> 4x4, one 4x4 tile (G = 4, Tm = 8, Tn = 16)."""
+    b = load_board("zcu102")
+    dw = [LayerShape("dw", "dwconv", 16, 16, 8, 8, 4, 4, 3, stride=2, pad=1, groups=16)]
+    d = DesignPoint(Tm=8, Tm8=1, Tn=16, Tr=4, Tc=4, G=4, post=4, clock_mhz=150)
+    assert bank_phases(dw, EngineOptions()) == (3, 2 * PIXELS)
+    assert bank_phases(dw, EngineOptions(dw_taps=False)) == (1, 2 * PIXELS)
+    taps = estimate_resources(dw, d, b).breakdown
+    # a 9x9 input tile in 3 row x 4 column phases: 3 x 3 words per bank; 12 phases x
+    # ceil(16/4) channel groups = 48 banks of 20 bits x 2*9 words, one BRAM18K each
+    assert taps["buffers"]["bram18k"] - _acc_skip_bram(d) == 48
+    # window: 8 rows x 5 bits x 3 rows x (3 - 1 + 2*2) columns; mux: 8 rows x 9 taps x 2 px x 3
+    assert taps["dw_window"] == {"lut": 8 * 9 * 2 * 3, "ff": 8 * 5 * 3 * 6, "dsp": 0,
+                                 "bram18k": 0}
+    one = estimate_resources(dw, d, b, EngineOptions(dw_taps=False)).breakdown
+    # 9 rows x ceil(9/4) columns = 27 words per bank, 4 phases x 4 groups = 16 banks
+    assert one["buffers"]["bram18k"] - _acc_skip_bram(d) == 16
+    assert one["dw_window"]["lut"] == one["dw_window"]["ff"] == 0
+
+
+def _acc_skip_bram(d: DesignPoint) -> int:
+    """Accumulator and residual banks of a 4x4 tile: 2 x 2 x Tm + 2 x ceil(Tm/G), 1 BRAM each."""
+    return 2 * PIXELS * d.Tm + PIXELS * -(-d.Tm // d.G)

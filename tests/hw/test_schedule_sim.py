@@ -33,13 +33,25 @@ def test_sim_matches_hand_case():
     assert simulate_layer(ly, d, b) == network_performance([ly], d, b)["cycles"]
 
 
+def _check(model, board, d, opts):
+    layers = model_layers(model)
+    sim = simulate_network(layers, d, board, opts)
+    ana = network_performance(layers, d, board, opts)["layers"]
+    assert len(sim) == len(ana) == len(engine_layers(layers, opts))
+    for (name, s), a in zip(sim, ana, strict=True):
+        assert name == a.name
+        assert abs(a.cycles - s) <= 0.05 * s, (model, board.name, d, opts, name, a.cycles, s)
+
+
 def test_analytic_within_5_percent_of_simulation_on_every_layer(designs):
-    opts = EngineOptions()
     for model, board, d in designs:
-        layers = model_layers(model)
-        sim = simulate_network(layers, d, board, opts)
-        ana = network_performance(layers, d, board, opts)["layers"]
-        assert len(sim) == len(ana) == len(engine_layers(layers, opts))
-        for (name, s), a in zip(sim, ana, strict=True):
-            assert name == a.name
-            assert abs(a.cycles - s) <= 0.05 * s, (model, board.name, d, name, a.cycles, s)
+        _check(model, board, d, EngineOptions())
+
+
+@pytest.mark.parametrize("taps, outstanding", [(False, False), (True, False), (False, True)])
+def test_analytic_matches_simulation_in_every_engine_mode(taps, outstanding):
+    opts = EngineOptions(dw_taps=taps, axi_outstanding=outstanding)
+    d = DesignPoint(96, 5, 48, 16, 28, 4, dsp4=4368, dsp8=144, post=96, clock_mhz=150)
+    _check("mobilenet_v2", load_board("zcu102"), d, opts)
+    small = DesignPoint(32, 2, 12, 16, 56, 4, dsp4=0, dsp8=0, post=16, clock_mhz=100)
+    _check("mobilenet_v2", load_board("pynq-z2"), small, opts)

@@ -64,6 +64,12 @@ def explore_command(
     bram_limit: float = typer.Option(0.90, "--bram-limit", help="Max BRAM18K fraction."),
     no_split8: bool = typer.Option(False, "--no-split8", help="All-8-bit layers on PE8 only."),
     no_im2col: bool = typer.Option(False, "--no-im2col", help="First conv without im2col."),
+    no_dw_taps: bool = typer.Option(
+        False, "--no-dw-taps", help="Depthwise: one column per channel, not K*K taps."
+    ),
+    no_axi_outstanding: bool = typer.Option(
+        False, "--no-axi-outstanding", help="Every AXI transfer pays its latency in series."
+    ),
     out: Path = typer.Option(None, "--out", help="Write report.md and PNGs here."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -88,7 +94,10 @@ def explore_command(
         layers = model_layers(model, input_size)
     except ValueError as e:
         fail(str(e))
-    opts = EngineOptions(split8=not no_split8, first_im2col=not no_im2col)
+    opts = EngineOptions(
+        split8=not no_split8, first_im2col=not no_im2col, dw_taps=not no_dw_taps,
+        axi_outstanding=not no_axi_outstanding,
+    )
     limits = {"lut": lut_limit, "dsp": dsp_limit, "bram18k": bram_limit}
     try:
         res = explore(layers, b, clock_mhz, ratio, weights, limits, opts)

@@ -32,10 +32,17 @@ class EngineOptions:
         corrects the low nibble's offset; without it they run on PE8 alone.
     first_im2col: the host writes the first conv's input unrolled (N*K*K channels, 1x1
         kernel), so the 3-channel input does not leave most of the Tn columns idle.
+    dw_taps: depthwise layers put the K*K kernel taps of a channel on the Tn columns of its
+        PE row (a per-row sliding-window register feeds them); without it one column per row.
+    axi_outstanding: the AXI masters keep several transactions in flight: a tile's reads are
+        issued as soon as its buffer half is free and writes do not wait for their responses,
+        so the AXI latency overlaps the previous transfer; without it every transfer pays it.
     """
 
     split8: bool = True
     first_im2col: bool = True
+    dw_taps: bool = True
+    axi_outstanding: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -88,6 +95,12 @@ def engine_layers(layers: list[LayerShape], opts: EngineOptions) -> list[LayerSh
             ly = replace(ly, planes=2)
         out.append(ly)
     return out
+
+
+def dw_pixels(dsp4: Any) -> Any:
+    """Output pixels per cycle of a depthwise PE row: a packed PE4 DSP multiplies two rows'
+    weights by one activation pair, and depthwise rows need different channels, so 1 on DSPs."""
+    return np.where(np.asarray(dsp4) > 0, 1, PIXELS)
 
 
 def words_per_beat(axi_bits: int, G: int) -> int:

@@ -2,10 +2,12 @@
 
 The search enumerates a grid of tilings (Tm, Tn, Tr, Tc), packing factors G and
 post-processing lanes with numpy arrays. For each tiling the DSP/LUT split has a closed form:
-modelled cycles do not depend on where a MAC sits, so the split only has to fit, and the
-split using least LUTs fills the DSP budget with the precision that saves most LUTs per DSP
-first (the paper's Eqs. 5-10 boundary solution, found here rather than assumed). Designs over
-any limit are dropped; the rest are ranked by modelled FPS.
+modelled cycles do not depend on where a MAC sits (except that depthwise rows on packed PE4
+DSPs run 1 pixel per cycle; keeping PE4 off the DSPs gave no gain for MobileNet-V2), so
+the split only has to fit, and the split using least LUTs fills the DSP budget with the
+precision that saves most LUTs per DSP first (the paper's Eqs. 5-10 boundary solution, found
+here rather than assumed). Designs over any limit are dropped; the rest are ranked by
+modelled FPS.
 """
 
 from __future__ import annotations

@@ -6,14 +6,17 @@ A *step* loads one input tile and one weight tile and computes ``K*K*Tr*ceil(Tc/
 cycles; its load overlaps the previous step's compute (double buffering). A *group* is the
 ``ceil(N/Tn)`` steps that finish one output tile; its write-back (requantize + DDR write, plus
 the residual operand read) overlaps the next group. Channel-wise layers (depthwise conv, max
-pool, global average pool) map channels onto the ``Tm`` rows, one column each, input
-channels = output channels of the pass.
+pool, global average pool) map channels onto the ``Tm`` rows, input channels = output
+channels of the pass; depthwise rows put their K*K taps on the columns (``dw_taps``).
+Transfers carry ``AXI_LATENCY`` once each, or overlapped with the previous transfer when the
+AXI masters keep transactions outstanding (``axi_outstanding``).
 
 Every function is vectorised over candidate designs: pass numpy arrays for the tiling.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,6 +28,7 @@ from filmqnn.hw.design import (
     DesignPoint,
     EngineOptions,
     design_arrays,
+    dw_pixels,
     engine_layers,
 )
 from filmqnn.hw.devices import Board
@@ -108,25 +112,52 @@ def act_beats(channels: Any, pixels: Any, G: Any, axi_bits: int) -> Any:
     return _cdiv(words, wpb)
 
 
-def step_compute(ly: LayerShape, tr: Any, tc: Any, tn: Any, Tn: Any) -> Any:
-    """Compute cycles of one step: taps x max(pixel cycles, weight reload) + pipeline fill."""
+def step_compute(
+    ly: LayerShape, tr: Any, tc: Any, tn: Any, Tn: Any, dw_px: Any = PIXELS, dw_taps: bool = True
+) -> Any:
+    """Compute cycles of one step: taps x max(pixel cycles, weight reload) + pipeline fill.
+
+    Depthwise rows run ``dw_px`` pixels per cycle; with ``dw_taps`` the K*K taps sit on the
+    columns, ``ceil(K*K/Tn)`` rounds each reloading its taps' weights."""
+    taps = ly.K * ly.K
+    if ly.kind == "dwconv":
+        pix = np.asarray(tr) * _cdiv(tc, dw_px)
+        if dw_taps:
+            reload = _cdiv(WEIGHT_RELOAD * np.minimum(taps, Tn), Tn)
+            return _cdiv(taps, Tn) * np.maximum(pix, reload) + PIPE_DEPTH
+        return taps * pix + PIPE_DEPTH
     pix = np.asarray(tr) * _cdiv(tc, PIXELS)
-    if ly.kind in ("maxpool", "gap"):
-        reload = 0
-    elif ly.kind == "dwconv":
-        reload = 1
-    else:
-        reload = _cdiv(WEIGHT_RELOAD * np.asarray(tn), Tn)
-    return ly.K * ly.K * np.maximum(pix, reload) + PIPE_DEPTH
+    reload = 0 if ly.kind in ("maxpool", "gap") else _cdiv(WEIGHT_RELOAD * np.asarray(tn), Tn)
+    return taps * np.maximum(pix, reload) + PIPE_DEPTH
+
+
+def transition(
+    c_prev: Any, c: Any, c_next: Any, d_own: Any, d: Any, d_next: Any, seq: int
+) -> Any:
+    """Cycles from one step's compute start to the next's, double-buffered. Steps prev, this,
+    next, next2 compute ``c_prev, c, c_next, -`` and load ``-, d_own, d, d_next`` data cycles;
+    ``seq`` is the latency every load pays in series (AXI_LATENCY without outstanding
+    transactions, else 0). Alone a transition takes ``max(c, d + seq)``; as a load is requested
+    when its buffer half frees (the step two before it done), two transitions together take at
+    least ``c_prev + AXI_LATENCY + d`` (and ``c + AXI_LATENCY + d_next``): half of what that
+    adds over the two alone is charged to this one."""
+    c_prev, c, c_next, d_own, d, d_next = (
+        np.asarray(x) for x in (c_prev, c, c_next, d_own, d, d_next)
+    )
+    alone = np.maximum(c, d + seq)
+    before = np.maximum(c_prev, d_own + seq) + alone
+    after = alone + np.maximum(c_next, d_next + seq)
+    excess = np.maximum(c_prev + d - before, c + d_next - after) + AXI_LATENCY
+    return alone + _cdiv(np.maximum(excess, 0), 2)
 
 
 def step_load(
     ly: LayerShape, tr: Any, tc: Any, tn: Any, wbits_per_row: Any, G: Any,
     axi_bits: int, ports: int, ddr_bits: float, extra_beats: Any = 0,
 ) -> tuple[Any, Any]:
-    """Load cycles of one step and bits moved: input + weight tile (+ ``extra_beats``, the
-    residual operand prefetched with a group's first step) striped over the read channels of
-    ``ports`` AXI ports and capped by the sustained DDR bandwidth."""
+    """Data cycles of one step's load (latency excluded) and bits moved: input + weight tile
+    (+ ``extra_beats``, the residual operand prefetched with a group's first step) striped
+    over the read channels of ``ports`` AXI ports and capped by the sustained DDR bandwidth."""
     rin = (np.asarray(tr) - 1) * ly.stride + ly.K
     cin = (np.asarray(tc) - 1) * ly.stride + ly.K
     rin, cin = np.minimum(rin, ly.H + 2 * ly.pad), np.minimum(cin, ly.W + 2 * ly.pad)
@@ -138,7 +169,7 @@ def step_load(
     else:
         b_w = beats(np.asarray(wbits_per_row) * np.asarray(tn) * ly.K * ly.K, axi_bits)
     b = b_in + b_w + extra_beats
-    t = np.maximum(_cdiv(b, ports), np.ceil(b * axi_bits / ddr_bits)) + AXI_LATENCY
+    t = np.maximum(_cdiv(b, ports), np.ceil(b * axi_bits / ddr_bits))
     return t.astype(np.int64), b * axi_bits
 
 
@@ -146,15 +177,47 @@ def group_write(
     ly: LayerShape, tr: Any, tc: Any, tm: Any, G: Any, post: Any, axi_bits: int, ports: int,
     ddr_bits: float,
 ) -> tuple[Any, Any, Any]:
-    """Write-back of one output tile: (cycles, bits, residual beats). ``post`` lanes requantize
-    the accumulators while the write channels of ``ports`` AXI ports stream them out."""
+    """Write-back of one output tile: (data cycles without latency, bits, residual beats).
+    ``post`` lanes requantize the accumulators while the write channels of ``ports`` AXI ports
+    stream them out."""
     pix = np.asarray(tr) * np.asarray(tc)
     b_out = act_beats(tm, pix, G, axi_bits)
     b_skip = b_out if ly.residual else np.zeros_like(b_out)
     requant = _cdiv(np.ceil(tm).astype(np.int64) * pix, post)
     t = np.maximum(np.maximum(_cdiv(b_out, ports), requant), np.ceil(b_out * axi_bits / ddr_bits))
-    t = t + AXI_LATENCY
     return t.astype(np.int64), b_out * axi_bits, b_skip
+
+
+def _tile_groups(q: dict, P_m: Any, nxt_tile: dict, seq: int) -> Callable[[Any], Any]:
+    """Cycles of one spatial tile's groups (passes f_1 .. f_{P-1}, l) as a function of the
+    write-back its first group waits for (None: nothing to wait for). ``q["f"]`` / ``q["l"]``
+    describe a full / last pass's group (inner steps, first and last computes and loads,
+    write); ``nxt_tile`` the next tile's first group, averaged over the tiles."""
+
+    def grp(cur: str, nxt: str) -> Any:
+        g, n = q[cur], (nxt_tile if nxt == "tile" else q[nxt])
+        # the last step overlaps the next group's first load
+        return g["inner"] + transition(
+            g["c_before"], g["c_last"], n["c_first"], g["d_last"], n["first"], n["d_after"], seq
+        )
+
+    w_f = q["f"]["w"]
+    first_f, end_f = grp("f", "f"), np.maximum(grp("f", "l"), w_f)
+    mid_f = np.maximum(first_f, w_f)
+    only_f, last_l = grp("f", "l"), grp("l", "tile")
+    multi = P_m > 1
+
+    def per_tile(prev_w: Any) -> Any:
+        def wait(t: Any) -> Any:
+            return t if prev_w is None else np.maximum(t, prev_w)
+
+        body = np.where(
+            P_m > 2, wait(first_f) + np.maximum(P_m - 3, 0) * mid_f + end_f,
+            np.where(multi, wait(only_f), 0),
+        )
+        return body + np.where(multi, np.maximum(last_l, w_f), wait(last_l))
+
+    return per_tile
 
 
 def layer_cycles_vec(
@@ -168,6 +231,8 @@ def layer_cycles_vec(
     """
     Tm4, Tm8, Tn, Tr, Tc, G = (np.asarray(D[k]) for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G"))
     post = np.asarray(D["post"])
+    dw_px = dw_pixels(D["dsp4"])
+    seq = 0 if opts.axi_outstanding else AXI_LATENCY  # latency each transfer pays in series
     P_m, M4, M8 = m_passes(ly, Tm4, Tm8, opts)
     # output-channel passes: P_m - 1 full ones, then the remainder (4-/8-bit filters each)
     if ly.kind in ("maxpool", "gap"):
@@ -186,11 +251,10 @@ def layer_cycles_vec(
     P_c, tc_f, tc_l = _split(ly.C, Tc)
 
     shape = np.broadcast(Tm4, Tn, Tr, Tc, G, post).shape
-    total = np.zeros(shape, dtype=np.float64)
-    comp = np.zeros_like(total)
-    mem_load = np.zeros_like(total)
-    mem_write = np.zeros_like(total)
-    bits = np.zeros_like(total)
+    comp = np.zeros(shape, dtype=np.float64)
+    mem_load = np.zeros_like(comp)
+    mem_write = np.zeros_like(comp)
+    bits = np.zeros_like(comp)
     one = np.ones_like(P_m)
     rc_types = (
         (tr_f, tc_f, (P_r - 1) * (P_c - 1)), (tr_f, tc_l, (P_r - 1) * one),
@@ -205,8 +269,9 @@ def layer_cycles_vec(
             if ly.is_channelwise:
                 P_n, tn_f, tn_l = one, tm, tm
             w, bits_w, skip = group_write(ly, tr, tc, tm, G, post, axi_bits, ports, ddr_bits)
-            c_f = step_compute(ly, tr, tc, tn_f, Tn)
-            c_l = step_compute(ly, tr, tc, tn_l, Tn)
+            w = w + seq
+            c_f = step_compute(ly, tr, tc, tn_f, Tn, dw_px, opts.dw_taps)
+            c_l = step_compute(ly, tr, tc, tn_l, Tn, dw_px, opts.dw_taps)
             args = (wrow, G, axi_bits, ports, ddr_bits)
             l_f, bits_f = step_load(ly, tr, tc, tn_f, *args)
             l_l, bits_l = step_load(ly, tr, tc, tn_l, *args)
@@ -219,15 +284,15 @@ def layer_cycles_vec(
             # (next plane) transitions inside the group
             inner = np.where(
                 multi,
-                planes * np.maximum(npp - 2, 0) * np.maximum(c_f, l_f)
-                + planes * np.maximum(c_f, l_l)
-                + (planes - 1) * np.maximum(c_l, l_f),
-                (planes - 1) * np.maximum(c_l, l_l),
+                planes * np.maximum(npp - 2, 0) * transition(c_f, c_f, c_f, l_f, l_f, l_f, seq)
+                + planes * transition(c_f, c_f, c_l, l_f, l_l, l_f, seq)
+                + (planes - 1) * transition(c_f, c_l, c_f, l_l, l_f, l_f, seq),
+                (planes - 1) * transition(c_l, c_l, c_l, l_l, l_l, l_l, seq),
             )
             first = np.where(multi, l_f0, l_l0)
             loads = np.where(
                 multi, planes * ((npp - 1) * l_f + l_l) - l_f + l_f0, planes * l_l - l_l + l_l0
-            )
+            ) + planes * npp * seq
             lbits = np.where(
                 multi,
                 planes * ((npp - 1) * bits_f + bits_l) - bits_f + bits_f0,
@@ -238,54 +303,46 @@ def layer_cycles_vec(
             mem_load += cnt * loads
             mem_write += cnt * w
             bits += cnt * (lbits + bits_w)
-            q[mk] = (inner, c_l, first, w)
+            l_first = l_l0 if planes == 1 else l_l  # load of a one-step-per-plane group's step
+            q[mk] = {
+                "inner": inner, "c_last": c_l, "first": first, "w": w,
+                "c_before": np.where(multi, c_f, c_l),  # compute of the step before the last
+                "d_after": np.where(multi, np.where(npp == 2, l_l, l_f), l_first),
+                "c_first": np.where(multi, c_f, c_l), "d_last": np.where(multi, l_l, l_first),
+            }
 
         qs.append(q)
-    # the pass after a tile's last pass is the next tile's first pass: its load is taken as
-    # the average first-pass load over all spatial tiles (edge tiles are few)
+    # the pass after a tile's last pass is the next tile's first pass: its loads are taken as
+    # the average first-pass loads over all spatial tiles (edge tiles are few)
     n_tiles = P_r * P_c
-    next_tile = sum(nrc * q["f"][2] for (_, _, nrc), q in zip(rc_types, qs, strict=True))
-    next_tile_l = sum(nrc * q["l"][2] for (_, _, nrc), q in zip(rc_types, qs, strict=True))
-    next_tile = np.where(P_m > 1, next_tile, next_tile_l) / n_tiles
-    prev_tile = sum(nrc * q["l"][3] for (_, _, nrc), q in zip(rc_types, qs, strict=True)) / n_tiles
-    fill_fix = None
-    for i_rc, ((_, _, nrc), q) in enumerate(zip(rc_types, qs, strict=True)):
-        def grp(cur: str, nxt: str, prev: str | None, q: dict = q) -> Any:
-            inner, c_last, _, _ = q[cur]
-            nxt_load = next_tile if nxt == "tile" else q[nxt][2]
-            t = inner + np.maximum(c_last, nxt_load)  # last step overlaps the next load
-            if prev is None:
-                return t
-            prev_w = prev_tile if prev == "tile" else q[prev][3]
-            return np.maximum(t, prev_w)  # the previous group's write-back overlaps
-
-        # groups run pass by pass inside a spatial tile: f_1 .. f_{P-1}, l; the pass after l
-        # is the next tile's first pass (spatial edge shapes are not told apart here)
-        multi_m = P_m > 1
-        first_f = grp("f", "f", "tile")
-        mid_f = grp("f", "f", "f")
-        end_f = grp("f", "l", "f")
-        only_f = grp("f", "l", "tile")
-        last_l = np.where(multi_m, grp("l", "tile", "f"), grp("l", "tile", "tile"))
-        per_tile = np.where(
-            P_m > 2,
-            first_f + np.maximum(P_m - 3, 0) * mid_f + end_f,
-            np.where(multi_m, only_f, 0),
-        ) + last_l
-        total += nrc * per_tile
-        if i_rc == 0:
-            # the first group has no earlier write-back to wait for; it starts with its load
-            g1 = np.where(P_m > 2, first_f, np.where(multi_m, only_f, last_l))
-            g1_free = np.where(
-                P_m > 2, grp("f", "f", None),
-                np.where(multi_m, grp("f", "l", None), grp("l", "tile", None)),
-            )
-            fill_fix = q["f"][2] * multi_m + q["l"][2] * (~multi_m) - (g1 - g1_free)
-        if i_rc == 3:
-            # the last group prefetches nothing and its write-back is exposed
-            _, c_last, _, w_last = q["l"]
-            total += w_last - (np.maximum(c_last, next_tile) - c_last)
-    total += fill_fix
+    multi_m = P_m > 1
+    nxt_tile = {
+        k: sum(nrc * np.where(multi_m, q["f"][k], q["l"][k])
+               for (_, _, nrc), q in zip(rc_types, qs, strict=True)) / n_tiles
+        for k in ("first", "d_after", "c_first")
+    }
+    tiles = [_tile_groups(q, P_m, nxt_tile, seq) for q in qs]
+    w_last = [q["l"]["w"] for q in qs]
+    # tiles run row-major over the types (full/last row) x (full/last column); a tile's first
+    # group waits for the previous tile's last write-back (same row: the column to its left;
+    # first column: the last column of the row above), the very first tile for nothing
+    c_ff, c_l1 = np.maximum(P_c - 2, 0), P_c >= 2
+    total = (P_r - 1) * (c_ff * tiles[0](w_last[0]) + c_l1 * tiles[1](w_last[0]))
+    total = total + c_ff * tiles[2](w_last[2]) + c_l1 * tiles[3](w_last[2])
+    col0_f = np.where(c_l1, tiles[0](w_last[1]), tiles[1](w_last[1]))
+    col0_l = np.where(c_l1, tiles[2](w_last[1]), tiles[3](w_last[1]))
+    total = total + np.maximum(P_r - 2, 0) * col0_f + (P_r >= 2) * col0_l
+    i0 = np.where(P_r >= 2, np.where(c_l1, 0, 1), np.where(c_l1, 2, 3))
+    first = np.choose(i0, [t(None) for t in tiles])
+    first_load = np.choose(i0, [np.where(multi_m, q["f"]["first"], q["l"]["first"]) for q in qs])
+    total = total + first + first_load + AXI_LATENCY
+    # the last group prefetches nothing; its write-back and write response are exposed
+    g = qs[3]["l"]
+    fin = transition(
+        g["c_before"], g["c_last"], nxt_tile["c_first"], g["d_last"], nxt_tile["first"],
+        nxt_tile["d_after"], seq,
+    ) - g["c_last"]
+    total = total + g["w"] - fin + AXI_LATENCY - seq
     total = np.maximum(total, np.ceil(bits / ddr_bits)) + LAYER_LAUNCH
     return {
         "cycles": total,

@@ -6,8 +6,11 @@
   array serves every layer shape). Packing and LUT costs come only from those two modules.
 * Weight registers: every PE position holds its weight for one kernel tap (plus a shadow copy
   being reloaded), ``2 * Tn * (4*Tm4 + 8*Tm8)`` FFs.
+* Depthwise taps (``dw_taps``): a sliding-window register per PE row and a mux in front of the
+  tap columns' activation inputs.
 * Buffers on BRAM18K, each a set of banks of (width, depth) mapped onto the cheapest aspect
-  ratio 1x16K ... 36x512 (Eq. 14 with all aspect ratios). Input and weight banks keep both
+  ratio 1x16K ... 36x512 (Eq. 14 with all aspect ratios). Input banks are split into (row,
+  column) phases so one cycle's reads never share a bank. Input and weight banks keep both
   ping-pong halves in one BRAM (read port computes, write port loads); output accumulators
   are read-modify-write every cycle, so their two halves are separate BRAMs.
 * Post-processing (requantize, ReLU, residual add, pool compare): ``post`` lanes (a design
@@ -107,21 +110,37 @@ def mac_costs(board: Board, signed_act: bool) -> MacCosts:
     )
 
 
+def dw_window(layers: list[LayerShape], opts: EngineOptions) -> tuple[int, int]:
+    """(K, stride), largest over the depthwise layers run with ``dw_taps``; (0, 0) if none."""
+    dw = [ly for ly in layers if ly.kind == "dwconv"] if opts.dw_taps else []
+    return max((ly.K for ly in dw), default=0), max((ly.stride for ly in dw), default=0)
+
+
+def bank_phases(layers: list[LayerShape], opts: EngineOptions) -> tuple[int, int]:
+    """(row, column) phases the input buffer is banked in so that every read of a cycle hits
+    a different bank: PIXELS output columns at the largest stride S read columns ``PIXELS*S``
+    apart; a depthwise window (``dw_taps``) also reads its K rows in the same cycle."""
+    k_dw, _ = dw_window(layers, opts)
+    return max(1, k_dw), PIXELS * max(ly.stride for ly in engine_layers(layers, opts))
+
+
 def buffer_geometry(
     layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions
 ) -> dict[str, Any]:
-    """Deepest input / weight / accumulator bank any layer needs, for arrays of designs."""
+    """Deepest input (per bank phase) / weight / accumulator bank any layer needs, for arrays
+    of designs."""
     Tm4, Tm8, Tn, Tr, Tc, G = (np.asarray(D[k]) for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G"))
     Tm = Tm4 + Tm8
     in_depth = np.zeros(np.broadcast(Tm, Tn, Tr, Tc, G).shape, dtype=np.int64)
     w_taps = np.zeros_like(in_depth)
     acc_depth = np.zeros_like(in_depth)
+    rp, cp = bank_phases(layers, opts)
     for ly in engine_layers(layers, opts):
         tr, tc = np.minimum(Tr, ly.R), np.minimum(Tc, ly.C)
         rin = np.minimum((tr - 1) * ly.stride + ly.K, ly.H + 2 * ly.pad)
         cin = np.minimum((tc - 1) * ly.stride + ly.K, ly.W + 2 * ly.pad)
-        # each input bank holds G channels of one column parity (PIXELS reads per cycle)
-        in_depth = np.maximum(in_depth, rin * -(-cin // PIXELS))
+        # each input bank holds G channels of one (row, column) phase
+        in_depth = np.maximum(in_depth, -(-rin // rp) * -(-cin // cp))
         if ly.kind in ("conv", "fc", "dwconv"):
             w_taps = np.maximum(w_taps, ly.K * ly.K)
         acc_depth = np.maximum(acc_depth, tr * -(-tc // PIXELS))
@@ -152,8 +171,14 @@ def resources_vec(
     lanes = np.asarray(D["post"])  # requantized values per cycle
 
     # buffers
-    in_banks = PIXELS * -(-(np.maximum(Tn, Tm) if has_dw else Tn) // G)
+    rp, cp = bank_phases(layers, opts)
+    in_banks = rp * cp * -(-(np.maximum(Tn, Tm) if has_dw else Tn) // G)
     b_in = in_banks * bram18k_count(ACT_BITS * G, 2 * geo["in_depth"])
+    # depthwise taps: a K x (K - 1 + PIXELS*S) window register per PE row and a 2:1 mux in
+    # front of every tap column's activation inputs (LUT6_2: two bits per LUT)
+    k_dw, s_dw = dw_window(layers, opts)
+    win_ff = Tm * ACT_BITS * k_dw * (k_dw - 1 + PIXELS * s_dw)
+    win_lut = Tm * np.minimum(Tn, k_dw * k_dw) * PIXELS * -(-ACT_BITS // 2)
     w4_width = -(-(4 * Tn) // WEIGHT_RELOAD)  # a row reloads Tn weights in WEIGHT_RELOAD cycles
     w8_width = 2 * w4_width
     w_depth = 2 * geo["w_taps"] * WEIGHT_RELOAD  # ping-pong x taps x reload words
@@ -174,6 +199,7 @@ def resources_vec(
                 "ff": PIXELS * (lut8_pos * costs.ff8 + dsp8 * costs.dff8),
                 "dsp": -(-(PIXELS * dsp8) // costs.ppd8), "bram18k": b_w8},
         "weight_regs": {"lut": 0, "ff": wreg_ff, "dsp": 0, "bram18k": 0},
+        "dw_window": {"lut": win_lut, "ff": win_ff, "dsp": 0, "bram18k": 0},
         "buffers": {"lut": 0, "ff": 0, "dsp": 0, "bram18k": b_in + b_acc + b_skip},
         "post": {"lut": lanes * POST_LUT, "ff": lanes * POST_FF, "dsp": lanes * POST_DSP,
                  "bram18k": 0},
@@ -181,8 +207,8 @@ def resources_vec(
                         "dsp": 0, "bram18k": CTRL_BRAM + ports * PORT_BRAM},
     }
     tot = {
-        "lut": mac_lut + glue_lut + lanes * POST_LUT + CTRL_LUT + ports * PORT_LUT,
-        "ff": mac_ff + glue_ff + wreg_ff + lanes * POST_FF + CTRL_FF + ports * PORT_FF,
+        "lut": mac_lut + glue_lut + win_lut + lanes * POST_LUT + CTRL_LUT + ports * PORT_LUT,
+        "ff": mac_ff + glue_ff + wreg_ff + win_ff + lanes * POST_FF + CTRL_FF + ports * PORT_FF,
         "dsp": mac_dsp + lanes * POST_DSP,
         "bram18k": b_in + b_w4 + b_w8 + b_acc + b_skip + CTRL_BRAM + ports * PORT_BRAM,
     }

@@ -1,12 +1,14 @@
 """Tile-by-tile simulator of the engine's double-buffered schedule (checks ``performance``).
 
 It walks the real loop nest with the real edge-tile sizes and the real 4-/8-bit filters of
-every output-channel pass, and runs the pipeline as events: the load of step s+1 starts when
-step s's load is done and its buffer (used by step s-1) is free; a step computes once its
-tiles are loaded and the previous step is done; the write-back of an output tile starts when
-its last step is done and the previous write is done, and the accumulator buffer it frees is
-the one the group after next uses. Per-transfer durations use the same primitive cost
-functions as the analytic model (one source of truth for AXI / DDR / compute costs).
+every output-channel pass, and runs the pipeline as events: the load of step s+1 is requested
+when its buffer (used by step s-1) is free and its data follow step s's data (with
+``axi_outstanding`` the AXI latency overlaps step s's transfer, else it is paid after it); a
+step computes once its tiles are loaded and the previous step is done; the write-back of an
+output tile starts when its last step is done and the previous write is done, and the
+accumulator buffer it frees is the one the group after next uses. Per-transfer durations use
+the same primitive cost functions as the analytic model (one source of truth for AXI / DDR /
+compute costs).
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from filmqnn.hw.design import DesignPoint, EngineOptions, engine_layers
+from filmqnn.hw.design import DesignPoint, EngineOptions, dw_pixels, engine_layers
 from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.performance import (
+    AXI_LATENCY,
     LAYER_LAUNCH,
     W4_BITS,
     W8_BITS,
@@ -57,6 +60,8 @@ def simulate_layer(
     axi, ports = board.axi_width_bits, board.axi_ports
     ddr = ddr_bits_per_cycle(board, d.clock_mhz)
     passes = _passes(ly, d, opts)
+    dw_px = int(dw_pixels(d.dsp4))
+    seq = 0 if opts.axi_outstanding else AXI_LATENCY
     rows = [min(d.Tr, ly.R - r) for r in range(0, ly.R, d.Tr)]
     cols = [min(d.Tc, ly.C - c) for c in range(0, ly.C, d.Tc)]
     if ly.is_channelwise:
@@ -74,7 +79,7 @@ def simulate_layer(
         if k not in cache:
             if kind == "c":
                 tr, tc, tn = key
-                cache[k] = sc(step_compute(ly, tr, tc, tn, d.Tn))
+                cache[k] = sc(step_compute(ly, tr, tc, tn, d.Tn, dw_px, opts.dw_taps))
             elif kind == "l":
                 tr, tc, tn, wrow, extra = key
                 t, bits = step_load(ly, tr, tc, tn, wrow, d.G, axi, ports, ddr, extra)
@@ -82,7 +87,7 @@ def simulate_layer(
             else:
                 tr, tc, tm = key
                 t, bits, skip = group_write(ly, tr, tc, tm, d.G, d.post, axi, ports, ddr)
-                cache[k] = (sc(t), float(np.asarray(bits).ravel()[0]), sc(skip))
+                cache[k] = (sc(t) + seq, float(np.asarray(bits).ravel()[0]), sc(skip))
         return cache[k]
 
     # build the step list: (load, compute, group id, last step of group)
@@ -113,7 +118,7 @@ def simulate_layer(
     for s in range(n):
         lt, ct, _ = steps[s]
         free = comp_end[s - 2] if s >= 2 else 0.0  # input / weight ping-pong buffer
-        load_end[s] = max(prev_load, free) + lt
+        load_end[s] = max(prev_load + seq, free + AXI_LATENCY) + lt
         prev_load = load_end[s]
         g = g_of[s]
         start = max(load_end[s], comp_end[s - 1] if s else 0.0)
@@ -125,7 +130,7 @@ def simulate_layer(
             ws = max(comp_end[s], write_end[g - 1] if g else 0.0)
             write_end[g] = ws + w
     # DDR serves reads and writes together: a group cannot beat its total traffic
-    total = write_end[-1]
+    total = write_end[-1] + AXI_LATENCY - seq  # the last write response
     bits = sum(st[2] for st in steps) + sum(gr[1] for gr in groups)
     total = max(total, math.ceil(bits / ddr))
     return int(math.ceil(total)) + LAYER_LAUNCH

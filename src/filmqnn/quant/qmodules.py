@@ -5,7 +5,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from filmqnn.quant.formats import WEIGHT_BITS_HIGH, WEIGHT_BITS_LOW
-from filmqnn.quant.weight_quant import fake_quantize_weight, quantize_weight_int, weight_scale
+from filmqnn.quant.weight_quant import (
+    fake_quantize_weight,
+    qmax_of,
+    quantize_weight_int,
+    weight_amax,
+    weight_scale,
+)
+
+CLIP_REFRESH = 32
 
 
 class QuantWeightMixin:
@@ -47,11 +55,25 @@ class QuantWeightMixin:
         return self._wq
 
     def _cached_scale(self) -> torch.Tensor:
-        """Per-filter scales, recomputed only when the weights or bit widths change in place."""
+        """Per-filter scales, recomputed when the weights or bit widths change in place.
+
+        In training the MSE clip search runs every CLIP_REFRESH weight updates and the clip
+        ratios found are reused in between; without gradients (evaluation, export) the
+        scales are always the exact ones `integer_weight` uses.
+        """
         key = (self.weight._version, self.bits._version, self.weight.data_ptr())
-        if getattr(self, "_scale_key", None) != key:
+        if getattr(self, "_scale_key", None) == key:
+            return self._scale
+        last = getattr(self, "_search_key", None)
+        stale = last is None or last[1:] != key[1:] or key[0] - last[0] >= CLIP_REFRESH
+        amax = weight_amax(self.weight, self.scale_mode)
+        if stale or not torch.is_grad_enabled() or self.clip_mode == "max":
             self._scale = weight_scale(self.weight, self.bits, self.scale_mode, self.clip_mode)
-            self._scale_key = key
+            self._clip_ratio = self._scale * qmax_of(self.bits) / amax
+            self._search_key = key
+        else:
+            self._scale = self._clip_ratio * amax / qmax_of(self.bits)
+        self._scale_key = key
         return self._scale
 
     def integer_weight(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,6 +18,15 @@ def qmax_of(bits: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def weight_amax(w: torch.Tensor, scale_mode: str = "per-filter") -> torch.Tensor:
+    """max|W| of every filter [M], or the layer's max repeated for the paper's per-layer scale."""
+    amax = w.detach().reshape(w.shape[0], -1).abs().amax(dim=1)
+    if scale_mode == "per-layer":
+        amax = amax.max().expand_as(amax)
+    return amax.clamp(min=1e-8)
+
+
+@torch.no_grad()
 def weight_clip(
     w2d: torch.Tensor, qmax: torch.Tensor, scale_mode: str = "per-filter", clip_mode: str = "mse"
 ) -> torch.Tensor:
@@ -26,10 +35,7 @@ def weight_clip(
         raise ValueError(f"weight scale mode {scale_mode!r}; use one of {WEIGHT_SCALE_MODES}")
     if clip_mode not in WEIGHT_CLIP_MODES:
         raise ValueError(f"weight clip mode {clip_mode!r}; use one of {WEIGHT_CLIP_MODES}")
-    amax = w2d.abs().amax(dim=1)
-    if scale_mode == "per-layer":
-        amax = amax.max().expand_as(amax)
-    amax = amax.clamp(min=1e-8)
+    amax = weight_amax(w2d, scale_mode)
     if clip_mode == "max":
         return amax
     ratios = torch.tensor(CLIP_CANDIDATES, dtype=w2d.dtype, device=w2d.device)
