@@ -190,6 +190,9 @@ def _insert_activation_quantizers(gm: fx.GraphModule, cfg: QuantConfig) -> None:
             _insert_quant(gm, node, ActQuant(INPUT_FORMAT, mode="fixed"))
         elif _is_relu(gm, node):
             _insert_quant(gm, node, ActQuant(unsigned, cfg.act_mode))
+            if not isinstance(_module(gm, node), nn.ReLU6):  # the clamp at 0 is the ReLU
+                node.replace_all_uses_with(node.args[0])
+                gm.graph.erase_node(node)
         elif _is_gap(gm, node):
             src = _source_quant(gm, node.args[0])
             fmt = signed if src is None or src.fmt.signed else unsigned
