@@ -35,7 +35,7 @@ from filmqnn.train.experiments import (
 from filmqnn.train.fp32 import train_fp32
 from filmqnn.train.loop import evaluate
 from filmqnn.train.qat import QuantSpec, load_quantized, quantize_fp32, quantized_model_from_fp32
-from filmqnn.train.spec import TrainSpec, build_for, load_split
+from filmqnn.train.spec import TrainSpec, build_for, finetune_spec, load_split
 
 USER_ERRORS = (
     DatasetError,
@@ -244,7 +244,7 @@ def quantize(
     high_bits: int = 8,
     first_last_8bit: bool = True,
     batch_size: int = 128,
-    lr: float = 0.01,
+    lr: float = 0.001,
     limit_train: LimitOpt = None,
     limit_test: LimitOpt = None,
     seed: int = 0,
@@ -259,14 +259,12 @@ def quantize(
         act_bits, act_mode, weight_scale, weight_clip, low_bits, high_bits, first_last_8bit
     )
     qspec = _qspec(ratio, tm, criterion, mode, assign_epochs, calib_batches, assignment, cfg)
-    spec = TrainSpec(
+    spec = finetune_spec(
         data=data,
         data_root=data_root,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
-        weight_decay=5e-5,
-        warmup_steps=0,
         limit_train=limit_train,
         limit_test=limit_test,
         seed=seed,
@@ -370,7 +368,7 @@ def compare(
     tm: TmOpt = None,
     criterion: str = "output-error",
     act_bits: int = 5,
-    lr: float = 0.01,
+    lr: float = 0.001,
     limit_train: LimitOpt = None,
     limit_test: LimitOpt = None,
     out: OutOpt = Path("runs/compare"),
@@ -387,13 +385,11 @@ def compare(
         base = _qspec(
             ratio, tm, criterion, "qat", assign_epochs, 4, None, QuantConfig(act_bits=act_bits)
         )
-        spec = TrainSpec(
+        spec = finetune_spec(
             data=data,
             data_root=data_root,
             epochs=qat_epochs,
             lr=lr,
-            weight_decay=5e-5,
-            warmup_steps=0,
             limit_train=limit_train,
             limit_test=limit_test,
         )
@@ -427,7 +423,7 @@ def study(
     mode: str = typer.Option("qat", help="qat or ptq"),
     criterion: str = "output-error",
     tm: TmOpt = None,
-    lr: float = 0.01,
+    lr: float = 0.001,
     limit_train: LimitOpt = None,
     limit_test: LimitOpt = None,
     out: OutOpt = Path("runs/study"),
@@ -440,13 +436,11 @@ def study(
         r = _floats(ratios)
         a = tuple(int(x) for x in act_bits.split(","))
         base = _qspec(0.05, tm, criterion, mode, min(1, qat_epochs), 4, None, QuantConfig())
-        spec = TrainSpec(
+        spec = finetune_spec(
             data=data,
             data_root=data_root,
             epochs=qat_epochs,
             lr=lr,
-            weight_decay=5e-5,
-            warmup_steps=0,
             limit_train=limit_train,
             limit_test=limit_test,
         )

@@ -36,6 +36,11 @@ class TrainSpec:
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
+def finetune_spec(**options: Any) -> TrainSpec:
+    """Settings for QAT fine-tuning from a trained model: small lr, low decay, no warm-up."""
+    return TrainSpec(**{"lr": 0.001, "weight_decay": 5e-5, "warmup_steps": 0, **options})
+
+
 def load_split(spec: TrainSpec, split: str) -> DatasetInfo:
     """The train or test split of the spec's data set, limited as the spec says."""
     limit = spec.limit_train if split == "train" else spec.limit_test
