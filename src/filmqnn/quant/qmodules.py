@@ -28,7 +28,10 @@ class QuantWeightMixin:
         self.low_bits = low
         self.high_bits = high
         self.quant_enabled = True
-        self.register_buffer("bits", torch.full((self.weight.shape[0],), low, dtype=torch.uint8))
+        m = self.weight.shape[0]
+        self.register_buffer("bits", torch.full((m,), low, dtype=torch.uint8))
+        self.register_buffer("clip_ratio", torch.ones(m))
+        self.register_buffer("clip_age", torch.zeros((), dtype=torch.int32))
 
     @property
     def num_filters(self) -> int:
@@ -37,6 +40,7 @@ class QuantWeightMixin:
     def set_high_precision(self, filters: list[int] | torch.Tensor) -> None:
         """Make exactly `filters` high-precision and every other filter low-precision."""
         self.bits.fill_(self.low_bits)
+        self.clip_age.zero_()  # search the clip again for the new bit widths
         if len(filters):
             self.bits[torch.as_tensor(filters, dtype=torch.long)] = self.high_bits
 
@@ -44,37 +48,32 @@ class QuantWeightMixin:
         return torch.nonzero(self.bits == self.high_bits).flatten().tolist()
 
     def quantized_weight(self) -> torch.Tensor:
+        """Fake-quantized weights: exact scales at inference, cached clip ratios in training."""
         if not self.quant_enabled:
             return self.weight
-        scale = self._cached_scale()
         if torch.is_grad_enabled():
-            return fake_quantize_weight(self.weight, self.bits, scale=scale)
-        if getattr(self, "_wq_key", None) != self._scale_key:  # inference: reuse until W changes
+            return fake_quantize_weight(self.weight, self.bits, scale=self._training_scale())
+        key = (self.weight._version, self.bits._version, self.weight.data_ptr())
+        if getattr(self, "_wq_key", None) != key:  # inference: reuse until W or bits change
+            scale = weight_scale(self.weight, self.bits, self.scale_mode, self.clip_mode)
             self._wq = fake_quantize_weight(self.weight.detach(), self.bits, scale=scale)
-            self._wq_key = self._scale_key
+            self._wq_key = key
         return self._wq
 
-    def _cached_scale(self) -> torch.Tensor:
-        """Per-filter scales, recomputed when the weights or bit widths change in place.
-
-        In training the MSE clip search runs every CLIP_REFRESH weight updates and the clip
-        ratios found are reused in between; without gradients (evaluation, export) the
-        scales are always the exact ones `integer_weight` uses.
-        """
-        key = (self.weight._version, self.bits._version, self.weight.data_ptr())
-        if getattr(self, "_scale_key", None) == key:
-            return self._scale
-        last = getattr(self, "_search_key", None)
-        stale = last is None or last[1:] != key[1:] or key[0] - last[0] >= CLIP_REFRESH
+    @torch.no_grad()
+    def _training_scale(self) -> torch.Tensor:
+        """Per-filter scales for a training step: the MSE clip search runs every CLIP_REFRESH
+        steps (and after a re-assignment); in between its clip ratios scale the current max|W|.
+        The ratios and the step count are buffers, so a resumed run repeats them exactly."""
         amax = weight_amax(self.weight, self.scale_mode)
-        if stale or not torch.is_grad_enabled() or self.clip_mode == "max":
-            self._scale = weight_scale(self.weight, self.bits, self.scale_mode, self.clip_mode)
-            self._clip_ratio = self._scale * qmax_of(self.bits) / amax
-            self._search_key = key
+        qmax = qmax_of(self.bits)
+        if self.clip_mode == "mse" and int(self.clip_age) % CLIP_REFRESH != 0:
+            scale = self.clip_ratio * amax / qmax
         else:
-            self._scale = self._clip_ratio * amax / qmax_of(self.bits)
-        self._scale_key = key
-        return self._scale
+            scale = weight_scale(self.weight, self.bits, self.scale_mode, self.clip_mode)
+            self.clip_ratio.copy_(scale * qmax / amax)
+        self.clip_age += 1
+        return scale
 
     def integer_weight(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Integer weights and per-filter scales of the current float weights."""

@@ -72,8 +72,8 @@ def load_quantized(path: str | Path) -> tuple[fx.GraphModule, dict[str, Any]]:
     state = load_checkpoint(path, kind="quant")
     qspec = QuantSpec.from_dict(state["quant_spec"])
     model = quantized_model_from_fp32(state["fp32"], qspec.config)
-    model.load_state_dict(state["model_state"])
     apply_assignment(quant_layers(model), Assignment.from_dict(state["assignment"]))
+    model.load_state_dict(state["model_state"])
     return model, state
 
 
@@ -126,11 +126,11 @@ def quantize_fp32(
                 f"{ckpt_path} was written with other settings; resume with the same "
                 "options or use a new --out directory"
             )
-        model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
         assignment = Assignment.from_dict(state["assignment"])
         apply_assignment(quant_layers(model), assignment)
+        model.load_state_dict(state["model_state"])  # after: restores the clip-search state
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
         start, history = state["epoch"], state["history"]
     else:
         calib = [
