@@ -74,7 +74,7 @@ def run_variants(
                 "act_bits": v.qspec.config.act_bits,
                 "low_bits": v.qspec.config.low_bits,
                 "high_bits": v.qspec.config.high_bits,
-                "ratio_8bit": result["ratio_8bit"],
+                "ratio_8bit": 1.0 if v.qspec.config.low_bits >= 8 else result["ratio_8bit"],
                 "accuracy": result["test"]["accuracy"],
                 "samples": result["test"]["samples"],
                 "dir": str(sub),
