@@ -144,7 +144,7 @@ def study_plot(rows: list[dict[str, Any]], path: str | Path, title: str) -> None
     ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.set_xlabel("8-bit filters per layer R (%)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
