@@ -34,6 +34,10 @@ class InMemoryImageDataset(Dataset[tuple[Tensor, int]]):
             x = augment_batch(x.unsqueeze(0)).squeeze(0)
         return x, int(self.labels[index])
 
+    def batch(self, indices: Tensor) -> tuple[Tensor, Tensor]:
+        """Normalised images and labels of ``indices`` in one vectorised step, unaugmented."""
+        return self.images[indices].float() * self._scale - self._shift, self.labels[indices]
+
     def subset(self, indices: Tensor) -> "InMemoryImageDataset":
         """A copy holding only ``indices`` (still in memory, same normalisation)."""
         return InMemoryImageDataset(

@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 
 from filmqnn.hw.layers import LayerShape
+from filmqnn.quant.formats import ACT_BITS
 
 #: Output pixels computed per PE position per cycle (the packed DSP holds 2 pixels' products).
 PIXELS = 2
-#: Activation bits in DDR and on chip (DESIGN §2).
-ACT_BITS = 5
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 YOSYS_FAMILY = {"7series": "xc7", "ultrascale+": "xcup"}
-FAMILY_DSP = {"7series": "dsp48e1", "ultrascale+": "dsp48e2"}
 
 
 def yosys_script(family: str, nodsp: bool) -> str:

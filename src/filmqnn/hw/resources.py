@@ -40,11 +40,10 @@ from filmqnn.hw.dsp_packing import best_packing
 from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.lut_costs import mac_cost
 from filmqnn.hw.performance import WEIGHT_RELOAD
+from filmqnn.quant.formats import ACC_BITS
 
 #: BRAM18K aspect ratios (width bits, depth words), UG473 / UG573 "RAMB18 port widths".
 BRAM18K_ASPECTS = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
-#: Accumulator width in the output buffer (DESIGN §2: int32 accumulators).
-ACC_BITS = 32
 #: Post-processing lane: int32 x 16-bit requant multiply on 2 DSPs, rounding/clamp/ReLU/add.
 POST_DSP, POST_LUT, POST_FF = 2, 150, 200
 #: Engine control (loop FSM, AXI-lite registers, address generators).

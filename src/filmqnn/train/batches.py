@@ -23,9 +23,8 @@ def iterate(
     if isinstance(dataset, InMemoryImageDataset) and not dataset.augment:
         stop = len(indices) - (len(indices) % batch_size if drop_last else 0)
         for start in range(0, stop, batch_size):
-            idx = indices[start : start + batch_size]
-            x = dataset.images[idx].float() * dataset._scale - dataset._shift
-            yield x, dataset.labels[idx].long()
+            x, y = dataset.batch(indices[start : start + batch_size])
+            yield x, y.long()
         return
     loader = DataLoader(
         Subset(dataset, indices.tolist()), batch_size=batch_size, drop_last=drop_last, num_workers=0
