@@ -371,6 +371,7 @@ def compare(
     lr: float = 0.001,
     limit_train: LimitOpt = None,
     limit_test: LimitOpt = None,
+    seed: int = typer.Option(0, help="seed of the QAT runs (data order, augmentation)"),
     out: OutOpt = Path("runs/compare"),
     threads: int | None = None,
     json_out: JsonOpt = False,
@@ -392,6 +393,7 @@ def compare(
             lr=lr,
             limit_train=limit_train,
             limit_test=limit_test,
+            seed=seed,
         )
         rows = [fp32_row(fp32_ckpt, fp32_test["accuracy"], fp32_test["samples"])]
         rows += run_variants(fp32_ckpt, spec, comparison_variants(base), out, progress)
