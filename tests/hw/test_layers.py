@@ -65,3 +65,16 @@ def test_user_module_and_unsupported():
     with pytest.raises(ValueError, match="unknown model"):
         model_layers("vgg99")
     assert torch.zeros(1).device.type == "cpu"
+
+
+def test_untraceable_module_is_refused_with_the_reason():
+    class Dynamic(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            return self.conv(x) if x.sum() > 0 else self.conv(-x)
+
+    with pytest.raises(ValueError, match="cannot be traced by torch.fx"):
+        layers_from_module(Dynamic(), (3, 8, 8))

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.fx.proxy import TraceError
 
 #: Layer kinds the engine runs. "dwconv", "maxpool" and "gap" are channel-wise modes.
 KINDS = ("conv", "dwconv", "fc", "maxpool", "gap")
@@ -234,30 +235,6 @@ def _trace_fx(module: nn.Module, example: torch.Tensor) -> list[LayerShape]:
     return layers
 
 
-_ENGINE_MODULES = (nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.AvgPool2d)
-
-
-def _trace_hooks(module: nn.Module, example: torch.Tensor) -> list[LayerShape]:
-    layers: list[LayerShape] = []
-    handles = []
-    for name, mod in module.named_modules():
-        if isinstance(mod, _ENGINE_MODULES):
-
-            def hook(m: nn.Module, inp: Any, out: Any, name: str = name) -> None:
-                ly = _shape_of(m, name, inp[0], out)
-                if ly is not None:
-                    layers.append(ly)
-
-            handles.append(mod.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            module(example)
-    finally:
-        for h in handles:
-            h.remove()
-    return layers
-
-
 def layers_from_module(
     module: nn.Module, input_shape: tuple[int, ...], first_last_8bit: bool = True
 ) -> list[LayerShape]:
@@ -269,10 +246,13 @@ def layers_from_module(
     try:
         # meta tensors: shapes without arithmetic, so even ResNet-50 traces in ~0.1 s
         layers = _trace_fx(copy.deepcopy(module).to("meta"), torch.zeros(shp, device="meta"))
-    except ValueError:
-        raise
-    except Exception:  # torch.fx cannot trace data-dependent control flow: shapes via hooks
-        layers = _trace_hooks(module, torch.zeros(shp))
+    except Exception as exc:  # fx raises TraceError and others on data-dependent code
+        if isinstance(exc, ValueError) and not isinstance(exc, TraceError):
+            raise  # an unsupported layer, named by _trace_fx
+        raise ValueError(
+            f"{type(module).__name__} cannot be traced by torch.fx ({exc}); write its forward "
+            "without data-dependent Python control flow"
+        ) from exc
     if not any(ly.kind in ("conv", "dwconv", "fc") for ly in layers):
         raise ValueError("the module has no Conv2d or Linear layer the engine could run")
     return _mark_first_last(layers, first_last_8bit)
