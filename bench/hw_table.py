@@ -4,7 +4,8 @@ Run: .venv/bin/python bench/hw_table.py [--ratio 0.05]
 ResNet-18, ResNet-50, MobileNet-V2 at 224x224 on ZCU102 @ 150 MHz and PYNQ-Z2 @ 100 MHz:
 the mixed design (r = 5 %), the uniform W8A5 and W4A5 designs found by the same DSE, the
 paper's reported FPS (FILM-QNN, FPGA'22, Tables 5 and 6) and the project's FPS target with
-whether the mixed design meets it. Every filmqnn figure is modelled.
+whether the mixed design meets it; then the share of the mixed design's frame cycles per
+layer category. Every filmqnn figure is modelled.
 """
 
 from __future__ import annotations
@@ -26,6 +27,29 @@ TARGET_FPS = {
 }
 BOARDS = (("zcu102", 150.0), ("pynq-z2", 100.0))
 MODELS = ("resnet18", "resnet50", "mobilenet_v2")
+CATEGORIES = ("3x3 conv", "1x1 conv", "first conv", "depthwise", "FC", "pools", "frame start")
+
+
+def _category(ly) -> str:
+    if ly.first:
+        return "first conv"
+    if ly.kind == "dwconv":
+        return "depthwise"
+    if ly.kind == "fc":
+        return "FC"
+    if ly.kind in ("maxpool", "gap"):
+        return "pools"
+    return f"{ly.K}x{ly.K} conv"
+
+
+def _shares(layers, perf) -> dict[str, float]:
+    """Percent of the frame's cycles per layer category (the rest is the frame start)."""
+    by_name = {ly.name: ly for ly in layers}
+    out = dict.fromkeys(CATEGORIES, 0.0)
+    for lp in perf["layers"]:
+        out[_category(by_name[lp.name])] += 100 * lp.cycles / perf["cycles"]
+    out["frame start"] = 100 - sum(out.values())
+    return out
 
 
 def _res(r) -> str:
@@ -40,6 +64,7 @@ def main() -> None:
     print("| board @ MHz | model | paper FPS | mixed FPS (modelled) | target | met "
           "| mixed LUT / DSP / BRAM18K | mixed design Tm,Tm8,Tn,Tr,Tc | W8A5 FPS | W4A5 FPS |")
     print("|---|---|---:|---:|---:|---|---|---|---:|---:|")
+    shares = []
     for board, clock in BOARDS:
         b = load_board(board)
         for model in MODELS:
@@ -52,6 +77,13 @@ def main() -> None:
                   f"{fps:.1f} | {target} | {'yes' if fps >= target else 'no'} | {_res(mixed)} | "
                   f"{d.Tm},{d.Tm8},{d.Tn},{d.Tr},{d.Tc} | {w8.performance['fps']:.1f} | "
                   f"{w4.performance['fps']:.1f} |")
+            shares.append((board, model, _shares(L, mixed.performance)))
+    print("\nShare of the mixed design's frame cycles (modelled):\n")
+    print("| board | model | " + " | ".join(CATEGORIES) + " |")
+    print("|---|---|" + "---:|" * len(CATEGORIES))
+    for board, model, sh in shares:
+        cells = " | ".join(f"{sh[c]:.1f} %" if sh[c] >= 0.05 else "" for c in CATEGORIES)
+        print(f"| {board} | {model} | {cells} |")
 
 
 if __name__ == "__main__":

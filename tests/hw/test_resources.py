@@ -12,6 +12,7 @@ from filmqnn.hw.resources import (
     PORT_LUT,
     POST_DSP,
     POST_LUT,
+    QUEUE_LUT,
     bank_phases,
     bram18k_count,
     estimate_resources,
@@ -55,7 +56,9 @@ def test_mac_and_dsp_counts_by_hand():
     assert r.breakdown["pe4"]["lut"] == math.ceil(pe4)
     assert r.breakdown["pe8"]["lut"] == math.ceil(pe8)
     lut = pe4 + pe8 + 4 * POST_LUT + CTRL_LUT + b.axi_ports * PORT_LUT
-    assert r.lut == math.ceil(lut)
+    assert r.lut == math.ceil(lut + QUEUE_LUT)
+    host = estimate_resources(_tiny(), d, b, EngineOptions(layer_queue=False))
+    assert host.lut == math.ceil(lut)
 
 
 def test_more_dsps_fewer_luts():

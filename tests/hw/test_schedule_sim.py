@@ -30,7 +30,7 @@ def test_sim_matches_hand_case():
     b = load_board("pynq-z2")
     ly = LayerShape("c", "conv", 8, 8, 4, 4, 4, 4, 1)
     d = DesignPoint(Tm=8, Tm8=1, Tn=8, Tr=4, Tc=4, G=4, post=16, clock_mhz=100)
-    assert simulate_layer(ly, d, b) == network_performance([ly], d, b)["cycles"]
+    assert simulate_layer(ly, d, b) == network_performance([ly], d, b)["layers"][0].cycles
 
 
 def _check(model, board, d, opts):

@@ -70,6 +70,9 @@ def explore_command(
     no_axi_outstanding: bool = typer.Option(
         False, "--no-axi-outstanding", help="Every AXI transfer pays its latency in series."
     ),
+    no_layer_queue: bool = typer.Option(
+        False, "--no-layer-queue", help="The host starts every layer (no descriptor queue)."
+    ),
     out: Path = typer.Option(None, "--out", help="Write report.md and PNGs here."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -96,7 +99,7 @@ def explore_command(
         fail(str(e))
     opts = EngineOptions(
         split8=not no_split8, first_im2col=not no_im2col, dw_taps=not no_dw_taps,
-        axi_outstanding=not no_axi_outstanding,
+        axi_outstanding=not no_axi_outstanding, layer_queue=not no_layer_queue,
     )
     limits = {"lut": lut_limit, "dsp": dsp_limit, "bram18k": bram_limit}
     try:

@@ -36,12 +36,16 @@ class EngineOptions:
     axi_outstanding: the AXI masters keep several transactions in flight: a tile's reads are
         issued as soon as its buffer half is free and writes do not wait for their responses,
         so the AXI latency overlaps the previous transfer; without it every transfer pays it.
+    layer_queue: the host writes one descriptor per layer into DDR and starts the engine once
+        per frame; the engine fetches the next layer's descriptor itself. Without it the host
+        starts every layer over AXI-lite and polls for "done".
     """
 
     split8: bool = True
     first_im2col: bool = True
     dw_taps: bool = True
     axi_outstanding: bool = True
+    layer_queue: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""

@@ -42,11 +42,25 @@ PIPE_DEPTH = 12
 AXI_LATENCY = 40
 #: Cycles per layer start: the host writes ~16 AXI-lite registers and polls "done".
 LAYER_LAUNCH = 600
+#: Cycles per layer start with ``layer_queue``: fetch the 64-byte descriptor (AXI latency plus
+#: at most 8 beats, not prefetched) and load the loop bounds / base addresses from it.
+QUEUE_LAUNCH = AXI_LATENCY + 8 + 16
 #: Cycles to refill a PE row's weight registers for the next kernel tap (weights stay in
 #: registers for the Tr*Tc/PIXELS cycles of one tap; the weight bank is sized for this).
 WEIGHT_RELOAD = 16
 #: Bits of a weight in DDR by filter precision (4-bit weights packed two per byte).
 W4_BITS, W8_BITS = 4, 8
+
+
+def layer_launch(opts: EngineOptions) -> int:
+    """Cycles to start one layer: a descriptor fetch with ``layer_queue``, else a host start."""
+    return QUEUE_LAUNCH if opts.layer_queue else LAYER_LAUNCH
+
+
+def frame_launch(opts: EngineOptions) -> int:
+    """Cycles the host spends starting a frame beyond the per-layer starts (one host start
+    of the descriptor queue with ``layer_queue``, else none)."""
+    return LAYER_LAUNCH if opts.layer_queue else 0
 
 
 @dataclass(frozen=True)
@@ -343,7 +357,7 @@ def layer_cycles_vec(
         nxt_tile["d_after"], seq,
     ) - g["c_last"]
     total = total + g["w"] - fin + AXI_LATENCY - seq
-    total = np.maximum(total, np.ceil(bits / ddr_bits)) + LAYER_LAUNCH
+    total = np.maximum(total, np.ceil(bits / ddr_bits)) + layer_launch(opts)
     return {
         "cycles": total,
         "compute": comp,
@@ -379,7 +393,7 @@ def network_performance(
                 int(r["ddr_bits"][0] // 8),
             )
         )
-    total = sum(p.cycles for p in per)
+    total = sum(p.cycles for p in per) + frame_launch(opts)
     latency_s = total / (d.clock_mhz * 1e6)
     macs = sum(p.macs for p in per)
     return {
@@ -405,7 +419,7 @@ def network_cycles_vec(
     for ly in engine_layers(layers, opts):
         key = replace(ly, name="")
         counts[key] = counts.get(key, 0) + 1
-    total = 0.0
+    total = float(frame_launch(opts))
     for ly, n in counts.items():
         r = layer_cycles_vec(ly, D, board.axi_width_bits, board.axi_ports, ddr, opts)
         total = total + n * r["cycles"]

@@ -15,7 +15,8 @@
   are read-modify-write every cycle, so their two halves are separate BRAMs.
 * Post-processing (requantize, ReLU, residual add, pool compare): ``post`` lanes (a design
   parameter), each ``POST_DSP`` DSPs (int32 x 16-bit multiplier) + ``POST_LUT`` / ``POST_FF``.
-* Control and AXI: ``CTRL_*`` for the FSM / AXI-lite plus ``PORT_*`` per m_axi port.
+* Control and AXI: ``CTRL_*`` for the FSM / AXI-lite plus ``PORT_*`` per m_axi port, plus
+  ``QUEUE_*`` for the descriptor fetcher with ``layer_queue``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ BRAM18K_ASPECTS = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36,
 POST_DSP, POST_LUT, POST_FF = 2, 150, 200
 #: Engine control (loop FSM, AXI-lite registers, address generators).
 CTRL_LUT, CTRL_FF, CTRL_BRAM = 2500, 3500, 0
+#: Descriptor fetcher of ``layer_queue``: a 64-byte descriptor register and its small FSM.
+QUEUE_LUT, QUEUE_FF = 300, 600
 #: Per m_axi port: HLS adapter with burst FIFOs plus its share of the PS interconnect.
 PORT_LUT, PORT_FF, PORT_BRAM = 2200, 3000, 2
 
@@ -157,6 +160,8 @@ def resources_vec(
     has_dw = any(ly.kind == "dwconv" for ly in layers)
     geo = buffer_geometry(layers, D, opts)
     ports = board.axi_ports
+    ctrl_lut = CTRL_LUT + ports * PORT_LUT + (QUEUE_LUT if opts.layer_queue else 0)
+    ctrl_ff = CTRL_FF + ports * PORT_FF + (QUEUE_FF if opts.layer_queue else 0)
 
     # MAC arrays (PIXELS products per PE position)
     lut4_pos, lut8_pos = Tm4 * Tn - dsp4, Tm8 * Tn - dsp8
@@ -202,12 +207,12 @@ def resources_vec(
         "buffers": {"lut": 0, "ff": 0, "dsp": 0, "bram18k": b_in + b_acc + b_skip},
         "post": {"lut": lanes * POST_LUT, "ff": lanes * POST_FF, "dsp": lanes * POST_DSP,
                  "bram18k": 0},
-        "control_axi": {"lut": CTRL_LUT + ports * PORT_LUT, "ff": CTRL_FF + ports * PORT_FF,
+        "control_axi": {"lut": ctrl_lut, "ff": ctrl_ff,
                         "dsp": 0, "bram18k": CTRL_BRAM + ports * PORT_BRAM},
     }
     tot = {
-        "lut": mac_lut + glue_lut + win_lut + lanes * POST_LUT + CTRL_LUT + ports * PORT_LUT,
-        "ff": mac_ff + glue_ff + wreg_ff + win_ff + lanes * POST_FF + CTRL_FF + ports * PORT_FF,
+        "lut": mac_lut + glue_lut + win_lut + lanes * POST_LUT + ctrl_lut,
+        "ff": mac_ff + glue_ff + wreg_ff + win_ff + lanes * POST_FF + ctrl_ff,
         "dsp": mac_dsp + lanes * POST_DSP,
         "bram18k": b_in + b_w4 + b_w8 + b_acc + b_skip + CTRL_BRAM + ports * PORT_BRAM,
     }

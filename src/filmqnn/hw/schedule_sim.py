@@ -23,11 +23,11 @@ from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.performance import (
     AXI_LATENCY,
-    LAYER_LAUNCH,
     W4_BITS,
     W8_BITS,
     ddr_bits_per_cycle,
     group_write,
+    layer_launch,
     m_passes,
     step_compute,
     step_load,
@@ -133,7 +133,7 @@ def simulate_layer(
     total = write_end[-1] + AXI_LATENCY - seq  # the last write response
     bits = sum(st[2] for st in steps) + sum(gr[1] for gr in groups)
     total = max(total, math.ceil(bits / ddr))
-    return int(math.ceil(total)) + LAYER_LAUNCH
+    return int(math.ceil(total)) + layer_launch(opts)
 
 
 def simulate_network(
