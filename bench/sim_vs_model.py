@@ -1,0 +1,36 @@
+"""Largest deviation of the analytic cycle model from the schedule simulator, per network.
+
+Run: .venv/bin/python bench/sim_vs_model.py
+For the DSE's best mixed design (r = 5 %) of ResNet-18, ResNet-50 and MobileNet-V2 at
+224x224 on ZCU102 and PYNQ-Z2 (default clocks and engine options), every layer is simulated
+tile by tile and compared with the analytic model; the worst layer is printed (the tests
+require |deviation| <= 5 % on every layer).
+"""
+
+from __future__ import annotations
+
+from filmqnn.hw.devices import load_board
+from filmqnn.hw.dse import explore
+from filmqnn.hw.layers import model_layers
+from filmqnn.hw.performance import network_performance
+from filmqnn.hw.schedule_sim import simulate_network
+
+
+def main() -> None:
+    print(f"{'board':10s} {'model':14s} {'worst layer':28s} {'analytic':>9s} {'simulated':>9s} "
+          f"{'deviation':>9s}")
+    for board in ("zcu102", "pynq-z2"):
+        b = load_board(board)
+        for model in ("resnet18", "resnet50", "mobilenet_v2"):
+            layers = model_layers(model)
+            d = explore(layers, b).best
+            ana = network_performance(layers, d, b)["layers"]
+            sim = simulate_network(layers, d, b)
+            a, (name, s) = max(zip(ana, sim, strict=True),
+                               key=lambda p: abs(p[0].cycles - p[1][1]) / p[1][1])
+            print(f"{board:10s} {model:14s} {name:28s} {a.cycles:9d} {s:9d} "
+                  f"{100 * (a.cycles - s) / s:+8.1f}%")
+
+
+if __name__ == "__main__":
+    main()
