@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from filmqnn.hw.layers import LayerShape
+from filmqnn.lower import packing
 from filmqnn.quant.formats import ACT_BITS
 
 #: Output pixels computed per PE position per cycle (the packed DSP holds 2 pixels' products).
@@ -107,8 +108,8 @@ def dw_pixels(dsp4: Any) -> Any:
 
 
 def words_per_beat(axi_bits: int, G: int) -> int:
-    """Packed activation words (G x 5 bits) per AXI beat."""
-    return max(1, axi_bits // (ACT_BITS * G))
+    """Packed activation words (G x 5 bits) per AXI beat; the rule lives in lower.packing."""
+    return packing.words_per_beat(axi_bits, G, ACT_BITS)
 
 
 def check_design(d: DesignPoint) -> None:

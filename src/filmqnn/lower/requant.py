@@ -1,0 +1,82 @@
+"""Dyadic requantization (DESIGN.md §2): the one definition of how an int32 accumulator becomes
+an output integer, shared by the deploy-mode torch model and the integer reference."""
+
+import math
+
+import numpy as np
+import torch
+
+from filmqnn.quant.formats import INPUT_FORMAT, IntFormat
+
+REQUANT_MANTISSA_BITS = 16
+"""Width of the unsigned multiplier M: every M lies in [0, 2^16); the largest multiplier of a
+filter is normalised to [2^15, 2^16), so each real ratio keeps 16 significant bits."""
+MAX_SHIFT = 62
+
+
+class RequantError(ValueError):
+    """A real rescaling ratio cannot be represented as M * 2^-S with the documented widths."""
+
+
+def dyadic(ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Multipliers M [k, n] and shifts S [n] with M[i, j] * 2^-S[j] ~ ratios[i, j].
+
+    `ratios` is [k, n]: k ratios that share one shift (a conv's accumulator ratio and, for a
+    fused residual add, its skip ratio) for each of n output channels. S is the largest shift
+    that keeps every M of a channel below 2^REQUANT_MANTISSA_BITS.
+    """
+    r = np.atleast_2d(np.asarray(ratios, dtype=np.float64))
+    if not np.all(np.isfinite(r)) or np.any(r < 0):
+        raise RequantError("requantization ratios must be finite and non-negative")
+    top = r.max(axis=0)
+    if np.any(top <= 0):
+        raise RequantError("an output channel has only zero requantization ratios")
+    exp = np.array([math.frexp(float(t))[1] for t in top])  # top = f * 2^exp, f in [0.5, 1)
+    shift = REQUANT_MANTISSA_BITS - exp
+    if np.any(shift < 1):
+        worst = float(top[np.argmin(shift)])
+        raise RequantError(
+            f"requantization ratio {worst:.4g} needs a shift below 1 with a "
+            f"{REQUANT_MANTISSA_BITS}-bit multiplier; the output scale is too small for its "
+            "input (recalibrate the activation quantizers)"
+        )
+    shift = np.minimum(shift, MAX_SHIFT)
+    mult = np.round(r * np.exp2(shift)).astype(np.int64)
+    mult = np.minimum(mult, (1 << REQUANT_MANTISSA_BITS) - 1)  # rounding 0.99999.. up
+    return mult, shift.astype(np.int64)
+
+
+def requantize(
+    acc: torch.Tensor,
+    mult: torch.Tensor,
+    shift: torch.Tensor,
+    lo: int,
+    hi: int,
+    skip: torch.Tensor | None = None,
+    skip_mult: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """clamp((acc*M + skip*M2 + 2^(S-1)) >> S, lo, hi) in int64; M, M2, S broadcast per channel.
+
+    The shift is arithmetic (floor), so the rounding is half up, as in the generated C++.
+    """
+    y = acc.to(torch.int64) * mult
+    if skip is not None:
+        y = y + skip.to(torch.int64) * skip_mult
+    y = (y + (1 << (shift - 1))) >> shift
+    return y.clamp_(lo, hi)
+
+
+def quantize_input(x: torch.Tensor, scale: float, fmt: IntFormat = INPUT_FORMAT) -> torch.Tensor:
+    """The host's quantization of a normalised float image: round half to even, clamp (int32).
+
+    The same float32 ops as the fake-quant input quantizer (division by a 0-dim float32
+    tensor), so the integers agree bit for bit.
+    """
+    s = torch.tensor(scale, dtype=torch.float32)
+    return torch.round(x.float() / s).clamp(fmt.qmin, fmt.qmax).to(torch.int32)
+
+
+def dequantize(q: torch.Tensor, scale: float | list[float]) -> torch.Tensor:
+    """Real values of an integer output: q * scale, per channel when `scale` is a list."""
+    s = torch.as_tensor(scale, dtype=torch.float64)
+    return q.double() * (s.reshape(-1, *([1] * (q.dim() - 2))) if s.dim() else s)
