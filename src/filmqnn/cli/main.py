@@ -1,6 +1,11 @@
 """Entry point of the `filmqnn` console command: imports every command module."""
 
-from filmqnn.cli import dsp_pack_command, explore_command, quant_commands  # noqa: F401
+from filmqnn.cli import (  # noqa: F401
+    deploy_commands,
+    dsp_pack_command,
+    explore_command,
+    quant_commands,
+)
 from filmqnn.cli.app import app
 
 __all__ = ["app"]

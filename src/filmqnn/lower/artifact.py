@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
-from filmqnn.lower.requant import REQUANT_MANTISSA_BITS
+from filmqnn.lower.requant import OPERAND_MULT_BITS, REQUANT_MANTISSA_BITS
 from filmqnn.lower.tiling import Tiling
 from filmqnn.lower.validate import validate_graph
 from filmqnn.lower.weight_layout import pack_stream, stream_bits, stream_index, unpack_streams
@@ -98,7 +98,8 @@ def manifest_of(w: _Writer, graph: IntGraph) -> dict[str, Any]:
             "input_bits": INPUT_BITS,
             "acc_bits": ACC_BITS,
             "requant_mantissa_bits": REQUANT_MANTISSA_BITS,
-            "requant": "clamp((acc*M + skip*M2 + 2^(S-1)) >> S, lo, hi), int64, floor shift",
+            "operand_mult_bits": OPERAND_MULT_BITS,
+            "requant": "clamp((acc*M + skip*M2 + offset + 2^(S-1)) >> S, lo, hi) in int64",
         },
         "tiling": tiling.to_dict(),
         "reordered": graph.reordered,

@@ -28,7 +28,7 @@ class _DeployOp(nn.Module):
             self.register_buffer(key, _t(value, dtype))
         per_channel = node.op in ("conv", "fc")
         shape = (-1, 1, 1) if node.op == "conv" else (-1,)
-        for key in ("mult", "shift", "skip_mult", "bias"):
+        for key in ("mult", "shift", "skip_mult", "offset", "bias"):
             if key in p and per_channel:
                 setattr(self, key, getattr(self, key).reshape(shape))
 
@@ -55,7 +55,8 @@ class _DeployOp(nn.Module):
             return acc
         skip = xs[1] if len(xs) > 1 else None
         return requantize(
-            acc, self.mult, self.shift, a["lo"], a["hi"], skip, getattr(self, "skip_mult", None)
+            acc, self.mult, self.shift, a["lo"], a["hi"], skip, getattr(self, "skip_mult", None),
+            self.offset,
         )
 
 

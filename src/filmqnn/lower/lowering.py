@@ -26,7 +26,17 @@ class _Acc:
 
     node: Node
     scale: np.ndarray
+    bias_frac: np.ndarray  # bias / scale - int32 bias: the part below the accumulator LSB
     cap: float | None = None  # ReLU6's real upper bound
+
+    def set_requant(self, mult: np.ndarray, shift: np.ndarray) -> None:
+        """Store M, S (and M2 of a fused add) and the per-filter rounding offset that carries
+        the bias fraction: round(bias_frac * M), |offset| <= M/2 < 2^15."""
+        p = self.node.params
+        offset = np.round(self.bias_frac * mult[0]).astype(np.int64)
+        p.update(mult=mult[0], shift=shift, offset=offset)
+        if len(mult) > 1:
+            p["skip_mult"] = mult[1]
 
 
 @dataclass
@@ -168,8 +178,7 @@ class _Lowerer:
         elif isinstance(src, _Pending) and src.kind == "add-fused":
             acc, skip = src.acc, self.tensors[src.node.inputs[1]]
             ratios = [acc.scale / s_out, np.full(len(acc.scale), skip.scale / s_out)]
-            mult, shift = self.dyadic(node, ratios)
-            acc.node.params.update(mult=mult[0], shift=shift, skip_mult=mult[1])
+            acc.set_requant(*self.dyadic(node, ratios))
             return self.finish(acc.node, info, lo, hi)
         elif isinstance(src, _Pending) and src.kind == "add":
             a, b = (self.tensors[n] for n in src.node.inputs)
@@ -189,8 +198,7 @@ class _Lowerer:
             raise LoweringError(f"at '{node.name}': {exc}") from exc
 
     def finish_acc(self, acc: _Acc, info: TensorInfo, lo: int, hi: int) -> TensorInfo:
-        mult, shift = self.dyadic(acc.node, [acc.scale / info.scale])
-        acc.node.params.update(mult=mult[0], shift=shift)
+        acc.set_requant(*self.dyadic(acc.node, [acc.scale / info.scale]))
         if acc.cap is not None:
             hi = min(hi, int(torch.round(torch.tensor(acc.cap / info.scale))))
         return self.finish(acc.node, info, lo, hi)
@@ -206,10 +214,10 @@ class _Lowerer:
         q_w, s_w = layer.integer_weight()
         s_w = s_w.detach().double().numpy()
         s_acc = t_in.scale * s_w
-        bias = layer.bias.detach().double().numpy() / s_acc
-        if np.abs(bias).max(initial=0) > (1 << 31) - 1:
+        bias_real = layer.bias.detach().double().numpy() / s_acc
+        if np.abs(bias_real).max(initial=0) > (1 << 31) - 1:
             raise LoweringError(f"the bias of '{node.name}' does not fit int32 at its scale")
-        bias = np.round(bias).astype(np.int32)
+        bias = np.round(bias_real).astype(np.int32)
         weight = q_w.numpy().astype(np.int8)
         if isinstance(layer, QLinear):
             op, attrs = "fc", {}
@@ -233,7 +241,8 @@ class _Lowerer:
             "bits": layer.bits.numpy().astype(np.uint8),
             "bias": bias,
         }
-        return _Acc(Node(node.name, op, [t_in.name], node.name, attrs, params), s_acc)
+        node_ = Node(node.name, op, [t_in.name], node.name, attrs, params)
+        return _Acc(node_, s_acc, bias_real - bias)
 
     def maxpool(self, node: fx.Node, mod: nn.MaxPool2d) -> TensorInfo:
         t_in = self.int_input(node, node.args[0])

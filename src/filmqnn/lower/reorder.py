@@ -75,7 +75,7 @@ def _flatten_order(order: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarr
 
 def _permute_filters(node: Node, order: np.ndarray, slot_bits: np.ndarray) -> None:
     p = node.params
-    for key in ("weight", "bias", "mult", "shift", "skip_mult"):
+    for key in ("weight", "bias", "mult", "shift", "skip_mult", "offset"):
         if key in p:
             p[key] = p[key][order]
     p["bits"] = slot_bits

@@ -11,6 +11,8 @@ from filmqnn.quant.formats import INPUT_FORMAT, IntFormat
 REQUANT_MANTISSA_BITS = 16
 """Width of the unsigned multiplier M: every M lies in [0, 2^16); the largest multiplier of a
 filter is normalised to [2^15, 2^16), so each real ratio keeps 16 significant bits."""
+OPERAND_MULT_BITS = 32
+"""Width of the multipliers of 5- or 8-bit operands that share the accumulator's shift."""
 MAX_SHIFT = 62
 
 
@@ -21,20 +23,18 @@ class RequantError(ValueError):
 def dyadic(ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Multipliers M [k, n] and shifts S [n] with M[i, j] * 2^-S[j] ~ ratios[i, j].
 
-    `ratios` is [k, n]: k ratios that share one shift (a conv's accumulator ratio and, for a
-    fused residual add, its skip ratio) for each of n output channels. S is the largest shift
-    that keeps every M of a channel below 2^REQUANT_MANTISSA_BITS.
+    `ratios` is [k, n]: for each of n output channels, the accumulator's ratio first, then the
+    ratios that share its shift (the skip operand of a fused residual add). S normalises the
+    first ratio to a 16-bit M in [2^15, 2^16); the others are rounded at the same S and must
+    stay below 2^OPERAND_MULT_BITS (they multiply 5- or 8-bit operands, not accumulators).
     """
     r = np.atleast_2d(np.asarray(ratios, dtype=np.float64))
-    if not np.all(np.isfinite(r)) or np.any(r < 0):
-        raise RequantError("requantization ratios must be finite and non-negative")
-    top = r.max(axis=0)
-    if np.any(top <= 0):
-        raise RequantError("an output channel has only zero requantization ratios")
-    exp = np.array([math.frexp(float(t))[1] for t in top])  # top = f * 2^exp, f in [0.5, 1)
+    if not np.all(np.isfinite(r)) or np.any(r <= 0):
+        raise RequantError("requantization ratios must be finite and positive")
+    exp = np.array([math.frexp(float(t))[1] for t in r[0]])  # r = f * 2^exp, f in [0.5, 1)
     shift = REQUANT_MANTISSA_BITS - exp
     if np.any(shift < 1):
-        worst = float(top[np.argmin(shift)])
+        worst = float(r[0][np.argmin(shift)])
         raise RequantError(
             f"requantization ratio {worst:.4g} needs a shift below 1 with a "
             f"{REQUANT_MANTISSA_BITS}-bit multiplier; the output scale is too small for its "
@@ -42,7 +42,12 @@ def dyadic(ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         )
     shift = np.minimum(shift, MAX_SHIFT)
     mult = np.round(r * np.exp2(shift)).astype(np.int64)
-    mult = np.minimum(mult, (1 << REQUANT_MANTISSA_BITS) - 1)  # rounding 0.99999.. up
+    mult[0] = np.minimum(mult[0], (1 << REQUANT_MANTISSA_BITS) - 1)  # rounding 0.99999.. up
+    if np.any(mult[1:] >= 1 << OPERAND_MULT_BITS):
+        raise RequantError(
+            "a residual operand's scale is more than 2^16 times the accumulator's; "
+            "recalibrate the activation quantizers"
+        )
     return mult, shift.astype(np.int64)
 
 
@@ -54,12 +59,14 @@ def requantize(
     hi: int,
     skip: torch.Tensor | None = None,
     skip_mult: torch.Tensor | None = None,
+    offset: torch.Tensor | int = 0,
 ) -> torch.Tensor:
-    """clamp((acc*M + skip*M2 + 2^(S-1)) >> S, lo, hi) in int64; M, M2, S broadcast per channel.
+    """clamp((acc*M + skip*M2 + offset + 2^(S-1)) >> S, lo, hi) in int64, per channel.
 
     The shift is arithmetic (floor), so the rounding is half up, as in the generated C++.
+    `offset` (|offset| < 2^15) carries the part of the bias below the accumulator's LSB.
     """
-    y = acc.to(torch.int64) * mult
+    y = acc.to(torch.int64) * mult + offset
     if skip is not None:
         y = y + skip.to(torch.int64) * skip_mult
     y = (y + (1 << (shift - 1))) >> shift

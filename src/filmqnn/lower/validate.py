@@ -9,7 +9,7 @@ import numpy as np
 
 from filmqnn.lower.graph import OPS, IntGraph, Node, TensorInfo
 from filmqnn.lower.reorder import INDEX_PARAMS, slot_is_high
-from filmqnn.lower.requant import MAX_SHIFT, REQUANT_MANTISSA_BITS
+from filmqnn.lower.requant import MAX_SHIFT, OPERAND_MULT_BITS, REQUANT_MANTISSA_BITS
 from filmqnn.lower.tiling import Tiling
 from filmqnn.quant.formats import ACC_BITS, INPUT_FORMAT, SUPPORTED_WEIGHT_BITS
 
@@ -53,10 +53,14 @@ def _check_perm(node: Node | str, what: str, v: np.ndarray, n: int) -> None:
 
 def _check_requant(node: Node, out: TensorInfo, n: int) -> None:
     p, a = node.params, node.attrs
-    for key in ("mult", "mult_b", "skip_mult"):
-        if key in p and (p[key].shape != (n,) or p[key].min() < 0
-                         or p[key].max() >= 1 << REQUANT_MANTISSA_BITS):
-            _fail(node, f"{key} must hold {n} values in [0, 2^{REQUANT_MANTISSA_BITS})")
+    for key, bits in (("mult", REQUANT_MANTISSA_BITS), ("mult_b", OPERAND_MULT_BITS),
+                      ("skip_mult", OPERAND_MULT_BITS)):
+        if key in p and (p[key].shape != (n,) or p[key].min() < 0 or p[key].max() >= 1 << bits):
+            _fail(node, f"{key} must hold {n} values in [0, 2^{bits})")
+    if "offset" in p and (p["offset"].shape != (n,) or np.abs(p["offset"]).max() > p["mult"].max()):
+        _fail(node, "the rounding offset must hold one value per filter, |offset| <= M")
+    if node.op in ("conv", "fc") and "offset" not in p:
+        _fail(node, "a requantizing conv or fc needs its rounding offset")
     if p["shift"].shape != (n,) or p["shift"].min() < 1 or p["shift"].max() > MAX_SHIFT:
         _fail(node, f"shift must hold {n} values in [1, {MAX_SHIFT}]")
     fmt = out.fmt

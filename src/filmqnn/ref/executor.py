@@ -30,7 +30,7 @@ class _Op:
         self.attrs = node.attrs
         p = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in node.params.items()}
         shape = (-1, 1, 1) if node.op == "conv" else (-1,)
-        for key in ("bias", "mult", "shift", "skip_mult"):
+        for key in ("bias", "mult", "shift", "skip_mult", "offset"):
             if key in p and node.op in ("conv", "fc"):
                 p[key] = p[key].to(torch.int64).reshape(shape)
         if "weight" in p:
@@ -69,7 +69,9 @@ class _Op:
         skip = None
         if len(xs) > 1:
             skip = xs[1] if "skip_index" not in p else xs[1].index_select(1, p["skip_index"])
-        y = requantize(acc, p["mult"], p["shift"], a["lo"], a["hi"], skip, p.get("skip_mult"))
+        y = requantize(
+            acc, p["mult"], p["shift"], a["lo"], a["hi"], skip, p.get("skip_mult"), p["offset"]
+        )
         return y.float()
 
 

@@ -1,0 +1,116 @@
+"""CLI commands of the integer deployment: export (artifact), run (accuracy), verify (bit-exact)."""
+
+from pathlib import Path
+from typing import Annotated
+
+import torch
+import typer
+
+from filmqnn.cli.app import app, emit_json, fail
+from filmqnn.cli.quant_commands import USER_ERRORS, DataRootOpt, JsonOpt, LimitOpt
+from filmqnn.data import load_dataset
+from filmqnn.lower.artifact import ArtifactError, load_artifact
+from filmqnn.lower.deploy import to_deploy
+from filmqnn.lower.export import export_checkpoint, lower_checkpoint
+from filmqnn.lower.lowering import LoweringError
+from filmqnn.lower.reorder import ReorderError
+from filmqnn.ref.evaluate import compare_logits, evaluate_artifact
+from filmqnn.ref.executor import ReferenceExecutor
+
+DEPLOY_ERRORS = (*USER_ERRORS, ArtifactError, LoweringError, ReorderError)
+ArtifactOpt = Annotated[Path, typer.Option(help="artifact directory written by `filmqnn export`")]
+CkptOpt = Annotated[Path, typer.Option(help="quantized checkpoint (quant.pt of `quantize`)")]
+
+
+def _check_input(executor: ReferenceExecutor, images: torch.Tensor, data: str) -> None:
+    want = tuple(executor.graph.tensors[executor.graph.input].shape)
+    if tuple(images.shape[1:]) != want:
+        raise ValueError(
+            f"data set {data} has images of shape {tuple(images.shape[1:])}, the artifact "
+            f"expects {want}; use the data set the model was trained on"
+        )
+
+
+@app.command("export")
+def export_cmd(
+    checkpoint: CkptOpt,
+    out: Annotated[Path, typer.Option(help="artifact directory to write (replaced atomically)")],
+    tiling: Annotated[
+        str | None,
+        typer.Option(help="tm=32,tm8=2,tn=8,g=8,axi_bits=128 (omitted keys: defaults; "
+                     "tm8 from the ratio; tm from the assignment's --tm)"),
+    ] = None,
+    reorder: Annotated[bool, typer.Option(help="reorder filters into tile slots")] = True,
+    json_out: JsonOpt = False,
+) -> None:
+    """Lower a quantized checkpoint to a packed, reordered integer artifact."""
+    try:
+        result = export_checkpoint(checkpoint, out, tiling, reorder)
+    except DEPLOY_ERRORS as exc:
+        fail(str(exc))
+    if json_out:
+        emit_json(result)
+        return
+    t = result["total_bytes"]
+    typer.echo(
+        f"wrote {out} ({result['nodes']} nodes); DDR bytes per inference: {t['packed']} packed, "
+        f"{t['byte_aligned']} byte-aligned ({t['ratio']}x); index storage "
+        f"{result['index_bits']} bits"
+    )
+
+
+@app.command("run")
+def run_cmd(
+    artifact: ArtifactOpt,
+    data: Annotated[str, typer.Option(help="fashion-mnist, cifar10, imagenet, synthetic")],
+    data_root: DataRootOpt = None,
+    limit_test: LimitOpt = None,
+    batch_size: int = 250,
+    json_out: JsonOpt = False,
+) -> None:
+    """Accuracy of an artifact on a test set, computed by the integer reference executor."""
+    try:
+        executor = ReferenceExecutor(load_artifact(artifact))
+        info = load_dataset(data, "test", root=data_root, limit=limit_test)
+        _check_input(executor, info.dataset[0][0][None], data)
+        result = evaluate_artifact(executor, info.dataset, batch_size, progress=not json_out)
+    except DEPLOY_ERRORS as exc:
+        fail(str(exc))
+    result.update(artifact=str(artifact), data=data)
+    if json_out:
+        emit_json(result)
+    else:
+        typer.echo(f"integer reference on {data}: {100 * result['accuracy']:.2f} % "
+                   f"({result['samples']} images)")
+
+
+@app.command("verify")
+def verify_cmd(
+    checkpoint: CkptOpt,
+    artifact: ArtifactOpt,
+    samples: Annotated[int, typer.Option(help="test images to compare")] = 500,
+    data: Annotated[str | None, typer.Option(help="data set (default: the checkpoint's)")] = None,
+    data_root: DataRootOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Compare deploy-mode torch (from the checkpoint) with the integer reference (artifact)."""
+    if samples < 1:
+        fail("--samples must be >= 1")
+    try:
+        graph, state = lower_checkpoint(checkpoint)
+        executor = ReferenceExecutor(load_artifact(artifact))
+        name = data or state["spec"]["data"]
+        info = load_dataset(name, "test", root=data_root or state["spec"]["data_root"],
+                            limit=samples)
+        _check_input(executor, info.dataset[0][0][None], name)
+        result = compare_logits(to_deploy(graph), executor, info.dataset, progress=not json_out)
+    except DEPLOY_ERRORS as exc:
+        fail(str(exc))
+    result.update(checkpoint=str(checkpoint), artifact=str(artifact), data=name)
+    if json_out:
+        emit_json(result)
+    else:
+        typer.echo(f"compared {result['compared']} images: {result['mismatches']} with different "
+                   "integer logits")
+    if result["mismatches"]:
+        raise typer.Exit(1)
