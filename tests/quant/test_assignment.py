@@ -40,8 +40,9 @@ def test_tile_rule_properties(m, tm, r):
     tm8 = tile_high_filters(tm, r)
     n = high_filter_count(m, r, tm)
     assert 1 <= tm8 <= tm
-    assert n == min(m, tm8 * math.ceil(m / tm))
-    assert n <= m
+    tiles = [min(tm, m - t) for t in range(0, m, tm)]
+    assert n == sum(min(tm8, size) for size in tiles)  # a partial tile holds at most its size
+    assert n <= min(m, tm8 * math.ceil(m / tm))
 
 
 def test_bad_ratio_and_tile_are_refused():

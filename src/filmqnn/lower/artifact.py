@@ -244,6 +244,6 @@ def load_artifact(path: str | Path) -> IntGraph:
         raise ArtifactError(f"{mpath}: {exc}") from exc
     try:
         validate_graph(graph)
-    except ValueError as exc:
-        raise ArtifactError(f"artifact {root} is inconsistent: {exc}") from exc
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ArtifactError(f"artifact {root} is inconsistent: {exc}; re-export it") from exc
     return graph

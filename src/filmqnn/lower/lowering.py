@@ -77,6 +77,8 @@ class _Lowerer:
     def __init__(self, gm: fx.GraphModule, input_shape: tuple[int, ...], acc_bits: int) -> None:
         self.gm = gm
         self.acc_bits = acc_bits
+        if sum(n.op == "placeholder" for n in gm.graph.nodes) != 1:
+            raise LoweringError("models with several inputs are not supported")
         ShapeProp(gm).propagate(torch.zeros(1, *input_shape))
         self.values: dict[fx.Node, object] = {}
         self.tensors: dict[str, TensorInfo] = {}
@@ -160,8 +162,6 @@ class _Lowerer:
         fmt = q.fmt
         info = TensorInfo(node.name, self.shape(node), fmt.bits, fmt.signed, s_out)
         if src_node.op == "placeholder":
-            if self.input is not None:
-                raise LoweringError("models with several inputs are not supported")
             info.scale = float(q.scale_param.detach().abs())  # the float32 the host divides by
             self.input = info.name
             return self.add_tensor(info)

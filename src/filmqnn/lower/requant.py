@@ -40,7 +40,11 @@ def dyadic(ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             f"{REQUANT_MANTISSA_BITS}-bit multiplier; the output scale is too small for its "
             "input (recalibrate the activation quantizers)"
         )
-    shift = np.minimum(shift, MAX_SHIFT)
+    if np.any(shift > MAX_SHIFT):
+        raise RequantError(
+            f"requantization ratio {float(r[0].min()):.4g} is too small for a shift of at most "
+            f"{MAX_SHIFT}; the output scale is far too large (recalibrate)"
+        )
     mult = np.round(r * np.exp2(shift)).astype(np.int64)
     mult[0] = np.minimum(mult[0], (1 << REQUANT_MANTISSA_BITS) - 1)  # rounding 0.99999.. up
     if np.any(mult[1:] >= 1 << OPERAND_MULT_BITS):
@@ -66,10 +70,11 @@ def requantize(
     The shift is arithmetic (floor), so the rounding is half up, as in the generated C++.
     `offset` (|offset| < 2^15) carries the part of the bias below the accumulator's LSB.
     """
-    y = acc.to(torch.int64) * mult + offset
+    rounding = torch.as_tensor(offset, dtype=torch.int64) + (1 << (shift - 1))
+    y = torch.addcmul(rounding, acc.to(torch.int64), torch.as_tensor(mult, dtype=torch.int64))
     if skip is not None:
-        y = y + skip.to(torch.int64) * skip_mult
-    y = (y + (1 << (shift - 1))) >> shift
+        y.addcmul_(skip.to(torch.int64), skip_mult)
+    y.bitwise_right_shift_(shift)
     return y.clamp_(lo, hi)
 
 

@@ -25,6 +25,28 @@ def _window(size: int, k: int, s: int, p: int) -> int:
     return (size + 2 * p - k) // s + 1
 
 
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_attrs(node: Node) -> None:
+    a = node.attrs
+    if node.op in ("conv", "maxpool"):
+        for key, least in (("kernel", 1), ("stride", 1), ("padding", 0)):
+            v = a.get(key)
+            if not (isinstance(v, list) and len(v) == 2 and all(_is_int(x) and x >= least
+                                                                 for x in v)):
+                _fail(node, f"{key} must be two integers >= {least}, got {v!r}")
+        if any(p > k // 2 for p, k in zip(a["padding"], a["kernel"], strict=True)):
+            _fail(node, "padding must not exceed half the kernel")
+    if node.op == "conv" and not (_is_int(a.get("groups")) and a["groups"] >= 1):
+        _fail(node, f"groups must be an integer >= 1, got {a.get('groups')!r}")
+    if node.requantizes and not (_is_int(a["lo"]) and _is_int(a.get("hi"))):
+        _fail(node, "the output clamp lo, hi must be integers")
+    if node.op in ("gap", "add") and not node.requantizes:
+        _fail(node, "a gap or add must requantize (lo, hi)")
+
+
 def infer_shape(node: Node, ins: list[TensorInfo]) -> tuple[int, ...]:
     """Output shape (per sample) of `node` from its inputs' shapes and attributes."""
     x, a, p = ins[0].shape, node.attrs, node.params
@@ -113,8 +135,8 @@ def _check_weights(node: Node, ins: list[TensorInfo], out: TensorInfo, tiling: T
 
 def _check_tensor(t: TensorInfo) -> None:
     scales = t.scale if isinstance(t.scale, list) else [t.scale]
-    if not scales or not all(isinstance(s, (int, float)) and math.isfinite(s) and s > 0
-                             for s in scales):
+    if not scales or not all(isinstance(s, (int, float)) and not isinstance(s, bool)
+                             and math.isfinite(s) and s > 0 for s in scales):
         _fail(t.name, "scales must be finite positive numbers")
     if t.order is not None:
         _check_perm(t.name, "channel order", t.order, t.shape[0])
@@ -138,6 +160,7 @@ def validate_graph(g: IntGraph) -> None:
             _fail(node, "reads a tensor not yet computed or writes an undeclared one")
         if node.output in ready:
             _fail(node, "writes a tensor that is already written")
+        _check_attrs(node)
         ins = [g.tensors[i] for i in node.inputs]
         out = g.tensors[node.output]
         if len(ins) != (2 if node.op == "add" else len(ins)) or len(ins) not in (1, 2):

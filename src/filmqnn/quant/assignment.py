@@ -1,7 +1,6 @@
 """Intra-layer precision assignment: how many filters get 8 bits (tile rule) and which ones."""
 
 import json
-import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -29,7 +28,8 @@ def high_filter_count(num_filters: int, ratio: float, tm: int | None = None) -> 
     """Number of high-precision filters in a layer of `num_filters` filters.
 
     With a tile size `tm` the hardware rule applies: Tm8 per tile, Tm8 * ceil(M / Tm) in all,
-    never more than M. Without it, a plain ratio: round(r*M), at least one when r > 0.
+    where a last, partial tile holds no more than its own filters. Without it, a plain ratio:
+    round(r*M), at least one when r > 0.
     """
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"ratio of 8-bit filters must lie in [0, 1], got {ratio}")
@@ -37,7 +37,8 @@ def high_filter_count(num_filters: int, ratio: float, tm: int | None = None) -> 
         return 0
     if tm is None:
         return min(num_filters, max(1, round(ratio * num_filters)))
-    return min(num_filters, tile_high_filters(tm, ratio) * math.ceil(num_filters / tm))
+    tm8 = tile_high_filters(tm, ratio)
+    return tm8 * (num_filters // tm) + min(tm8, num_filters % tm)
 
 
 @dataclass

@@ -33,6 +33,8 @@ class _Op:
         for key in ("bias", "mult", "shift", "skip_mult", "offset"):
             if key in p and node.op in ("conv", "fc"):
                 p[key] = p[key].to(torch.int64).reshape(shape)
+        if node.requantizes and "offset" in p:  # (acc + bias)*M + offset, one pass fewer
+            p["offset"] = p["offset"] + p["bias"] * p["mult"]
         if "weight" in p:
             t_in = graph.tensors[node.inputs[0]]
             amax = max(-t_in.fmt.qmin, t_in.fmt.qmax)
@@ -63,9 +65,8 @@ class _Op:
             acc = F.conv2d(x.to(dtype), w, None, a["stride"], a["padding"], 1, a["groups"])
         else:
             acc = F.linear(x.to(dtype), w)
-        acc = acc.to(torch.int64) + p["bias"]
         if not n.requantizes:
-            return acc
+            return acc.to(torch.int64) + p["bias"]
         skip = None
         if len(xs) > 1:
             skip = xs[1] if "skip_index" not in p else xs[1].index_select(1, p["skip_index"])
