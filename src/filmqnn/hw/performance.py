@@ -100,7 +100,7 @@ def m_passes(ly: LayerShape, Tm4: Any, Tm8: Any, opts: EngineOptions) -> tuple[A
         cap = Tm8 + (np.maximum(Tm4 - 1, 0) // 2 if opts.split8 else 0)
         P = np.where(cap > 0, _cdiv(M, np.maximum(cap, 1)), big)
         return P, M4, M8
-    M8 = np.where(Tm8 > 0, np.minimum(M, Tm8 * _cdiv(M, Tm)), 0)
+    M8 = np.where(Tm8 > 0, Tm8 * (M // Tm) + np.minimum(Tm8, M % Tm), 0)  # as high_filter_count
     M4 = M - M8
     p4 = np.where(M4 > 0, np.where(Tm4 > 0, _cdiv(M4, np.maximum(Tm4, 1)), big), 0)
     p8 = np.where(M8 > 0, np.where(Tm8 > 0, _cdiv(M8, np.maximum(Tm8, 1)), big), 0)
