@@ -21,6 +21,7 @@ SPECS = [
     ("resnet50_small", 28, 1),
     ("mobilenet_v2_small", 28, 1),
     ("mobilenet_v2_small", 32, 3),
+    ("resnet18", 32, 3),  # torchvision's 7x7 stride-2 stem and padded 3x3 max pool
     ("user_cnn", 28, 1),
 ]
 FMNIST_SPECS = [s for s in SPECS if s[1:] == (28, 1)]
