@@ -5,11 +5,19 @@ taken when torch computes float32 at full IEEE precision."""
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import filmqnn.ref.executor as executor_mod
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
+from filmqnn.lower.requant import requantize
 from filmqnn.lower.validate import validate_graph
-from filmqnn.ref.executor import FLOAT32_EXACT, ReferenceExecutor
+from filmqnn.ref.executor import (
+    FLOAT32_EXACT,
+    ReferenceExecutor,
+    _scaled_requant,
+    requantize_scaled,
+)
 
 
 def fc_graph(weight: np.ndarray, bias: np.ndarray, order: np.ndarray | None = None) -> IntGraph:
@@ -100,3 +108,30 @@ def test_fast_flag_is_read_per_run(monkeypatch):
     monkeypatch.setattr(executor_mod, "_ieee_fp32", lambda: True)
     ex.run_int(torch.ones(1, 8, dtype=torch.int32))
     assert seen == [(torch.float64, torch.float64), (torch.float32, torch.float32)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    acc=st.lists(st.integers(-(2**31) + 1, 2**31 - 1), min_size=1, max_size=8),
+    mult=st.integers(0, 2**16 - 1),
+    shift=st.integers(1, 52),
+    bias=st.integers(-(2**31) + 1, 2**31 - 1),
+    offset=st.integers(-(2**15), 2**15),
+    skip=st.integers(-128, 127),
+    skip_mult=st.integers(0, 2**32 - 1),
+    lo=st.integers(-200, 0),
+)
+def test_scaled_float64_requantization_equals_int64(acc, mult, shift, bias, offset, skip,
+                                                      skip_mult, lo):
+    """The executor's float64 requantization is the int64 definition, bit for bit."""
+    t = {
+        "mult": torch.tensor([mult]),
+        "shift": torch.tensor([shift]),
+        "offset": torch.tensor([offset + bias * mult]),
+        "skip_mult": torch.tensor([skip_mult]),
+    }
+    a = torch.tensor(acc, dtype=torch.float64)
+    s = torch.full_like(a, skip, dtype=torch.float32)
+    want = requantize(a, t["mult"], t["shift"], lo, 2**40, s, t["skip_mult"], t["offset"])
+    got = requantize_scaled(a, _scaled_requant(t), lo, 2**40, s)
+    assert torch.equal(got.to(torch.int64), want)

@@ -3,7 +3,8 @@
 Convolutions run as float32 (oneDNN) when the layer's proven bound sum|w|*max|x| is below
 2^24: every partial sum is then an integer of magnitude below 2^24, exactly representable,
 so the result is exact in any summation order. Otherwise they run in float64 (bound < 2^31 <
-2^53, proven by the lowering). Bias, requantization and residual adds run in int64.
+2^53, proven by the lowering). A conv's requantization runs in float64 on numerators proven
+below 2^53 (`_scaled_requant`), the rest in int64 (`requant.requantize`).
 """
 
 import numpy as np
@@ -22,12 +23,44 @@ def _ieee_fp32() -> bool:
     return torch.get_float32_matmul_precision() == "highest" and conv in ("none", "ieee")
 
 
+def _scaled_requant(p: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...] | None:
+    """float64 constants M*2^-S, (offset + 2^(S-1))*2^-S, M2*2^-S for a faster requantization.
+
+    floor(acc*M*2^-S + C*2^-S + skip*M2*2^-S) equals (acc*M + C + skip*M2) >> S exactly when
+    the integer numerator stays below 2^53: |acc*M| < 2^47 (acc < 2^31, M < 2^16), |bias*M +
+    offset| < 2^48, |skip*M2| < 2^40 and 2^(S-1) <= 2^51 for S <= 52. None: use int64.
+    """
+    shift = p["shift"]
+    if int(shift.max()) > 52:
+        return None
+    scale = torch.ldexp(torch.ones_like(shift, dtype=torch.float64), -shift)
+    rounding = p["offset"] + (1 << (shift - 1))
+    skip = p["skip_mult"].double() * scale if "skip_mult" in p else None
+    return p["mult"].double() * scale, rounding.double() * scale, skip
+
+
+def requantize_scaled(
+    acc: torch.Tensor,
+    scaled: tuple[torch.Tensor, ...],
+    lo: int,
+    hi: int,
+    skip: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """`requant.requantize` computed on `_scaled_requant` constants in float64 (exact)."""
+    mult, rounding, skip_mult = scaled
+    y = acc.to(torch.float64).mul_(mult).add_(rounding)
+    if skip is not None:
+        y.addcmul_(skip, skip_mult)
+    return y.floor_().clamp_(lo, hi)
+
+
 class _Op:
     """One node with its parameters as torch tensors, ready to run."""
 
     def __init__(self, node: Node, graph: IntGraph) -> None:
         self.node = node
         self.attrs = node.attrs
+        self.scaled: tuple[torch.Tensor, ...] | None = None
         p = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in node.params.items()}
         shape = (-1, 1, 1) if node.op == "conv" else (-1,)
         for key in ("bias", "mult", "shift", "skip_mult", "offset"):
@@ -35,6 +68,7 @@ class _Op:
                 p[key] = p[key].to(torch.int64).reshape(shape)
         if node.requantizes and "offset" in p:  # (acc + bias)*M + offset, one pass fewer
             p["offset"] = p["offset"] + p["bias"] * p["mult"]
+            self.scaled = _scaled_requant(p)
         if "weight" in p:
             t_in = graph.tensors[node.inputs[0]]
             amax = max(-t_in.fmt.qmin, t_in.fmt.qmax)
@@ -70,10 +104,12 @@ class _Op:
         skip = None
         if len(xs) > 1:
             skip = xs[1] if "skip_index" not in p else xs[1].index_select(1, p["skip_index"])
-        y = requantize(
-            acc, p["mult"], p["shift"], a["lo"], a["hi"], skip, p.get("skip_mult"), p["offset"]
-        )
-        return y.float()
+        if self.scaled is None:
+            y = requantize(
+                acc, p["mult"], p["shift"], a["lo"], a["hi"], skip, p.get("skip_mult"), p["offset"]
+            )
+            return y.float()
+        return requantize_scaled(acc, self.scaled, a["lo"], a["hi"], skip).float()
 
 
 class ReferenceExecutor:
