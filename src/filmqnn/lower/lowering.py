@@ -10,7 +10,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
 from filmqnn.lower.requant import RequantError, dyadic
 from filmqnn.quant.act_quant import ActQuant
-from filmqnn.quant.convert import ADD_FUNCTIONS, PASS_FUNCTIONS, PASS_METHODS, PASS_MODULES
+from filmqnn.quant.convert import is_add, is_gap, is_pass
 from filmqnn.quant.errors import UnsupportedLayerError
 from filmqnn.quant.formats import ACC_BITS
 from filmqnn.quant.qmodules import QConv2d, QLinear
@@ -124,21 +124,13 @@ class _Lowerer:
             return acc
         if isinstance(mod, nn.MaxPool2d):
             return self.maxpool(node, mod)
-        if isinstance(mod, nn.AdaptiveAvgPool2d) or (
-            node.op == "call_function" and node.target is nn.functional.adaptive_avg_pool2d
-        ):
+        if is_gap(self.gm, node):
             return self.gap(node)
-        if (node.op == "call_function" and node.target in ADD_FUNCTIONS) or (
-            node.op == "call_method" and node.target in ("add", "add_")
-        ):
+        if is_add(node):
             return self.add(node)
         if node.op == "call_method" and node.target == "size":
             return None
-        if (
-            isinstance(mod, PASS_MODULES)
-            or (node.op == "call_function" and node.target in PASS_FUNCTIONS)
-            or (node.op == "call_method" and node.target in PASS_METHODS)
-        ):
+        if is_pass(self.gm, node):
             return self.passthrough(node)
         raise UnsupportedLayerError(f"cannot lower '{node.name}' ({node.op} {node.target})")
 

@@ -95,19 +95,19 @@ def _is_relu(gm: fx.GraphModule, node: fx.Node) -> bool:
     )
 
 
-def _is_add(node: fx.Node) -> bool:
+def is_add(node: fx.Node) -> bool:
     return (node.op == "call_function" and node.target in ADD_FUNCTIONS) or (
         node.op == "call_method" and node.target in ("add", "add_")
     )
 
 
-def _is_gap(gm: fx.GraphModule, node: fx.Node) -> bool:
+def is_gap(gm: fx.GraphModule, node: fx.Node) -> bool:
     return isinstance(_module(gm, node), nn.AdaptiveAvgPool2d) or (
         node.op == "call_function" and node.target is F.adaptive_avg_pool2d
     )
 
 
-def _is_pass(gm: fx.GraphModule, node: fx.Node) -> bool:
+def is_pass(gm: fx.GraphModule, node: fx.Node) -> bool:
     return (
         isinstance(_module(gm, node), PASS_MODULES)
         or (node.op == "call_function" and node.target in PASS_FUNCTIONS)
@@ -164,7 +164,7 @@ def _source_quant(gm: fx.GraphModule, node: fx.Node) -> ActQuant | None:
         mod = _module(gm, node)
         if isinstance(mod, ActQuant):
             return mod
-        if not _is_pass(gm, node):
+        if not is_pass(gm, node):
             return None
         node = node.args[0]
     return None
@@ -182,7 +182,7 @@ def _insert_activation_quantizers(gm: fx.GraphModule, cfg: QuantConfig) -> None:
     unsigned = activation_format(cfg.act_bits, signed=False)
     signed = activation_format(cfg.act_bits, signed=True)
     nodes = list(gm.graph.nodes)
-    fused = {_fused_operand(gm, n) for n in nodes if _is_add(n)} - {None}
+    fused = {_fused_operand(gm, n) for n in nodes if is_add(n)} - {None}
     for node in nodes:
         users = list(node.users)
         single_relu = len(users) == 1 and _is_relu(gm, users[0])
@@ -193,7 +193,7 @@ def _insert_activation_quantizers(gm: fx.GraphModule, cfg: QuantConfig) -> None:
             if not isinstance(_module(gm, node), nn.ReLU6):  # the clamp at 0 is the ReLU
                 node.replace_all_uses_with(node.args[0])
                 gm.graph.erase_node(node)
-        elif _is_gap(gm, node):
+        elif is_gap(gm, node):
             src = _source_quant(gm, node.args[0])
             fmt = signed if src is None or src.fmt.signed else unsigned
             _insert_quant(gm, node, ActQuant(fmt, cfg.act_mode))
@@ -201,7 +201,7 @@ def _insert_activation_quantizers(gm: fx.GraphModule, cfg: QuantConfig) -> None:
             to_output = all(u.op == "output" for u in users)
             if not (single_relu or node in fused or to_output):
                 _insert_quant(gm, node, ActQuant(signed, cfg.act_mode))
-        elif _is_add(node) and not single_relu:
+        elif is_add(node) and not single_relu:
             _insert_quant(gm, node, ActQuant(signed, cfg.act_mode))
 
 
@@ -212,7 +212,7 @@ def _check_integer_inputs(gm: fx.GraphModule) -> None:
                 f"the input of {_describe(node, gm)} is not a quantized tensor; filmqnn needs "
                 "conv/FC inputs to come from ReLU, pooling, add or another quantized layer"
             )
-        if _is_add(node):
+        if is_add(node):
             fused = _fused_operand(gm, node)
             skip = [a for a in node.args[:2] if a is not fused]
             if any(_source_quant(gm, a) is None for a in skip):
