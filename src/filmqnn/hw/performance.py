@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from filmqnn.hw.design import (
-    ACT_BITS,
     PIXELS,
     DesignPoint,
     EngineOptions,
@@ -33,6 +32,7 @@ from filmqnn.hw.design import (
 )
 from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape
+from filmqnn.lower import packing
 
 #: Cycles to fill the PE pipeline at the start of every step (DSP 4 stages, extraction,
 #: adder tree, accumulator read-modify-write); HLS pipelines restart per tile.
@@ -121,9 +121,7 @@ def beats(bits: Any, axi_bits: int) -> Any:
 
 def act_beats(channels: Any, pixels: Any, G: Any, axi_bits: int) -> Any:
     """Beats of a packed activation tile: ceil(ch/G) words of 5G bits per pixel."""
-    words = _cdiv(channels, G) * np.asarray(pixels)
-    wpb = np.maximum(1, axi_bits // (ACT_BITS * np.asarray(G)))
-    return _cdiv(words, wpb)
+    return packing.activation_beats(channels, pixels, G, axi_bits)
 
 
 def step_compute(

@@ -23,11 +23,14 @@ Activations (``pack_activations``)
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from filmqnn.quant.formats import ACT_BITS, IntFormat, activation_format
 
 __all__ = [
+    "activation_beats",
     "activation_bytes",
     "pack_activations",
     "pack_int4",
@@ -90,6 +93,16 @@ def words_per_beat(axi_bits: int, g: int, bits: int = ACT_BITS) -> int:
     return max(1, axi_bits // (bits * g))
 
 
+def activation_beats(channels: Any, pixels: Any, g: Any, axi_bits: int, bits: int = ACT_BITS
+                     ) -> Any:
+    """AXI beats of a packed map: ceil(ceil(C/g) * pixels / wpb), vectorised over numpy arrays
+    (the hardware model's transfer sizes use this; parameters are not validated here)."""
+    g = np.asarray(g)
+    words = -(-np.asarray(channels) // g) * np.asarray(pixels)
+    wpb = np.maximum(1, axi_bits // (bits * g))
+    return -(-words // wpb)
+
+
 def _act_geometry(shape: tuple[int, ...], bits: int, g: int, axi_bits: int) -> tuple[int, ...]:
     """(C, H, W, groups, words, wpb, beats) of a feature map, after validating the parameters."""
     shape = tuple(int(s) for s in shape)
@@ -104,7 +117,7 @@ def _act_geometry(shape: tuple[int, ...], bits: int, g: int, axi_bits: int) -> t
     c, h, w = shape
     groups = -(-c // g)
     words = groups * h * w
-    return c, h, w, groups, words, wpb, -(-words // wpb)
+    return c, h, w, groups, words, wpb, int(activation_beats(c, h * w, g, axi_bits, bits))
 
 
 def activation_bytes(shape: tuple[int, ...], bits: int, g: int, axi_bits: int) -> int:
