@@ -3,9 +3,13 @@
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from filmqnn.cli.main import app
+from filmqnn.lower import lower, save_artifact
+from filmqnn.models import build_model
+from filmqnn.quant import calibrate, convert
 
 runner = CliRunner()
 DATA = ["--data", "synthetic", "--limit-train", "64", "--limit-test", "32", "--batch-size", "32"]
@@ -73,3 +77,12 @@ def test_clear_errors(checkpoint, tmp_path):
     victim.write_bytes(victim.read_bytes()[:-1])
     bad = runner.invoke(app, ["run", "--artifact", str(out), "--data", "synthetic"])
     assert bad.exit_code == 2 and "truncated" in bad.output
+
+
+def test_verify_refuses_an_artifact_of_another_model(checkpoint, tmp_path):
+    q = convert(build_model("resnet18_small", num_classes=10, in_channels=1, input_size=28))
+    calibrate(q, [torch.randn(2, 1, 28, 28)])
+    save_artifact(lower(q, (1, 28, 28)), tmp_path / "other")
+    bad = runner.invoke(app, ["verify", "--checkpoint", checkpoint["checkpoint"], "--artifact",
+                              str(tmp_path / "other"), "--samples", "4"])
+    assert bad.exit_code == 2 and "exported from another model" in bad.output

@@ -99,6 +99,13 @@ def verify_cmd(
     try:
         graph, state = lower_checkpoint(checkpoint)
         executor = ReferenceExecutor(load_artifact(artifact))
+        theirs = [n.name for n in executor.graph.nodes]
+        if theirs != [n.name for n in graph.nodes]:
+            raise ValueError(
+                f"artifact {artifact} was exported from another model "
+                f"({executor.graph.meta.get('model')!r}, {executor.graph.meta.get('checkpoint')}), "
+                f"not from {checkpoint} ({graph.meta['model']!r}); export this checkpoint first"
+            )
         name = data or state["spec"]["data"]
         info = load_dataset(name, "test", root=data_root or state["spec"]["data_root"],
                             limit=samples)
