@@ -23,18 +23,21 @@ def slot_is_high(m: int, tiling: Tiling) -> np.ndarray:
 
 
 def filter_order(
-    bits: np.ndarray, tiling: Tiling, layer: str = ""
+    bits: np.ndarray, tiling: Tiling, layer: str = "", prefer: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(order, slot bits): order[j] is the original filter at position j, slot bits its format.
 
-    A uniform layer keeps its order. Otherwise the high-precision filters fill the 8-bit slots
-    in their original order, 4-bit filters fill the rest (first the 8-bit slots left over,
-    stored at 8 bit), so the layout depends only on the tiling.
+    Without `prefer`, the high-precision filters fill the 8-bit slots in their original order
+    and 4-bit filters the rest (first any 8-bit slots left over, stored at 8 bit). With
+    `prefer` (an order this layer's output should stay close to, e.g. the order of the skip
+    operand it is added to), the order is `prefer` with each high filter that sits in a 4-bit
+    slot swapped with a 4-bit filter in an 8-bit slot: the fewest positions move, so the index
+    between the two orders is short. A uniform layer keeps `prefer` (or its own order).
     """
     m = len(bits)
     high, low = int(bits.max()), int(bits.min())
     if high == low:
-        return np.arange(m), bits.copy()
+        return (np.arange(m) if prefer is None else prefer.copy()), bits.copy()
     is_high = slot_is_high(m, tiling)
     hi_f = np.flatnonzero(bits == high)
     lo_f = np.flatnonzero(bits != high)
@@ -44,11 +47,18 @@ def filter_order(
             f"tm8={tiling.tm8}) gives only {int(is_high.sum())} slots for them; assign with "
             f"`--tm {tiling.tm}` or export with a larger tm8"
         )
+    slot_bits = np.where(is_high, high, low).astype(np.uint8)
+    if prefer is not None:
+        order = prefer.copy()
+        holds_high = bits[order] == high
+        misplaced = np.flatnonzero(holds_high & ~is_high)
+        free = np.flatnonzero(~holds_high & is_high)[: len(misplaced)]
+        order[misplaced], order[free] = order[free], order[misplaced]
+        return order, slot_bits
     spare = int(is_high.sum()) - len(hi_f)
     order = np.empty(m, dtype=np.int64)
     order[is_high] = np.concatenate([hi_f, lo_f[:spare]])
     order[~is_high] = lo_f[spare:]
-    slot_bits = np.where(is_high, high, low).astype(np.uint8)
     return order, slot_bits
 
 
@@ -84,8 +94,13 @@ def _permute_filters(node: Node, order: np.ndarray, slot_bits: np.ndarray) -> No
 def _reorder_weight_node(node: Node, g: IntGraph, tiling: Tiling) -> np.ndarray | None:
     t_in = g.tensors[node.inputs[0]]
     p = node.params
-    order, slot_bits = filter_order(p["bits"], tiling, node.name)
+    m = len(p["bits"])
     depthwise = node.op == "conv" and node.attrs["groups"] > 1
+    # stay close to the order this output is gathered against: the skip operand's of a fused
+    # add, the input's of a depthwise conv (tied channels), else the original order
+    near = g.tensors[node.inputs[1]] if len(node.inputs) > 1 else t_in if depthwise else None
+    prefer = near.order if near is not None and near.order is not None else np.arange(m)
+    order, slot_bits = filter_order(p["bits"], tiling, node.name, prefer)
     if depthwise:
         idx = _gather(t_in.order, order, len(order))
         if idx is not None:
@@ -129,14 +144,20 @@ def mark_unreordered(graph: IntGraph, tiling: Tiling) -> IntGraph:
     return g
 
 
+def stored_index_bits(v: np.ndarray) -> int:
+    """Bits the engine needs for one gather index of n entries: the (position, source) pairs
+    of the k displaced entries, 2 * k * ceil(log2 n) bits, or the whole vector,
+    n * ceil(log2 n) bits, whichever is smaller."""
+    width = max(1, math.ceil(math.log2(len(v))))
+    moved = int(np.count_nonzero(v != np.arange(len(v))))
+    return min(len(v), 2 * moved) * width
+
+
 def index_bits(graph: IntGraph) -> int:
-    """Bits of index storage the hardware needs: n * ceil(log2 n) per stored order."""
-    total = 0
+    """Bits of index storage the hardware needs for every stored order (`stored_index_bits`)."""
     vectors = [n.params[k] for n in graph.nodes for k in INDEX_PARAMS if k in n.params]
     vectors += [graph.tensors[o].order for o in graph.outputs if graph.tensors[o].order is not None]
-    for v in vectors:
-        total += len(v) * max(1, math.ceil(math.log2(len(v))))
-    return total
+    return sum(stored_index_bits(v) for v in vectors)
 
 
 def unreordered_index_bits(graph: IntGraph) -> dict[str, int]:
