@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -236,6 +237,32 @@ def test_overflow_refusal_names_a_later_layer(quantized, lowered):
 def test_overflow_refusal_on_a_registry_model(quantized):
     with pytest.raises(LoweringError, match=r"layer '\w+' can overflow its int16 accumulator"):
         lower(quantized("resnet18_small"), (1, 28, 28), acc_bits=16)
+
+
+class _BigBias(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(F.relu(self.conv(x)), 1), 1))
+
+
+@pytest.mark.parametrize("bias_lsb, message", [
+    (2**31 - 2**12, r"layer 'conv' can overflow its int32 accumulator"),  # bias fits, sum not
+    (2**32, r"the bias of 'conv' does not fit int32"),
+])
+def test_a_real_int32_overflow_is_refused(bias_lsb, message):
+    """A bias near the int32 limit at its scale s_in * s_w: refused at the default 32 bits."""
+    q = _convert_calibrated(_BigBias())
+    conv = q.get_submodule("conv")
+    s_in = float(next(m for m in q.modules() if isinstance(m, ActQuant)).scale_param.abs())
+    s_w = conv.integer_weight()[1].double()
+    with torch.no_grad():
+        conv.bias.copy_(bias_lsb * s_in * s_w)
+    with pytest.raises(LoweringError, match=message):
+        lower(q, (1, 8, 8))
 
 
 def _convert_calibrated(model: nn.Module, shape=(1, 8, 8)) -> torch.fx.GraphModule:
