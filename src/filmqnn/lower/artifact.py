@@ -24,7 +24,8 @@ VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHT_LAYOUT = "filmqnn.weight-stream/1"
 DTYPES = {"int8": "<i1", "uint8": "<u1", "int32": "<i4", "int64": "<i8"}
-PARAM_DTYPES = {"bits": "uint8", "bias": "int32", "shift": "uint8"}
+PARAM_DTYPES = {"bits": "uint8", "shift": "uint8", "mult": "int64", "mult_b": "int64",
+                "skip_mult": "int64"}  # every other parameter: int32
 
 
 class ArtifactError(ValueError):
@@ -52,10 +53,6 @@ class _Writer:
         return {"file": self.write(name, data), "dtype": dtype, "shape": list(a.shape)}
 
 
-def _param_dtype(key: str) -> str:
-    return PARAM_DTYPES.get(key, "int64" if key in ("mult", "mult_b", "skip_mult") else "int32")
-
-
 def _node_entry(w: _Writer, node: Node, tiling: Tiling) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for key, value in node.params.items():
@@ -69,7 +66,7 @@ def _node_entry(w: _Writer, node: Node, tiling: Tiling) -> dict[str, Any]:
                 streams[str(b)] = {"file": w.write(f"{stem}.w{b}.bin", data.tobytes())}
             params[key] = {"layout": WEIGHT_LAYOUT, "shape": list(value.shape), "streams": streams}
         else:
-            params[key] = w.array(f"{stem}.bin", value, _param_dtype(key))
+            params[key] = w.array(f"{stem}.bin", value, PARAM_DTYPES.get(key, "int32"))
     return {
         "name": node.name,
         "op": node.op,
@@ -125,20 +122,23 @@ def save_artifact(graph: IntGraph, out: str | Path) -> Path:
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    old = None
     try:
         w = _Writer(tmp)
         manifest = manifest_of(w, graph)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-        old = None
         if out.exists():
             old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
             os.replace(out, old / "a")
         os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
+        if old is not None and not out.exists():
+            os.replace(old / "a", out)  # put the previous artifact back
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     return out
 
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from filmqnn.lower.graph import IntGraph, Node
+from filmqnn.lower.graph import WEIGHT_OPS, IntGraph, Node
 from filmqnn.lower.requant import dequantize, quantize_input, requantize
 
 
@@ -26,7 +26,7 @@ class _DeployOp(nn.Module):
         for key, value in p.items():
             dtype = torch.float64 if key == "weight" else torch.int64
             self.register_buffer(key, _t(value, dtype))
-        per_channel = node.op in ("conv", "fc")
+        per_channel = node.op in WEIGHT_OPS
         shape = (-1, 1, 1) if node.op == "conv" else (-1,)
         for key in ("mult", "shift", "skip_mult", "offset", "bias"):
             if key in p and per_channel:

@@ -36,10 +36,7 @@ def lower_checkpoint(checkpoint: str | Path) -> tuple[IntGraph, dict[str, Any]]:
 def default_tiling(state: dict[str, Any], text: str | None) -> Tiling:
     """The tiling of `--tiling`, with Tm from the assignment's tile rule when it had one."""
     qspec = QuantSpec.from_dict(state["quant_spec"])
-    text = text or ""
-    if qspec.tm is not None and "tm=" not in text.replace(" ", ""):
-        text = f"tm={qspec.tm}," + text
-    return Tiling.parse(text, ratio=qspec.ratio)
+    return Tiling.parse(text or "", ratio=qspec.ratio, tm=qspec.tm)
 
 
 def export_checkpoint(

@@ -40,10 +40,11 @@ class Node:
     """One operation: `op` in OPS, input and output tensor names, JSON attributes, int arrays.
 
     conv / fc params: weight (int8, [M, Cin/groups, K, K] or [M, F]), bits (uint8 [M], the
-    precision of each filter position), bias (int32 [M]), mult and shift (int64 [M]); with a
-    fused residual add also skip_mult [M] and, when the skip tensor is ordered differently,
-    skip_index [M] (physical skip position read for output position j); a depthwise conv whose
-    input is ordered differently has in_index [M]. gap and add hold mult / shift (and mult_b).
+    precision of each filter position), bias (int32 [M]), mult and shift (int64 [M]) and the
+    rounding offset [M] of a requantizing one; with a fused residual add also skip_mult [M]
+    and, when the skip tensor is ordered differently, skip_index [M] (physical skip position
+    read for output position j); a depthwise conv whose input is ordered differently has
+    in_index [M]. gap and add hold mult / shift (and mult_b).
     attrs of requantizing ops hold the output clamp `lo`, `hi`; a conv or fc without them
     writes its int32 accumulator (a network output).
     """
@@ -71,13 +72,6 @@ class IntGraph:
     tiling: dict[str, int] | None = None
     reordered: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
-
-    def node_of(self, tensor: str) -> Node | None:
-        """The node that writes `tensor` (None for the network input)."""
-        for n in self.nodes:
-            if n.output == tensor:
-                return n
-        return None
 
     def consumers(self, tensor: str) -> list[Node]:
         return [n for n in self.nodes if tensor in n.inputs]

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from filmqnn.lower.graph import IntGraph, Node
+from filmqnn.lower.graph import WEIGHT_OPS, IntGraph, Node
 from filmqnn.lower.tiling import Tiling
 
 INDEX_PARAMS = ("skip_index", "in_index", "b_index")
@@ -123,7 +123,7 @@ def reorder(graph: IntGraph, tiling: Tiling) -> IntGraph:
     for node in g.nodes:
         t_in = g.tensors[node.inputs[0]]
         out = g.tensors[node.output]
-        if node.op in ("conv", "fc"):
+        if node.op in WEIGHT_OPS:
             out.order = _reorder_weight_node(node, g, tiling)
         elif node.op == "flatten":
             out.order = _flatten_order(t_in.order, t_in.shape)
@@ -162,7 +162,7 @@ def index_bits(graph: IntGraph) -> int:
 
 def unreordered_index_bits(graph: IntGraph) -> dict[str, int]:
     """Index storage without reordering: a precision flag per filter, or a filter index each."""
-    layers = [n for n in graph.nodes if n.op in ("conv", "fc") and len(set(n.params["bits"])) > 1]
+    layers = [n for n in graph.nodes if n.op in WEIGHT_OPS and len(set(n.params["bits"])) > 1]
     flags = sum(len(n.params["bits"]) for n in layers)
     index = sum(len(n.params["bits"]) * max(1, math.ceil(math.log2(len(n.params["bits"]))))
                 for n in layers)

@@ -53,8 +53,9 @@ class Tiling:
         return cls(**d)
 
     @classmethod
-    def parse(cls, text: str, ratio: float = 0.05) -> "Tiling":
-        """'tm=32,tm8=2,tn=8,g=8,axi_bits=128'; omitted keys take defaults, tm8 from the ratio."""
+    def parse(cls, text: str, ratio: float = 0.05, tm: int | None = None) -> "Tiling":
+        """'tm=32,tm8=2,tn=8,g=8,axi_bits=128'; omitted keys take defaults (`tm` when given),
+        tm8 from the ratio's tile rule."""
         vals: dict[str, int] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             key, sep, value = part.partition("=")
@@ -62,6 +63,6 @@ class Tiling:
                 raise ValueError(f"tiling item {part!r} is not key=integer (e.g. tm=32,tn=8)")
             key = key.strip().lower()
             vals[_ALIASES.get(key, key)] = int(value)
-        vals.setdefault("tm", DEFAULT_TM)
+        vals.setdefault("tm", tm or DEFAULT_TM)
         vals.setdefault("tm8", tile_high_filters(vals["tm"], ratio))
         return cls.from_dict(vals)

@@ -5,13 +5,13 @@ from typing import Any
 
 import numpy as np
 
-from filmqnn.lower.graph import IntGraph, TensorInfo
+from filmqnn.lower.graph import WEIGHT_OPS, IntGraph, TensorInfo
 from filmqnn.lower.packing import activation_bytes
 from filmqnn.lower.reorder import index_bits, unreordered_index_bits
 from filmqnn.lower.tiling import Tiling
 from filmqnn.lower.weight_layout import stream_bits, stream_bytes, stream_index
 
-CONST_BYTES_PER_FILTER = 4 + 2 + 1  # int32 bias, 16-bit multiplier, shift
+CONST_BYTES_PER_FILTER = 4 + 2 + 2 + 1  # int32 bias, 16-bit multiplier, 16-bit offset, shift
 WIDE_BITS = 8
 
 
@@ -28,7 +28,7 @@ def weight_bytes(graph: IntGraph, tiling: Tiling) -> dict[str, tuple[int, int]]:
     """(packed, byte-aligned) weight bytes of every conv / fc node."""
     out = {}
     for node in graph.nodes:
-        if node.op not in ("conv", "fc"):
+        if node.op not in WEIGHT_OPS:
             continue
         w, bits = node.params["weight"], node.params["bits"]
         depthwise = node.attrs.get("groups", 1) > 1
@@ -46,7 +46,7 @@ def traffic_report(graph: IntGraph) -> dict[str, Any]:
     tiling = Tiling.from_dict(graph.tiling or Tiling().to_dict())
     wb = weight_bytes(graph, tiling)
     const = sum(CONST_BYTES_PER_FILTER * len(n.params["bits"]) for n in graph.nodes
-                if n.op in ("conv", "fc"))
+                if n.op in WEIGHT_OPS)
     act = [0, 0]
     for name, t in graph.tensors.items():
         moves = len(graph.consumers(name)) + (0 if name == graph.input else 1)

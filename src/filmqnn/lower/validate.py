@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from filmqnn.lower.graph import OPS, IntGraph, Node, TensorInfo
+from filmqnn.lower.graph import OPS, WEIGHT_OPS, IntGraph, Node, TensorInfo
 from filmqnn.lower.reorder import INDEX_PARAMS, slot_is_high
 from filmqnn.lower.requant import MAX_SHIFT, OPERAND_MULT_BITS, REQUANT_MANTISSA_BITS
 from filmqnn.lower.tiling import Tiling
@@ -81,7 +81,7 @@ def _check_requant(node: Node, out: TensorInfo, n: int) -> None:
             _fail(node, f"{key} must hold {n} values in [0, 2^{bits})")
     if "offset" in p and (p["offset"].shape != (n,) or np.abs(p["offset"]).max() > p["mult"].max()):
         _fail(node, "the rounding offset must hold one value per filter, |offset| <= M")
-    if node.op in ("conv", "fc") and "offset" not in p:
+    if node.op in WEIGHT_OPS and "offset" not in p:
         _fail(node, "a requantizing conv or fc needs its rounding offset")
     if p["shift"].shape != (n,) or p["shift"].min() < 1 or p["shift"].max() > MAX_SHIFT:
         _fail(node, f"shift must hold {n} values in [1, {MAX_SHIFT}]")
@@ -167,7 +167,7 @@ def validate_graph(g: IntGraph) -> None:
             _fail(node, "has the wrong number of inputs")
         if infer_shape(node, ins) != out.shape:
             _fail(node, f"output shape {out.shape}, expected {infer_shape(node, ins)}")
-        if node.op in ("conv", "fc"):
+        if node.op in WEIGHT_OPS:
             _check_weights(node, ins, out, tiling, g.reordered)
         elif node.op in ("gap", "add"):
             _check_requant(node, out, 1)

@@ -3,24 +3,10 @@
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from filmqnn.lower.deploy import DeployModel
 from filmqnn.ref.executor import ReferenceExecutor
-from filmqnn.train.batches import iterate
-
-
-def _batches(dataset: torch.utils.data.Dataset, batch_size: int, progress: bool, desc: str):
-    n = len(dataset)
-    return tqdm(
-        iterate(dataset, torch.arange(n), batch_size),
-        total=-(-n // batch_size),
-        desc=desc,
-        unit="batch",
-        disable=not progress,
-        leave=False,
-        dynamic_ncols=True,
-    )
+from filmqnn.train.batches import progress_batches
 
 
 def evaluate_artifact(
@@ -31,7 +17,7 @@ def evaluate_artifact(
 ) -> dict[str, Any]:
     """Top-1 accuracy of the integer reference on every item of `dataset`."""
     correct = n = 0
-    for x, y in _batches(dataset, batch_size, progress, "integer reference"):
+    for x, y in progress_batches(dataset, batch_size, progress, "integer reference"):
         correct += int((executor.logits(x).argmax(1) == y).sum())
         n += len(y)
     return {"accuracy": correct / max(n, 1), "samples": n}
@@ -48,7 +34,7 @@ def compare_logits(
     compared = mismatches = 0
     max_diff = 0
     with torch.no_grad():
-        for x, _ in _batches(dataset, batch_size, progress, "verify"):
+        for x, _ in progress_batches(dataset, batch_size, progress, "verify"):
             a, b = deploy.int_logits(x), executor.int_logits(x)
             if a.shape != b.shape:
                 raise ValueError(

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from filmqnn.lower.graph import IntGraph, Node
+from filmqnn.lower.graph import WEIGHT_OPS, IntGraph, Node
 from filmqnn.lower.requant import dequantize, quantize_input, requantize
 
 FLOAT32_EXACT = 1 << 24
@@ -64,7 +64,7 @@ class _Op:
         p = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in node.params.items()}
         shape = (-1, 1, 1) if node.op == "conv" else (-1,)
         for key in ("bias", "mult", "shift", "skip_mult", "offset"):
-            if key in p and node.op in ("conv", "fc"):
+            if key in p and node.op in WEIGHT_OPS:
                 p[key] = p[key].to(torch.int64).reshape(shape)
         if node.requantizes and "offset" in p:  # (acc + bias)*M + offset, one pass fewer
             p["offset"] = p["offset"] + p["bias"] * p["mult"]

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm import tqdm
 
 from filmqnn.data import InMemoryImageDataset
 
@@ -35,3 +36,18 @@ def iterate(
 
 def num_batches(n: int, batch_size: int, drop_last: bool) -> int:
     return n // batch_size if drop_last else -(-n // batch_size)
+
+
+def progress_batches(
+    dataset: Dataset, batch_size: int, progress: bool, desc: str
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Every item of `dataset` in order, in batches, behind a tqdm bar (rate and ETA)."""
+    return tqdm(
+        iterate(dataset, torch.arange(len(dataset)), batch_size),
+        total=num_batches(len(dataset), batch_size, False),
+        desc=desc,
+        unit="batch",
+        disable=not progress,
+        leave=False,
+        dynamic_ncols=True,
+    )

@@ -9,7 +9,7 @@ from torch import nn
 from tqdm import tqdm
 
 from filmqnn.data import augment_batch
-from filmqnn.train.batches import epoch_order, iterate, num_batches
+from filmqnn.train.batches import epoch_order, iterate, num_batches, progress_batches
 from filmqnn.train.distributed import DistInfo, all_reduce_sum
 
 
@@ -90,17 +90,7 @@ def evaluate(
     was_training = model.training
     model.eval()
     correct, loss_sum, n = 0, 0.0, 0
-    indices = torch.arange(len(dataset))
-    bar = tqdm(
-        iterate(dataset, indices, batch_size),
-        total=num_batches(len(dataset), batch_size, False),
-        desc=desc,
-        unit="batch",
-        disable=not progress,
-        leave=False,
-        dynamic_ncols=True,
-    )
-    for x, y in bar:
+    for x, y in progress_batches(dataset, batch_size, progress, desc):
         out = model(x)
         loss_sum += float(F.cross_entropy(out, y, reduction="sum"))
         correct += int((out.argmax(1) == y).sum())
