@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape
 from filmqnn.lower import packing
 from filmqnn.quant.formats import ACT_BITS
@@ -67,6 +68,17 @@ class DesignPoint:
     dsp8: int = 0  # PE8 positions on packed DSPs (of Tm8*Tn)
     post: int = 16  # post-processing lanes: accumulators requantized per cycle
     clock_mhz: float = 100.0
+    ports: int | None = None  # AXI ports the engine uses; None: all of the board's
+
+    def axi_ports(self, board: Board) -> int:
+        """AXI ports this design uses on ``board`` (checked against the board's count)."""
+        if self.ports is None:
+            return board.axi_ports
+        if not 1 <= self.ports <= board.axi_ports:
+            raise ValueError(
+                f"ports must lie in [1, {board.axi_ports}] on {board.name}, got {self.ports}"
+            )
+        return self.ports
 
     @property
     def Tm4(self) -> int:
@@ -125,7 +137,9 @@ def check_design(d: DesignPoint) -> None:
         raise ValueError("clock_mhz must be positive")
 
 
-def design_arrays(d: DesignPoint) -> dict[str, Any]:
-    """One design as the length-1 arrays the vectorised models take."""
+def design_arrays(d: DesignPoint, board: Board) -> dict[str, Any]:
+    """One design on ``board`` as the length-1 arrays the vectorised models take."""
     keys = ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "dsp4", "dsp8", "post")
-    return {k: np.array([getattr(d, k)]) for k in keys}
+    D = {k: np.array([getattr(d, k)]) for k in keys}
+    D["ports"] = np.array([d.axi_ports(board)])
+    return D

@@ -13,12 +13,12 @@ modelled FPS.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from filmqnn.hw.design import PIXELS, DesignPoint, EngineOptions
+from filmqnn.hw.design import PIXELS, DesignPoint, EngineOptions, design_arrays
 from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape, tm8_for_ratio
 from filmqnn.hw.performance import network_cycles_vec, network_performance
@@ -102,6 +102,46 @@ def _split(D: dict[str, np.ndarray], board: Board, limits: dict[str, float], cos
     D["dsp8"] = np.where(save8 > 0, d8, 0).astype(np.int64)
 
 
+def _fit_ports(
+    layers: list[LayerShape], D: dict[str, np.ndarray], board: Board, opts: EngineOptions,
+    costs: Any, lim_abs: dict[str, int],
+) -> tuple[dict[str, np.ndarray], dict[str, Any], int]:
+    """Each tiling with the number of AXI ports (1 .. the board's) it is evaluated with.
+
+    More ports never slow a tiling down, so a tiling is kept with the most ports under which it
+    fits, plus, for tilings that fit nowhere, all ports (they are dropped later). Returns the
+    candidate arrays with "ports", their resources and the number of (tiling, ports) pairs."""
+    n = len(D["Tm4"])
+    chosen = np.zeros(n, dtype=np.int64)
+    for ports in range(board.axi_ports, 0, -1):
+        todo = np.nonzero(chosen == 0)[0]
+        if not len(todo):
+            break
+        Dp = {k: v[todo] for k, v in D.items()}
+        Dp["ports"] = np.full(len(todo), ports)
+        r = resources_vec(layers, Dp, board, opts, costs)
+        fits = np.ones(len(todo), dtype=bool)
+        for k in ("lut", "ff", "dsp", "bram18k"):
+            fits &= np.asarray(r[k]) <= lim_abs[k]
+        chosen[todo[fits]] = ports
+    out = dict(D)
+    out["ports"] = np.where(chosen > 0, chosen, board.axi_ports)
+    return out, resources_vec(layers, out, board, opts, costs), n * board.axi_ports
+
+
+def _fewest_ports(
+    layers: list[LayerShape], d: DesignPoint, board: Board, clock: float, opts: EngineOptions,
+    cycles: float,
+) -> DesignPoint:
+    """The design with the fewest AXI ports that keeps its modelled cycles (fewer ports only
+    free resources)."""
+    for ports in range(1, int(d.ports or board.axi_ports)):
+        D = design_arrays(replace(d, ports=ports), board)
+        if float(network_cycles_vec(layers, D, board, clock, opts)[0]) <= cycles:
+            return replace(d, ports=ports)
+    return d
+
+
 def _pareto(points: np.ndarray) -> np.ndarray:
     """Indices of non-dominated rows of [fps, lut, dsp, bram] (max fps, min the rest)."""
     order = np.argsort(-points[:, 0], kind="stable")
@@ -149,11 +189,10 @@ def explore(
     signed = any(ly.signed_in for ly in layers if not ly.first)
     costs = mac_costs(board, signed)
 
-    D = _grid(mode, ratio, board.axi_width_bits)
-    evaluated = len(D["Tm4"])
-    _split(D, board, lim_frac, costs)
-    res = resources_vec(layers, D, board, opts, costs)
-    ok = np.ones(evaluated, dtype=bool)
+    D0 = _grid(mode, ratio, board.axi_width_bits)
+    _split(D0, board, lim_frac, costs)
+    D, res, evaluated = _fit_ports(layers, D0, board, opts, costs, lim_abs)
+    ok = np.ones(len(D["Tm4"]), dtype=bool)
     for k in ("lut", "ff", "dsp", "bram18k"):
         ok &= np.asarray(res[k]) <= lim_abs[k]
     if not ok.any():
@@ -176,8 +215,9 @@ def explore(
         Tm=int(Df["Tm4"][b] + Df["Tm8"][b]), Tm8=int(Df["Tm8"][b]), Tn=int(Df["Tn"][b]),
         Tr=int(Df["Tr"][b]), Tc=int(Df["Tc"][b]), G=int(Df["G"][b]),
         dsp4=int(Df["dsp4"][b]), dsp8=int(Df["dsp8"][b]), post=int(Df["post"][b]),
-        clock_mhz=clock,
+        clock_mhz=clock, ports=int(Df["ports"][b]),
     )
+    best = _fewest_ports(layers, best, board, clock, opts, float(cycles[b]))
     perf = network_performance(layers, best, board, opts)
     rsc = estimate_resources(layers, best, board, opts)
 
@@ -197,7 +237,7 @@ def explore(
             "bram18k": int(np.asarray(res["bram18k"])[idx][i]),
             "Tm": int(Df["Tm4"][i] + Df["Tm8"][i]), "Tm8": int(Df["Tm8"][i]),
             "Tn": int(Df["Tn"][i]), "Tr": int(Df["Tr"][i]), "Tc": int(Df["Tc"][i]),
-            "G": int(Df["G"][i]), "post": int(Df["post"][i]),
+            "G": int(Df["G"][i]), "post": int(Df["post"][i]), "ports": int(Df["ports"][i]),
         }
         for i in front
     ]

@@ -80,3 +80,12 @@ def vivado_ratio(family: str, impl: str, wbits: int) -> float:
     if key not in ratios:
         key = min(ratios, key=lambda k: abs(int(k[1 : k.index("a")]) - wbits))
     return ratios[key]
+
+
+def included_fixed_logic(family: str) -> dict[str, int]:
+    """Fixed logic already inside the Vivado-implied per-MAC LUT costs of ``family``: the AXI
+    ports and post-processing DSPs of the paper's Table 4 design (the resource model charges
+    LUTs only for what a design has beyond them)."""
+    _check("family", family, FAMILIES)
+    inc = calibration()["vivado_implied"]["included_fixed_logic"][family]
+    return {"axi_ports": int(inc["axi_ports"]), "post_dsps": int(inc["post_dsps"])}

@@ -233,16 +233,15 @@ def _tile_groups(q: dict, P_m: Any, nxt_tile: dict, seq: int) -> Callable[[Any],
 
 
 def layer_cycles_vec(
-    ly: LayerShape, D: dict[str, Any], axi_bits: int, ports: int, ddr_bits: float,
-    opts: EngineOptions,
+    ly: LayerShape, D: dict[str, Any], axi_bits: int, ddr_bits: float, opts: EngineOptions,
 ) -> dict[str, Any]:
     """Cycles (and compute / memory parts, DDR bits) of one engine layer for arrays of designs.
 
-    ``D`` holds broadcastable integer arrays Tm4, Tm8, Tn, Tr, Tc, G, post. ``ddr_bits`` is the
-    sustained DDR bits per accelerator cycle.
+    ``D`` holds broadcastable integer arrays Tm4, Tm8, Tn, Tr, Tc, G, post, ports (AXI ports
+    used). ``ddr_bits`` is the sustained DDR bits per accelerator cycle.
     """
     Tm4, Tm8, Tn, Tr, Tc, G = (np.asarray(D[k]) for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G"))
-    post = np.asarray(D["post"])
+    post, ports = np.asarray(D["post"]), np.asarray(D["ports"])
     dw_px = dw_pixels(D["dsp4"])
     seq = 0 if opts.axi_outstanding else AXI_LATENCY  # latency each transfer pays in series
     P_m, M4, M8 = m_passes(ly, Tm4, Tm8, opts)
@@ -262,7 +261,7 @@ def layer_cycles_vec(
     P_r, tr_f, tr_l = _split(ly.R, Tr)
     P_c, tc_f, tc_l = _split(ly.C, Tc)
 
-    shape = np.broadcast(Tm4, Tn, Tr, Tc, G, post).shape
+    shape = np.broadcast(Tm4, Tn, Tr, Tc, G, post, ports).shape
     comp = np.zeros(shape, dtype=np.float64)
     mem_load = np.zeros_like(comp)
     mem_write = np.zeros_like(comp)
@@ -377,11 +376,11 @@ def network_performance(
 ) -> dict[str, Any]:
     """Per-layer and total modelled cycles, latency (ms), FPS and DDR traffic of one design."""
     opts = opts or EngineOptions()
-    D = design_arrays(d)
+    D = design_arrays(d, board)
     ddr = ddr_bits_per_cycle(board, d.clock_mhz)
     per: list[LayerPerf] = []
     for ly in engine_layers(layers, opts):
-        r = layer_cycles_vec(ly, D, board.axi_width_bits, board.axi_ports, ddr, opts)
+        r = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts)
         cyc, cmp_, mem = int(r["cycles"][0]), int(r["compute"][0]), int(r["memory"][0])
         per.append(
             LayerPerf(
@@ -410,8 +409,10 @@ def network_cycles_vec(
 ) -> Any:
     """Total modelled cycles of a network for arrays of designs (the DSE's inner loop).
 
-    Layers of identical shape are evaluated once and counted as often as they occur.
+    Layers of identical shape are evaluated once and counted as often as they occur. ``D``
+    without "ports" uses all of the board's AXI ports.
     """
+    D = {"ports": board.axi_ports, **D}
     ddr = ddr_bits_per_cycle(board, clock_mhz)
     counts: dict[LayerShape, int] = {}
     for ly in engine_layers(layers, opts):
@@ -419,6 +420,6 @@ def network_cycles_vec(
         counts[key] = counts.get(key, 0) + 1
     total = float(frame_launch(opts))
     for ly, n in counts.items():
-        r = layer_cycles_vec(ly, D, board.axi_width_bits, board.axi_ports, ddr, opts)
+        r = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts)
         total = total + n * r["cycles"]
     return total

@@ -17,6 +17,10 @@
   parameter), each ``POST_DSP`` DSPs (int32 x 16-bit multiplier) + ``POST_LUT`` / ``POST_FF``.
 * Control and AXI: ``CTRL_*`` for the FSM / AXI-lite plus ``PORT_*`` per m_axi port, plus
   ``QUEUE_*`` for the descriptor fetcher with ``layer_queue``.
+* The Vivado-implied per-MAC LUT costs come from whole-accelerator utilisation (paper Table 4),
+  so they already hold the LUTs of the paper's control, 2 AXI ports and post-processing lanes
+  (``lut_costs.included_fixed_logic``): LUTs are charged only for ports and lanes beyond those
+  (FFs come from Yosys per-MAC slopes and are charged in full).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from filmqnn.hw.design import (
 from filmqnn.hw.devices import Board
 from filmqnn.hw.dsp_packing import best_packing
 from filmqnn.hw.layers import LayerShape
-from filmqnn.hw.lut_costs import mac_cost
+from filmqnn.hw.lut_costs import included_fixed_logic, mac_cost
 from filmqnn.hw.performance import WEIGHT_RELOAD
 from filmqnn.quant.formats import ACC_BITS
 
@@ -47,8 +51,9 @@ from filmqnn.quant.formats import ACC_BITS
 BRAM18K_ASPECTS = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
 #: Post-processing lane: int32 x 16-bit requant multiply on 2 DSPs, rounding/clamp/ReLU/add.
 POST_DSP, POST_LUT, POST_FF = 2, 150, 200
-#: Engine control (loop FSM, AXI-lite registers, address generators).
-CTRL_LUT, CTRL_FF, CTRL_BRAM = 2500, 3500, 0
+#: Engine control (loop FSM, AXI-lite registers, address generators); its LUTs are inside the
+#: Vivado-implied MAC costs (``lut_costs.included_fixed_logic``), so only FFs are charged.
+CTRL_FF, CTRL_BRAM = 3500, 0
 #: Descriptor fetcher of ``layer_queue``: a 64-byte descriptor register and its small FSM.
 QUEUE_LUT, QUEUE_FF = 300, 600
 #: Per m_axi port: HLS adapter with burst FIFOs plus its share of the PS interconnect.
@@ -99,6 +104,8 @@ class MacCosts:
     dff8: float
     ppd4: int
     ppd8: int
+    base_ports: int  # AXI ports whose LUTs the per-MAC costs already hold
+    base_post: int  # post-processing lanes whose LUTs the per-MAC costs already hold
 
 
 def mac_costs(board: Board, signed_act: bool) -> MacCosts:
@@ -106,9 +113,11 @@ def mac_costs(board: Board, signed_act: bool) -> MacCosts:
     f = board.family
     l4, l8 = mac_cost(f, "lut", 4, ACT_BITS), mac_cost(f, "lut", 8, ACT_BITS)
     d4, d8 = mac_cost(f, "dsp", 4, ACT_BITS), mac_cost(f, "dsp", 8, ACT_BITS)
+    inc = included_fixed_logic(f)
     return MacCosts(
         l4.lut, l4.ff, l8.lut, l8.ff, d4.lut, d4.ff, d8.lut, d8.ff,
         _packing(board.dsp_kind, 4, signed_act), _packing(board.dsp_kind, 8, signed_act),
+        inc["axi_ports"], inc["post_dsps"] // POST_DSP,
     )
 
 
@@ -159,8 +168,11 @@ def resources_vec(
     Tm = Tm4 + Tm8
     has_dw = any(ly.kind == "dwconv" for ly in layers)
     geo = buffer_geometry(layers, D, opts)
-    ports = board.axi_ports
-    ctrl_lut = CTRL_LUT + ports * PORT_LUT + (QUEUE_LUT if opts.layer_queue else 0)
+    ports = np.asarray(D.get("ports", board.axi_ports))
+    # the Vivado-implied MAC costs already hold the LUTs of the paper's control, AXI ports and
+    # post-processing lanes: charge LUTs only for what this design has beyond them
+    extra_ports = np.maximum(ports - costs.base_ports, 0)
+    ctrl_lut = extra_ports * PORT_LUT + (QUEUE_LUT if opts.layer_queue else 0)
     ctrl_ff = CTRL_FF + ports * PORT_FF + (QUEUE_FF if opts.layer_queue else 0)
 
     # MAC arrays (PIXELS products per PE position)
@@ -173,6 +185,7 @@ def resources_vec(
     wreg_ff = 2 * Tn * (4 * Tm4 + 8 * Tm8)
 
     lanes = np.asarray(D["post"])  # requantized values per cycle
+    post_lut = np.maximum(lanes - costs.base_post, 0) * POST_LUT
 
     # buffers
     rp, cp = bank_phases(layers, opts)
@@ -205,13 +218,13 @@ def resources_vec(
         "weight_regs": {"lut": 0, "ff": wreg_ff, "dsp": 0, "bram18k": 0},
         "dw_window": {"lut": win_lut, "ff": win_ff, "dsp": 0, "bram18k": 0},
         "buffers": {"lut": 0, "ff": 0, "dsp": 0, "bram18k": b_in + b_acc + b_skip},
-        "post": {"lut": lanes * POST_LUT, "ff": lanes * POST_FF, "dsp": lanes * POST_DSP,
+        "post": {"lut": post_lut, "ff": lanes * POST_FF, "dsp": lanes * POST_DSP,
                  "bram18k": 0},
         "control_axi": {"lut": ctrl_lut, "ff": ctrl_ff,
                         "dsp": 0, "bram18k": CTRL_BRAM + ports * PORT_BRAM},
     }
     tot = {
-        "lut": mac_lut + glue_lut + win_lut + lanes * POST_LUT + ctrl_lut,
+        "lut": mac_lut + glue_lut + win_lut + post_lut + ctrl_lut,
         "ff": mac_ff + glue_ff + wreg_ff + win_ff + lanes * POST_FF + ctrl_ff,
         "dsp": mac_dsp + lanes * POST_DSP,
         "bram18k": b_in + b_w4 + b_w8 + b_acc + b_skip + CTRL_BRAM + ports * PORT_BRAM,
@@ -226,7 +239,7 @@ def estimate_resources(
     """Modelled LUT / FF / DSP / BRAM18K of one design point on a board."""
     opts = opts or EngineOptions()
     signed = any(ly.signed_in for ly in layers if not ly.first)
-    r = resources_vec(layers, design_arrays(d), board, opts, mac_costs(board, signed))
+    r = resources_vec(layers, design_arrays(d, board), board, opts, mac_costs(board, signed))
     parts = {
         k: {kk: int(math.ceil(float(np.asarray(vv).ravel()[0]))) for kk, vv in v.items()}
         for k, v in r["parts"].items()

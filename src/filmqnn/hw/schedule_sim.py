@@ -57,7 +57,7 @@ def simulate_layer(
 ) -> int:
     """Cycles of one engine layer (already mapped by ``engine_layers``) by walking its tiles."""
     opts = opts or EngineOptions()
-    axi, ports = board.axi_width_bits, board.axi_ports
+    axi, ports = board.axi_width_bits, d.axi_ports(board)
     ddr = ddr_bits_per_cycle(board, d.clock_mhz)
     passes = _passes(ly, d, opts)
     dw_px = int(dw_pixels(d.dsp4))
