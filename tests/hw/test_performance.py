@@ -1,6 +1,7 @@
+import numpy as np
 import pytest
 
-from filmqnn.hw.design import DesignPoint, EngineOptions, dw_pixels
+from filmqnn.hw.design import DesignPoint, EngineOptions, dw_pixels, engine_layers
 from filmqnn.hw.devices import load_board
 from filmqnn.hw.layers import LayerShape, model_layers
 from filmqnn.hw.performance import (
@@ -8,9 +9,12 @@ from filmqnn.hw.performance import (
     LAYER_LAUNCH,
     PIPE_DEPTH,
     QUEUE_LAUNCH,
+    ddr_bits_per_cycle,
+    group_write,
     m_passes,
     network_performance,
     step_compute,
+    step_load,
     transition,
 )
 from filmqnn.hw.schedule_sim import simulate_layer
@@ -156,3 +160,42 @@ def test_engine_modes_speed_up_mobilenet():
     }
     assert fps[(True, True)] > fps[(True, False)] > fps[(False, False)]
     assert fps[(True, True)] > fps[(False, True)] > fps[(False, False)]
+
+
+def _first_conv():
+    return LayerShape("conv1", "conv", 3, 8, 16, 16, 8, 8, 3, stride=2, pad=1, all8=True,
+                      first=True, signed_in=True)
+
+
+def test_onchip_im2col_reads_the_raw_tile_once_per_group():
+    b = load_board("zcu102")
+    d = DesignPoint(Tm=8, Tm8=1, Tn=16, Tr=4, Tc=8, G=4, post=8, clock_mhz=150, ports=1)
+    (ly,) = engine_layers([_first_conv()], EngineOptions())
+    assert (ly.N, ly.K, ly.stride, ly.planes, ly.raw) == (27, 1, 1, 2, (3, 3, 2))
+    (host,) = engine_layers([_first_conv()], EngineOptions(im2col_onchip=False))
+    assert host.raw is None and host.N == 27
+    ddr = ddr_bits_per_cycle(b, 150)
+    # a 4 x 8 output tile reads 3 channels x 9 rows x 17 columns of 8-bit input: 3672 bits
+    _, _, pre = group_write(ly, 4, 8, 8, 4, 8, 128, 1, ddr)
+    assert int(np.asarray(pre).ravel()[0]) == -(-3 * 9 * 17 * 8 // 128)
+    # its steps load weights only: 8 filters x 16 channels x 8 bits = 8 beats
+    _, bits = step_load(ly, 4, 8, 16, 8 * 8, 4, 128, 1, ddr)
+    assert int(bits) == 8 * 128
+    _, host_bits = step_load(host, 4, 8, 16, 8 * 8, 4, 128, 1, ddr)
+    assert int(host_bits) > int(bits)
+    on = network_performance([_first_conv()], d, b)["layers"][0]
+    off = network_performance([_first_conv()], d, b, EngineOptions(im2col_onchip=False))
+    assert on.ddr_bytes < off["layers"][0].ddr_bytes
+    for opts in (EngineOptions(), EngineOptions(im2col_onchip=False)):
+        (e,) = engine_layers([_first_conv()], opts)
+        sim = simulate_layer(e, d, b, opts)
+        ana = network_performance([_first_conv()], d, b, opts)["layers"][0].cycles
+        assert abs(ana - sim) <= 0.05 * sim
+
+
+def test_stride_two_pointwise_skips_unread_rows():
+    ly = LayerShape("ds", "conv", 16, 32, 16, 16, 8, 8, 1, stride=2)
+    ddr = 1e9
+    # 4 output rows read input rows 0, 2, 4, 6 (4 rows, not 7) x 15 columns, 16 channels
+    _, bits = step_load(ly, 4, 8, 16, 0, 4, 128, 1, ddr)
+    assert int(bits) == -(-(16 // 4) * 4 * 15 // (128 // 20)) * 128

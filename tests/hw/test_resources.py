@@ -134,3 +134,20 @@ def test_depthwise_window_and_bank_phases_by_hand():
 def _acc_skip_bram(d: DesignPoint) -> int:
     """Accumulator and residual banks of a 4x4 tile: 2 x 2 x Tm + 2 x ceil(Tm/G), 1 BRAM each."""
     return 2 * PIXELS * d.Tm + PIXELS * -(-d.Tm // d.G)
+
+
+def test_onchip_im2col_unit_by_hand():
+    b = load_board("zcu102")
+    first = LayerShape("conv1", "conv", 3, 8, 16, 16, 8, 8, 3, stride=2, pad=1, all8=True,
+                       first=True, signed_in=True)
+    d = DesignPoint(Tm=8, Tm8=1, Tn=16, Tr=4, Tc=8, G=4, post=8, clock_mhz=150, ports=2)
+    on = estimate_resources([first], d, b).breakdown["im2col"]
+    off = estimate_resources([first], d, b, EngineOptions(im2col_onchip=False)).breakdown
+    assert off["im2col"] == {"lut": 0, "ff": 0, "dsp": 0, "bram18k": 0}
+    # 27 unrolled channels on 16 columns x 2 planes = 4 taps per column: a 4:1 mux + the
+    # conv-bus mux, per column, pixel and activation bit
+    assert on["lut"] == 16 * PIXELS * 5 * 2
+    # a 3 x (3 - 1 + 2*2) window of 8-bit values per channel
+    assert on["ff"] == 3 * 3 * 6 * 8
+    # 3 channels x 3 row phases, 32-bit banks (4 columns per cycle) of 2 x 3 x 5 words
+    assert on["bram18k"] == 9 * int(bram18k_count(32, 30))

@@ -64,6 +64,9 @@ def explore_command(
     bram_limit: float = typer.Option(0.90, "--bram-limit", help="Max BRAM18K fraction."),
     no_split8: bool = typer.Option(False, "--no-split8", help="All-8-bit layers on PE8 only."),
     no_im2col: bool = typer.Option(False, "--no-im2col", help="First conv without im2col."),
+    host_im2col: bool = typer.Option(
+        False, "--host-im2col", help="The host unrolls the first conv's input (no on-chip im2col)."
+    ),
     no_dw_taps: bool = typer.Option(
         False, "--no-dw-taps", help="Depthwise: one column per channel, not K*K taps."
     ),
@@ -98,7 +101,8 @@ def explore_command(
     except ValueError as e:
         fail(str(e))
     opts = EngineOptions(
-        split8=not no_split8, first_im2col=not no_im2col, dw_taps=not no_dw_taps,
+        split8=not no_split8, first_im2col=not no_im2col, im2col_onchip=not host_im2col,
+        dw_taps=not no_dw_taps,
         axi_outstanding=not no_axi_outstanding, layer_queue=not no_layer_queue,
     )
     limits = {"lut": lut_limit, "dsp": dsp_limit, "bram18k": bram_limit}

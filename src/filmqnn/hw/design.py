@@ -31,8 +31,12 @@ class EngineOptions:
     split8: layers whose filters are all 8-bit (first conv, last FC) also run on PE4, an 8-bit
         filter taking two PE4 rows (high and low nibble) plus one shared input-sum row that
         corrects the low nibble's offset; without it they run on PE8 alone.
-    first_im2col: the host writes the first conv's input unrolled (N*K*K channels, 1x1
-        kernel), so the 3-channel input does not leave most of the Tn columns idle.
+    first_im2col: the first conv runs unrolled (N*K*K channels, 1x1 kernel), so the
+        3-channel input does not leave most of the Tn columns idle.
+    im2col_onchip: with first_im2col, the engine reads the raw 8-bit input tile of each output
+        tile once and unrolls it on chip (a K x (K-1+2S) window register per channel and a tap
+        mux in front of the columns); without it the host writes the unrolled input as two
+        5-bit planes to DDR, K*K times the input's size, read once per output pass.
     dw_taps: depthwise layers put the K*K kernel taps of a channel on the Tn columns of its
         PE row (a per-row sliding-window register feeds them); without it one column per row.
     axi_outstanding: the AXI masters keep several transactions in flight: a tile's reads are
@@ -45,6 +49,7 @@ class EngineOptions:
 
     split8: bool = True
     first_im2col: bool = True
+    im2col_onchip: bool = True
     dw_taps: bool = True
     axi_outstanding: bool = True
     layer_queue: bool = True
@@ -100,13 +105,15 @@ class DesignPoint:
 
 def engine_layers(layers: list[LayerShape], opts: EngineOptions) -> list[LayerShape]:
     """Layers as the engine runs them: the first conv's 8-bit input becomes two 5-bit planes
-    (high and low nibble, accumulated with a 4-bit shift between them), optionally im2col'd."""
+    (high and low nibble, accumulated with a 4-bit shift between them), optionally im2col'd
+    (on chip from the raw input, or by the host)."""
     out = []
     for ly in layers:
         if ly.first and ly.kind == "conv":
             if opts.first_im2col and ly.K > 1:
+                raw = (ly.N, ly.K, ly.stride) if opts.im2col_onchip else None
                 ly = replace(
-                    ly, N=ly.N * ly.K * ly.K, H=ly.R, W=ly.C, K=1, stride=1, pad=0
+                    ly, N=ly.N * ly.K * ly.K, H=ly.R, W=ly.C, K=1, stride=1, pad=0, raw=raw
                 )
             ly = replace(ly, planes=2)
         out.append(ly)

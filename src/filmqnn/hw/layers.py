@@ -43,6 +43,8 @@ class LayerShape:
     first: bool = False  # reads the network input (signed 8-bit activations)
     signed_in: bool = False  # input activations are signed (not straight after a ReLU)
     planes: int = 1  # input bit-planes run as separate channel passes (8-bit network input)
+    # (channels, K, stride) of a raw 8-bit input that the engine unrolls on chip (im2col)
+    raw: tuple[int, int, int] | None = None
 
     @property
     def macs(self) -> int:

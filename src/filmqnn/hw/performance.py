@@ -33,6 +33,7 @@ from filmqnn.hw.design import (
 from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape
 from filmqnn.lower import packing
+from filmqnn.quant.formats import INPUT_BITS
 
 #: Cycles to fill the PE pipeline at the start of every step (DSP 4 stages, extraction,
 #: adder tree, accumulator read-modify-write); HLS pipelines restart per tile.
@@ -173,7 +174,11 @@ def step_load(
     rin = (np.asarray(tr) - 1) * ly.stride + ly.K
     cin = (np.asarray(tc) - 1) * ly.stride + ly.K
     rin, cin = np.minimum(rin, ly.H + 2 * ly.pad), np.minimum(cin, ly.W + 2 * ly.pad)
+    if ly.stride > ly.K:  # rows no output reads (1x1 stride 2) are never requested
+        rin = np.minimum(rin, np.asarray(tr) * ly.K)
     b_in = act_beats(tn, rin * cin, G, axi_bits)
+    if ly.raw is not None:  # unrolled on chip from the raw tile of group_write's prefetch
+        b_in = np.zeros_like(b_in)
     if ly.kind in ("maxpool", "gap"):
         b_w = np.zeros_like(b_in)
     elif ly.kind == "dwconv":
@@ -189,12 +194,18 @@ def group_write(
     ly: LayerShape, tr: Any, tc: Any, tm: Any, G: Any, post: Any, axi_bits: int, ports: int,
     ddr_bits: float,
 ) -> tuple[Any, Any, Any]:
-    """Write-back of one output tile: (data cycles without latency, bits, residual beats).
+    """Write-back of one output tile: (data cycles without latency, bits, prefetch beats).
     ``post`` lanes requantize the accumulators while the write channels of ``ports`` AXI ports
-    stream them out."""
+    stream them out. The prefetch is what the group's first step also loads: the residual
+    operand of a fused add, or the raw 8-bit input tile of an on-chip im2col."""
     pix = np.asarray(tr) * np.asarray(tc)
     b_out = act_beats(tm, pix, G, axi_bits)
-    b_skip = b_out if ly.residual else np.zeros_like(b_out)
+    if ly.raw is not None:
+        ch, k, s = ly.raw
+        b_skip = beats(ch * ((np.asarray(tr) - 1) * s + k) * ((np.asarray(tc) - 1) * s + k)
+                       * INPUT_BITS, axi_bits) * np.ones_like(b_out)
+    else:
+        b_skip = b_out if ly.residual else np.zeros_like(b_out)
     requant = _cdiv(np.ceil(tm).astype(np.int64) * pix, post)
     t = np.maximum(np.maximum(_cdiv(b_out, ports), requant), np.ceil(b_out * axi_bits / ddr_bits))
     return t.astype(np.int64), b_out * axi_bits, b_skip

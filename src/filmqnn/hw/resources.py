@@ -45,7 +45,7 @@ from filmqnn.hw.dsp_packing import best_packing
 from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.lut_costs import included_fixed_logic, mac_cost
 from filmqnn.hw.performance import WEIGHT_RELOAD
-from filmqnn.quant.formats import ACC_BITS
+from filmqnn.quant.formats import ACC_BITS, INPUT_BITS
 
 #: BRAM18K aspect ratios (width bits, depth words), UG473 / UG573 "RAMB18 port widths".
 BRAM18K_ASPECTS = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
@@ -150,12 +150,37 @@ def buffer_geometry(
         tr, tc = np.minimum(Tr, ly.R), np.minimum(Tc, ly.C)
         rin = np.minimum((tr - 1) * ly.stride + ly.K, ly.H + 2 * ly.pad)
         cin = np.minimum((tc - 1) * ly.stride + ly.K, ly.W + 2 * ly.pad)
-        # each input bank holds G channels of one (row, column) phase
-        in_depth = np.maximum(in_depth, -(-rin // rp) * -(-cin // cp))
+        if ly.raw is None:  # an on-chip im2col layer reads its own raw tile buffer
+            # each input bank holds G channels of one (row, column) phase
+            in_depth = np.maximum(in_depth, -(-rin // rp) * -(-cin // cp))
         if ly.kind in ("conv", "fc", "dwconv"):
             w_taps = np.maximum(w_taps, ly.K * ly.K)
         acc_depth = np.maximum(acc_depth, tr * -(-tc // PIXELS))
     return {"in_depth": in_depth, "w_taps": w_taps, "acc_depth": acc_depth}
+
+
+def im2col_unit(layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions) -> dict:
+    """LUT / FF / BRAM18K of the on-chip im2col of a raw-input layer (``im2col_onchip``): the
+    raw 8-bit tile in ``ch*K`` (channel, row phase) banks, each delivering ``PIXELS*S`` new
+    columns per cycle into a ``K x (K-1+PIXELS*S)`` window register per channel, and per
+    column a mux picking its tap of the step (and the bit plane) plus the 2:1 conv-bus mux."""
+    Tn, Tr, Tc = (np.asarray(D[k]) for k in ("Tn", "Tr", "Tc"))
+    zero = np.zeros(np.broadcast(Tn, Tr, Tc).shape)
+    raw = [ly for ly in engine_layers(layers, opts) if ly.raw is not None]
+    if not raw:
+        return {"lut": zero, "ff": zero, "bram18k": zero}
+    ly = raw[0]
+    ch, k, st = ly.raw
+    tr, tc = np.minimum(Tr, ly.R), np.minimum(Tc, ly.C)
+    rin, cin = (tr - 1) * st + k, (tc - 1) * st + k
+    width = INPUT_BITS * PIXELS * st
+    depth = 2 * -(-rin // k) * -(-cin // (PIXELS * st))  # ping-pong halves in one BRAM
+    options = -(-ly.N // Tn) * ly.planes
+    return {
+        "lut": zero + Tn * PIXELS * ACT_BITS * (-(-(options - 1) // 3) + 1),
+        "ff": zero + ch * k * (k - 1 + PIXELS * st) * INPUT_BITS,
+        "bram18k": zero + ch * k * bram18k_count(width, depth),
+    }
 
 
 def resources_vec(
@@ -208,6 +233,7 @@ def resources_vec(
     b_acc = 2 * PIXELS * Tm * bram18k_count(ACC_BITS, geo["acc_depth"])
     b_skip = PIXELS * -(-Tm // G) * bram18k_count(ACT_BITS * G, geo["acc_depth"])
 
+    im2col = im2col_unit(layers, D, opts)
     parts = {
         "pe4": {"lut": PIXELS * (lut4_pos * costs.lut4 + dsp4 * costs.dlut4),
                 "ff": PIXELS * (lut4_pos * costs.ff4 + dsp4 * costs.dff4),
@@ -217,6 +243,8 @@ def resources_vec(
                 "dsp": -(-(PIXELS * dsp8) // costs.ppd8), "bram18k": b_w8},
         "weight_regs": {"lut": 0, "ff": wreg_ff, "dsp": 0, "bram18k": 0},
         "dw_window": {"lut": win_lut, "ff": win_ff, "dsp": 0, "bram18k": 0},
+        "im2col": {"lut": im2col["lut"], "ff": im2col["ff"], "dsp": 0,
+                   "bram18k": im2col["bram18k"]},
         "buffers": {"lut": 0, "ff": 0, "dsp": 0, "bram18k": b_in + b_acc + b_skip},
         "post": {"lut": post_lut, "ff": lanes * POST_FF, "dsp": lanes * POST_DSP,
                  "bram18k": 0},
@@ -224,10 +252,11 @@ def resources_vec(
                         "dsp": 0, "bram18k": CTRL_BRAM + ports * PORT_BRAM},
     }
     tot = {
-        "lut": mac_lut + glue_lut + win_lut + post_lut + ctrl_lut,
-        "ff": mac_ff + glue_ff + wreg_ff + win_ff + lanes * POST_FF + ctrl_ff,
+        "lut": mac_lut + glue_lut + win_lut + im2col["lut"] + post_lut + ctrl_lut,
+        "ff": mac_ff + glue_ff + wreg_ff + win_ff + im2col["ff"] + lanes * POST_FF + ctrl_ff,
         "dsp": mac_dsp + lanes * POST_DSP,
-        "bram18k": b_in + b_w4 + b_w8 + b_acc + b_skip + CTRL_BRAM + ports * PORT_BRAM,
+        "bram18k": b_in + b_w4 + b_w8 + b_acc + b_skip + im2col["bram18k"] + CTRL_BRAM
+        + ports * PORT_BRAM,
     }
     tot["parts"] = parts
     return tot
