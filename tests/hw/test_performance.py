@@ -108,7 +108,8 @@ def test_transition_by_hand():
 
 
 def test_two_steps_with_outstanding_reads_by_hand():
-    """1x1 conv, 16 -> 8 channels, Tn = 8: two steps of one group on PYNQ-Z2."""
+    """1x1 conv, 16 -> 8 channels, Tn = 8: two steps of one group on PYNQ-Z2, every step
+    paying the pipeline fill (no ``pipe_rewind``)."""
     b = load_board("pynq-z2")
     ly = LayerShape("c", "conv", 16, 8, 4, 4, 4, 4, 1)
     d = DesignPoint(Tm=8, Tm8=1, Tn=8, Tr=4, Tc=4, G=4, post=16, clock_mhz=100)
@@ -117,22 +118,38 @@ def test_two_steps_with_outstanding_reads_by_hand():
     # step 2's load is requested at t=0 (its buffer is free) and follows step 1's data:
     # load1 ends at 40+9, load2 at 58; compute 49..77, 77..105; write 105..113, response +40
     expect = AXI_LATENCY + load + 2 * comp + write + AXI_LATENCY + QUEUE_LAUNCH
-    assert simulate_layer(ly, d, b) == expect
+    fill = EngineOptions(pipe_rewind=False)
+    assert simulate_layer(ly, d, b, fill) == expect
     # the analytic model splits the steady-state two-step bound evenly, (28+40+9)/2 = 39 per
     # step instead of 28 here, where step 0 has no predecessor (11 cycles on this tiny layer)
-    ana = network_performance([ly], d, b)["layers"][0].cycles
+    ana = network_performance([ly], d, b, fill)["layers"][0].cycles
     assert ana == expect + (39 - comp)
     # with the host's per-layer start the layer is within 5 % (the tolerance of the network
     # checks in test_schedule_sim); the short descriptor-queue start exposes 5.1 % here
-    host = EngineOptions(layer_queue=False)
+    host = EngineOptions(layer_queue=False, pipe_rewind=False)
     sim_host = simulate_layer(ly, d, b, host)
     ana_host = network_performance([ly], d, b, host)["layers"][0].cycles
     assert sim_host == expect - QUEUE_LAUNCH + LAYER_LAUNCH
     assert abs(ana_host - sim_host) <= 0.05 * sim_host
     # without outstanding reads step 2's load waits for step 1's: 40+9 then 40+9 < 28
-    serial = EngineOptions(axi_outstanding=False)
+    serial = EngineOptions(axi_outstanding=False, pipe_rewind=False)
     ser = AXI_LATENCY + load + 2 * comp + write + AXI_LATENCY + QUEUE_LAUNCH
     assert simulate_layer(ly, d, b, serial) == ser + (AXI_LATENCY + load - comp)
+
+
+def test_pipe_rewind_pays_the_fill_once_per_group_by_hand():
+    """The layer above with ``pipe_rewind``: steps of 16 cycles, one drain before the write."""
+    b = load_board("pynq-z2")
+    ly = LayerShape("c", "conv", 16, 8, 4, 4, 4, 4, 1)
+    d = DesignPoint(Tm=8, Tm8=1, Tn=8, Tr=4, Tc=4, G=4, post=16, clock_mhz=100)
+    # load1 ends at 40+9, load2 at 58; compute 49..65, 65..81; drain to 93, write to 101
+    expect = AXI_LATENCY + 9 + 2 * 16 + PIPE_DEPTH + 8 + AXI_LATENCY + QUEUE_LAUNCH
+    assert simulate_layer(ly, d, b) == expect
+    assert int(step_compute(ly, 4, 4, 8, 8, rewind=True)) == 16
+    # a step shorter than the pipeline waits for it (accumulator read-after-write)
+    tiny = LayerShape("p", "maxpool", 8, 8, 2, 2, 1, 1, 2, stride=2)
+    assert int(step_compute(tiny, 1, 1, 8, 8, rewind=True)) == PIPE_DEPTH
+    assert int(step_compute(tiny, 1, 1, 8, 8)) == 4 * 1 + PIPE_DEPTH
 
 
 def test_depthwise_taps_by_hand():

@@ -76,6 +76,9 @@ def explore_command(
     no_layer_queue: bool = typer.Option(
         False, "--no-layer-queue", help="The host starts every layer (no descriptor queue)."
     ),
+    no_pipe_rewind: bool = typer.Option(
+        False, "--no-pipe-rewind", help="Every step pays the compute pipeline fill."
+    ),
     out: Path = typer.Option(None, "--out", help="Write report.md and PNGs here."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -104,6 +107,7 @@ def explore_command(
         split8=not no_split8, first_im2col=not no_im2col, im2col_onchip=not host_im2col,
         dw_taps=not no_dw_taps,
         axi_outstanding=not no_axi_outstanding, layer_queue=not no_layer_queue,
+        pipe_rewind=not no_pipe_rewind,
     )
     limits = {"lut": lut_limit, "dsp": dsp_limit, "bram18k": bram_limit}
     try:

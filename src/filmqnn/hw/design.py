@@ -45,6 +45,11 @@ class EngineOptions:
     layer_queue: the host writes one descriptor per layer into DDR and starts the engine once
         per frame; the engine fetches the next layer's descriptor itself. Without it the host
         starts every layer over AXI-lite and polls for "done".
+    pipe_rewind: the compute pipeline runs on from one step of a group to the next (HLS
+        ``pipeline rewind`` / one flattened loop over the group's steps), so its fill is paid
+        once per group before the write-back, not once per step; a step lasts at least the
+        pipeline depth so it never reads an accumulator the step before has not written.
+        Without it every step pays the fill.
     """
 
     split8: bool = True
@@ -53,6 +58,7 @@ class EngineOptions:
     dw_taps: bool = True
     axi_outstanding: bool = True
     layer_queue: bool = True
+    pipe_rewind: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""

@@ -126,9 +126,12 @@ def act_beats(channels: Any, pixels: Any, G: Any, axi_bits: int) -> Any:
 
 
 def step_compute(
-    ly: LayerShape, tr: Any, tc: Any, tn: Any, Tn: Any, dw_px: Any = PIXELS, dw_taps: bool = True
+    ly: LayerShape, tr: Any, tc: Any, tn: Any, Tn: Any, dw_px: Any = PIXELS, dw_taps: bool = True,
+    rewind: bool = False,
 ) -> Any:
-    """Compute cycles of one step: taps x max(pixel cycles, weight reload) + pipeline fill.
+    """Compute cycles of one step: taps x max(pixel cycles, weight reload), plus the pipeline
+    fill, or with ``rewind`` (the pipeline runs on from step to step) at least the pipeline
+    depth, so a step never reads an accumulator the step before has not written yet.
 
     Depthwise rows run ``dw_px`` pixels per cycle; with ``dw_taps`` the K*K taps sit on the
     columns, ``ceil(K*K/Tn)`` rounds each reloading its taps' weights."""
@@ -137,11 +140,20 @@ def step_compute(
         pix = np.asarray(tr) * _cdiv(tc, dw_px)
         if dw_taps:
             reload = _cdiv(WEIGHT_RELOAD * np.minimum(taps, Tn), Tn)
-            return _cdiv(taps, Tn) * np.maximum(pix, reload) + PIPE_DEPTH
-        return taps * pix + PIPE_DEPTH
-    pix = np.asarray(tr) * _cdiv(tc, PIXELS)
-    reload = 0 if ly.kind in ("maxpool", "gap") else _cdiv(WEIGHT_RELOAD * np.asarray(tn), Tn)
-    return taps * np.maximum(pix, reload) + PIPE_DEPTH
+            core = _cdiv(taps, Tn) * np.maximum(pix, reload)
+        else:
+            core = taps * pix
+    else:
+        pix = np.asarray(tr) * _cdiv(tc, PIXELS)
+        reload = 0 if ly.kind in ("maxpool", "gap") else _cdiv(WEIGHT_RELOAD * np.asarray(tn), Tn)
+        core = taps * np.maximum(pix, reload)
+    return np.maximum(core, PIPE_DEPTH) if rewind else core + PIPE_DEPTH
+
+
+def group_drain(opts: EngineOptions) -> int:
+    """Cycles from a group's last compute to its write-back: the pipeline drain with
+    ``pipe_rewind`` (the steps do not pay it), else none (every step paid its fill)."""
+    return PIPE_DEPTH if opts.pipe_rewind else 0
 
 
 def transition(
@@ -291,9 +303,9 @@ def layer_cycles_vec(
             if ly.is_channelwise:
                 P_n, tn_f, tn_l = one, tm, tm
             w, bits_w, skip = group_write(ly, tr, tc, tm, G, post, axi_bits, ports, ddr_bits)
-            w = w + seq
-            c_f = step_compute(ly, tr, tc, tn_f, Tn, dw_px, opts.dw_taps)
-            c_l = step_compute(ly, tr, tc, tn_l, Tn, dw_px, opts.dw_taps)
+            w = w + seq + group_drain(opts)
+            c_f = step_compute(ly, tr, tc, tn_f, Tn, dw_px, opts.dw_taps, opts.pipe_rewind)
+            c_l = step_compute(ly, tr, tc, tn_l, Tn, dw_px, opts.dw_taps, opts.pipe_rewind)
             args = (wrow, G, axi_bits, ports, ddr_bits)
             l_f, bits_f = step_load(ly, tr, tc, tn_f, *args)
             l_l, bits_l = step_load(ly, tr, tc, tn_l, *args)

@@ -26,6 +26,7 @@ from filmqnn.hw.performance import (
     W4_BITS,
     W8_BITS,
     ddr_bits_per_cycle,
+    group_drain,
     group_write,
     layer_launch,
     m_passes,
@@ -79,7 +80,9 @@ def simulate_layer(
         if k not in cache:
             if kind == "c":
                 tr, tc, tn = key
-                cache[k] = sc(step_compute(ly, tr, tc, tn, d.Tn, dw_px, opts.dw_taps))
+                cache[k] = sc(step_compute(
+                    ly, tr, tc, tn, d.Tn, dw_px, opts.dw_taps, opts.pipe_rewind
+                ))
             elif kind == "l":
                 tr, tc, tn, wrow, extra = key
                 t, bits = step_load(ly, tr, tc, tn, wrow, d.G, axi, ports, ddr, extra)
@@ -87,7 +90,8 @@ def simulate_layer(
             else:
                 tr, tc, tm = key
                 t, bits, skip = group_write(ly, tr, tc, tm, d.G, d.post, axi, ports, ddr)
-                cache[k] = (sc(t) + seq, float(np.asarray(bits).ravel()[0]), sc(skip))
+                w = sc(t) + seq + group_drain(opts)
+                cache[k] = (w, float(np.asarray(bits).ravel()[0]), sc(skip))
         return cache[k]
 
     # build the step list: (load, compute, group id, last step of group)
