@@ -70,7 +70,7 @@ def test_stride_depthwise_and_pools():
     kinds = {lp.kind for lp in r["layers"]}
     assert kinds == {"conv", "dwconv", "gap", "fc"}
     assert all(lp.cycles > 0 and lp.bound in ("compute", "memory") for lp in r["layers"])
-    r18 = network_performance(model_layers("resnet18"), d, b)
+    r18 = network_performance(model_layers("resnet18"), d, b, EngineOptions(fuse_stem_pool=False))
     mp = next(lp for lp in r18["layers"] if lp.kind == "maxpool")
     assert mp.macs == 0 and mp.cycles > QUEUE_LAUNCH
 
@@ -216,3 +216,26 @@ def test_stride_two_pointwise_skips_unread_rows():
     # 4 output rows read input rows 0, 2, 4, 6 (4 rows, not 7) x 15 columns, 16 channels
     _, bits = step_load(ly, 4, 8, 16, 0, 4, 128, 1, ddr)
     assert int(bits) == -(-(16 // 4) * 4 * 15 // (128 // 20)) * 128
+
+
+def test_stem_pool_fuses_into_the_first_conv_write_back():
+    L = model_layers("resnet18")
+    fused = engine_layers(L, EngineOptions())
+    assert [ly.kind for ly in fused].count("maxpool") == 0
+    assert fused[0].pool == (3, 2, 1) and len(fused) == len(L) - 1
+    plain = engine_layers(L, EngineOptions(fuse_stem_pool=False))
+    assert plain[1].kind == "maxpool" and plain[0].pool is None
+    # MobileNet-V2 has no stem pool: nothing changes
+    M = model_layers("mobilenet_v2")
+    assert len(engine_layers(M, EngineOptions())) == len(M)
+    # a 16 x 16 tile of 64 channels writes its 8 x 8 pooled pixels: 16 words of G=4 each
+    ddr = 1e9
+    _, bits, _ = group_write(fused[0], 16, 16, 64, 4, 64, 128, 1, ddr)
+    assert int(bits) == -(-16 * 64 // (128 // 20)) * 128
+    b = load_board("zcu102")
+    d = DesignPoint(64, 3, 32, 16, 16, 4, post=32, clock_mhz=150, ports=4)
+    on = network_performance(L, d, b)
+    off = network_performance(L, d, b, EngineOptions(fuse_stem_pool=False))
+    assert on["cycles"] < off["cycles"] and on["ddr_mbytes"] < off["ddr_mbytes"]
+    sim = simulate_layer(fused[0], d, b)
+    assert abs(on["layers"][0].cycles - sim) <= 0.05 * sim

@@ -151,3 +151,15 @@ def test_onchip_im2col_unit_by_hand():
     assert on["ff"] == 3 * 3 * 6 * 8
     # 3 channels x 3 row phases, 32-bit banks (4 columns per cycle) of 2 x 3 x 5 words
     assert on["bram18k"] == 9 * int(bram18k_count(32, 30))
+
+
+def test_stem_pool_halo_by_hand():
+    b = load_board("zcu102")
+    L = model_layers("resnet18")
+    d = DesignPoint(64, 3, 32, 16, 16, 4, post=32, clock_mhz=150, ports=4)
+    on = estimate_resources(L, d, b)
+    off = estimate_resources(L, d, b, EngineOptions(fuse_stem_pool=False))
+    # one halo row of the 112-wide conv1 map (64 x 5 bits per pixel) and one halo column
+    # of the 16-row tile in registers
+    assert on.bram18k - off.bram18k == int(bram18k_count(64 * 5, 112))
+    assert on.ff - off.ff == 16 * 64 * 5

@@ -79,6 +79,9 @@ def explore_command(
     no_pipe_rewind: bool = typer.Option(
         False, "--no-pipe-rewind", help="Every step pays the compute pipeline fill."
     ),
+    no_fuse_pool: bool = typer.Option(
+        False, "--no-fuse-pool", help="Run the stem max pool as its own layer."
+    ),
     out: Path = typer.Option(None, "--out", help="Write report.md and PNGs here."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -107,7 +110,7 @@ def explore_command(
         split8=not no_split8, first_im2col=not no_im2col, im2col_onchip=not host_im2col,
         dw_taps=not no_dw_taps,
         axi_outstanding=not no_axi_outstanding, layer_queue=not no_layer_queue,
-        pipe_rewind=not no_pipe_rewind,
+        pipe_rewind=not no_pipe_rewind, fuse_stem_pool=not no_fuse_pool,
     )
     limits = {"lut": lut_limit, "dsp": dsp_limit, "bram18k": bram_limit}
     try:

@@ -50,6 +50,11 @@ class EngineOptions:
         once per group before the write-back, not once per step; a step lasts at least the
         pipeline depth so it never reads an accumulator the step before has not written.
         Without it every step pays the fill.
+    fuse_stem_pool: the max pool straight after the first conv (ResNet stem) runs in that
+        conv's write-back: the post lanes requantize every conv output, take the window
+        maxima (a line of halo rows and columns from the neighbouring tiles kept on chip) and
+        write only the pooled map: the same operations in the same order as the two layers,
+        without the DDR round trip of the unpooled map.
     """
 
     split8: bool = True
@@ -59,6 +64,7 @@ class EngineOptions:
     axi_outstanding: bool = True
     layer_queue: bool = True
     pipe_rewind: bool = True
+    fuse_stem_pool: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -112,9 +118,12 @@ class DesignPoint:
 def engine_layers(layers: list[LayerShape], opts: EngineOptions) -> list[LayerShape]:
     """Layers as the engine runs them: the first conv's 8-bit input becomes two 5-bit planes
     (high and low nibble, accumulated with a 4-bit shift between them), optionally im2col'd
-    (on chip from the raw input, or by the host)."""
-    out = []
+    (on chip from the raw input, or by the host); the stem's max pool optionally fused."""
+    out: list[LayerShape] = []
     for ly in layers:
+        if opts.fuse_stem_pool and ly.kind == "maxpool" and out and _pools(out[-1], ly):
+            out[-1] = replace(out[-1], pool=(ly.K, ly.stride, ly.pad))
+            continue
         if ly.first and ly.kind == "conv":
             if opts.first_im2col and ly.K > 1:
                 raw = (ly.N, ly.K, ly.stride) if opts.im2col_onchip else None
@@ -124,6 +133,13 @@ def engine_layers(layers: list[LayerShape], opts: EngineOptions) -> list[LayerSh
             ly = replace(ly, planes=2)
         out.append(ly)
     return out
+
+
+def _pools(conv: LayerShape, pool: LayerShape) -> bool:
+    """Whether ``pool`` is the max pool of the first conv's output (the ResNet stem)."""
+    return conv.first and conv.kind == "conv" and conv.pool is None and (
+        (pool.N, pool.H, pool.W) == (conv.M, conv.R, conv.C)
+    )
 
 
 def dw_pixels(dsp4: Any) -> Any:

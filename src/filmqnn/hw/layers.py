@@ -45,6 +45,8 @@ class LayerShape:
     planes: int = 1  # input bit-planes run as separate channel passes (8-bit network input)
     # (channels, K, stride) of a raw 8-bit input that the engine unrolls on chip (im2col)
     raw: tuple[int, int, int] | None = None
+    # (K, stride, pad) of a max pool fused into this layer's write-back
+    pool: tuple[int, int, int] | None = None
 
     @property
     def macs(self) -> int:

@@ -211,7 +211,11 @@ def group_write(
     stream them out. The prefetch is what the group's first step also loads: the residual
     operand of a fused add, or the raw 8-bit input tile of an on-chip im2col."""
     pix = np.asarray(tr) * np.asarray(tc)
-    b_out = act_beats(tm, pix, G, axi_bits)
+    if ly.pool is None:
+        b_out = act_beats(tm, pix, G, axi_bits)
+    else:  # a fused max pool writes its pooled map only
+        st = ly.pool[1]
+        b_out = act_beats(tm, _cdiv(tr, st) * _cdiv(tc, st), G, axi_bits)
     if ly.raw is not None:
         ch, k, s = ly.raw
         b_skip = beats(ch * ((np.asarray(tr) - 1) * s + k) * ((np.asarray(tc) - 1) * s + k)

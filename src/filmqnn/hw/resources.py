@@ -183,6 +183,23 @@ def im2col_unit(layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions
     }
 
 
+def stem_pool_halo(layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions) -> dict:
+    """FF / BRAM18K of a max pool fused into a conv's write-back (``fuse_stem_pool``): the
+    K - S halo rows of the tile row above (a line of the map's width, Tm 5-bit values per
+    pixel) and the K - S halo columns of the tile to the left, in registers."""
+    Tm, Tr = np.asarray(D["Tm4"]) + np.asarray(D["Tm8"]), np.asarray(D["Tr"])
+    zero = np.zeros(np.broadcast(Tm, Tr).shape)
+    fused = [ly for ly in engine_layers(layers, opts) if ly.pool is not None]
+    if not fused:
+        return {"ff": zero, "bram18k": zero}
+    ly = fused[0]
+    halo = ly.pool[0] - ly.pool[1]
+    return {
+        "ff": zero + halo * np.minimum(Tr, ly.R) * Tm * ACT_BITS,
+        "bram18k": zero + bram18k_count(Tm * ACT_BITS, halo * ly.C),
+    }
+
+
 def resources_vec(
     layers: list[LayerShape], D: dict[str, Any], board: Board, opts: EngineOptions,
     costs: MacCosts,
@@ -234,6 +251,7 @@ def resources_vec(
     b_skip = PIXELS * -(-Tm // G) * bram18k_count(ACT_BITS * G, geo["acc_depth"])
 
     im2col = im2col_unit(layers, D, opts)
+    pool = stem_pool_halo(layers, D, opts)
     parts = {
         "pe4": {"lut": PIXELS * (lut4_pos * costs.lut4 + dsp4 * costs.dlut4),
                 "ff": PIXELS * (lut4_pos * costs.ff4 + dsp4 * costs.dff4),
@@ -246,17 +264,18 @@ def resources_vec(
         "im2col": {"lut": im2col["lut"], "ff": im2col["ff"], "dsp": 0,
                    "bram18k": im2col["bram18k"]},
         "buffers": {"lut": 0, "ff": 0, "dsp": 0, "bram18k": b_in + b_acc + b_skip},
-        "post": {"lut": post_lut, "ff": lanes * POST_FF, "dsp": lanes * POST_DSP,
-                 "bram18k": 0},
+        "post": {"lut": post_lut, "ff": lanes * POST_FF + pool["ff"], "dsp": lanes * POST_DSP,
+                 "bram18k": pool["bram18k"]},
         "control_axi": {"lut": ctrl_lut, "ff": ctrl_ff,
                         "dsp": 0, "bram18k": CTRL_BRAM + ports * PORT_BRAM},
     }
     tot = {
         "lut": mac_lut + glue_lut + win_lut + im2col["lut"] + post_lut + ctrl_lut,
-        "ff": mac_ff + glue_ff + wreg_ff + win_ff + im2col["ff"] + lanes * POST_FF + ctrl_ff,
+        "ff": mac_ff + glue_ff + wreg_ff + win_ff + im2col["ff"] + lanes * POST_FF + pool["ff"]
+        + ctrl_ff,
         "dsp": mac_dsp + lanes * POST_DSP,
-        "bram18k": b_in + b_w4 + b_w8 + b_acc + b_skip + im2col["bram18k"] + CTRL_BRAM
-        + ports * PORT_BRAM,
+        "bram18k": b_in + b_w4 + b_w8 + b_acc + b_skip + im2col["bram18k"] + pool["bram18k"]
+        + CTRL_BRAM + ports * PORT_BRAM,
     }
     tot["parts"] = parts
     return tot
