@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from filmqnn.hw.design import DesignPoint, EngineOptions, dw_pixels, engine_layers
+from filmqnn.hw.buffers import buffer_geometry
+from filmqnn.hw.design import DesignPoint, EngineOptions, design_arrays, dw_pixels, engine_layers
 from filmqnn.hw.devices import load_board
 from filmqnn.hw.layers import LayerShape, model_layers
 from filmqnn.hw.performance import (
@@ -13,6 +14,7 @@ from filmqnn.hw.performance import (
     group_write,
     m_passes,
     network_performance,
+    step_chunks,
     step_compute,
     step_load,
     transition,
@@ -239,3 +241,28 @@ def test_stem_pool_fuses_into_the_first_conv_write_back():
     assert on["cycles"] < off["cycles"] and on["ddr_mbytes"] < off["ddr_mbytes"]
     sim = simulate_layer(fused[0], d, b)
     assert abs(on["layers"][0].cycles - sim) <= 0.05 * sim
+
+
+def test_multi_chunk_steps_by_hand():
+    conv3 = LayerShape("c3", "conv", 16, 16, 8, 8, 8, 8, 3, pad=1)
+    fc = LayerShape("fc", "fc", 64, 10, 1, 1, 1, 1, 1)
+    d = DesignPoint(Tm=8, Tm8=1, Tn=8, Tr=8, Tc=8, G=4, post=8, clock_mhz=100, ports=2)
+    D = design_arrays(d, load_board("pynq-z2"))
+    geo = buffer_geometry([conv3, fc], D, EngineOptions())
+    # the weight banks hold 9 taps of Tn channels per half, the input banks a 10 x 10 tile:
+    # the FC's 1-pixel chunks are bounded by its 8 chunks of 64 channels
+    assert int(step_chunks(fc, D, geo, EngineOptions())[0]) == 8
+    assert int(step_chunks(fc, D, geo, EngineOptions(multi_chunk=False))[0]) == 1
+    assert int(step_chunks(conv3, D, geo, EngineOptions())[0]) == 1
+    # a step of 8 chunks: each reloads the weights (16 cycles) for its one pixel
+    assert int(step_compute(fc, 1, 1, 64, 8, rewind=True)) == 8 * 16
+    # 20 channels on Tn = 8: two full chunks and a 4-channel one (8-cycle reload)
+    assert int(step_compute(fc, 1, 1, 20, 8)) == 16 + 16 + 8 + PIPE_DEPTH
+    b = load_board("pynq-z2")
+    big = LayerShape("fc", "fc", 512, 100, 1, 1, 1, 1, 1)
+    one = network_performance([conv3, big], d, b, EngineOptions(multi_chunk=False))["cycles"]
+    assert network_performance([conv3, big], d, b)["cycles"] < one
+    geo2 = buffer_geometry([conv3, big], D, EngineOptions())
+    sim = simulate_layer(big, d, b, EngineOptions(), geo2)
+    ana = network_performance([conv3, big], d, b)["layers"][1].cycles
+    assert abs(ana - sim) <= 0.05 * sim

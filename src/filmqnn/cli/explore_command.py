@@ -82,6 +82,9 @@ def explore_command(
     no_fuse_pool: bool = typer.Option(
         False, "--no-fuse-pool", help="Run the stem max pool as its own layer."
     ),
+    no_multi_chunk: bool = typer.Option(
+        False, "--no-multi-chunk", help="1x1 convs and FC load one Tn chunk per step."
+    ),
     out: Path = typer.Option(None, "--out", help="Write report.md and PNGs here."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -111,6 +114,7 @@ def explore_command(
         dw_taps=not no_dw_taps,
         axi_outstanding=not no_axi_outstanding, layer_queue=not no_layer_queue,
         pipe_rewind=not no_pipe_rewind, fuse_stem_pool=not no_fuse_pool,
+        multi_chunk=not no_multi_chunk,
     )
     limits = {"lut": lut_limit, "dsp": dsp_limit, "bram18k": bram_limit}
     try:

@@ -55,6 +55,9 @@ class EngineOptions:
         maxima (a line of halo rows and columns from the neighbouring tiles kept on chip) and
         write only the pooled map: the same operations in the same order as the two layers,
         without the DDR round trip of the unpooled map.
+    multi_chunk: a step of a 1x1 conv or FC loads and computes several Tn-channel chunks (as
+        many as the weight banks, sized for the network's largest kernel, and the input banks
+        hold), so short steps on small maps do not each wait out an AXI latency.
     """
 
     split8: bool = True
@@ -65,6 +68,7 @@ class EngineOptions:
     layer_queue: bool = True
     pipe_rewind: bool = True
     fuse_stem_pool: bool = True
+    multi_chunk: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from filmqnn.hw.buffers import buffer_geometry
 from filmqnn.hw.design import (
     PIXELS,
     DesignPoint,
@@ -143,10 +144,13 @@ def step_compute(
             core = _cdiv(taps, Tn) * np.maximum(pix, reload)
         else:
             core = taps * pix
-    else:
+    elif ly.kind in ("maxpool", "gap"):
+        core = taps * np.asarray(tr) * _cdiv(tc, PIXELS)
+    else:  # tn may span several Tn chunks (multi_chunk); each reloads the PE weights
         pix = np.asarray(tr) * _cdiv(tc, PIXELS)
-        reload = 0 if ly.kind in ("maxpool", "gap") else _cdiv(WEIGHT_RELOAD * np.asarray(tn), Tn)
-        core = taps * np.maximum(pix, reload)
+        full, rest = np.asarray(tn) // Tn, np.asarray(tn) % Tn
+        core = taps * (full * np.maximum(pix, WEIGHT_RELOAD)
+                       + (rest > 0) * np.maximum(pix, _cdiv(WEIGHT_RELOAD * rest, Tn)))
     return np.maximum(core, PIPE_DEPTH) if rewind else core + PIPE_DEPTH
 
 
@@ -154,6 +158,25 @@ def group_drain(opts: EngineOptions) -> int:
     """Cycles from a group's last compute to its write-back: the pipeline drain with
     ``pipe_rewind`` (the steps do not pay it), else none (every step paid its fill)."""
     return PIPE_DEPTH if opts.pipe_rewind else 0
+
+
+def step_chunks(ly: LayerShape, D: dict[str, Any], geo: dict[str, Any], opts: EngineOptions) -> Any:
+    """Tn-channel chunks one step loads and computes: with ``multi_chunk`` a 1x1 conv or FC
+    takes as many as its weight banks (sized for the network's largest kernel, K*K chunks per
+    buffer half) and input banks (the deepest tile any layer needs) hold, else 1."""
+    Tn, Tr, Tc = (np.asarray(D[k]) for k in ("Tn", "Tr", "Tc"))
+    one = np.ones(np.broadcast(Tn, Tr, Tc).shape, dtype=np.int64)
+    if not opts.multi_chunk or ly.K != 1 or ly.kind not in ("conv", "fc"):
+        return one
+    rp, cp = geo["phases"]
+    tr, tc = np.minimum(Tr, ly.R), np.minimum(Tc, ly.C)
+    rin = np.minimum((tr - 1) * ly.stride + 1, ly.H)
+    cin = np.minimum((tc - 1) * ly.stride + 1, ly.W)
+    need = _cdiv(rin, rp) * _cdiv(cin, cp)
+    fit = np.minimum(geo["w_taps"], np.asarray(geo["in_depth"]) // need)
+    if ly.raw is not None:  # the raw tile has its own buffer
+        fit = np.asarray(geo["w_taps"])
+    return np.clip(np.minimum(fit, _cdiv(ly.N, Tn)), 1, None) * one
 
 
 def transition(
@@ -261,11 +284,13 @@ def _tile_groups(q: dict, P_m: Any, nxt_tile: dict, seq: int) -> Callable[[Any],
 
 def layer_cycles_vec(
     ly: LayerShape, D: dict[str, Any], axi_bits: int, ddr_bits: float, opts: EngineOptions,
+    geo: dict[str, Any],
 ) -> dict[str, Any]:
     """Cycles (and compute / memory parts, DDR bits) of one engine layer for arrays of designs.
 
     ``D`` holds broadcastable integer arrays Tm4, Tm8, Tn, Tr, Tc, G, post, ports (AXI ports
-    used). ``ddr_bits`` is the sustained DDR bits per accelerator cycle.
+    used). ``ddr_bits`` is the sustained DDR bits per accelerator cycle; ``geo`` the network's
+    ``buffers.buffer_geometry``.
     """
     Tm4, Tm8, Tn, Tr, Tc, G = (np.asarray(D[k]) for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G"))
     post, ports = np.asarray(D["post"]), np.asarray(D["ports"])
@@ -283,7 +308,7 @@ def layer_cycles_vec(
         a_l = ly.M - (P_m - 1) * a_f
     planes = ly.planes
     if not ly.is_channelwise:
-        n_per_plane, tn_f, tn_l = _split(ly.N, Tn)
+        n_per_plane, tn_f, tn_l = _split(ly.N, Tn * step_chunks(ly, D, geo, opts))
         P_n = n_per_plane * planes
     P_r, tr_f, tr_l = _split(ly.R, Tr)
     P_c, tc_f, tc_l = _split(ly.C, Tc)
@@ -405,9 +430,10 @@ def network_performance(
     opts = opts or EngineOptions()
     D = design_arrays(d, board)
     ddr = ddr_bits_per_cycle(board, d.clock_mhz)
+    geo = buffer_geometry(layers, D, opts)
     per: list[LayerPerf] = []
     for ly in engine_layers(layers, opts):
-        r = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts)
+        r = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts, geo)
         cyc, cmp_, mem = int(r["cycles"][0]), int(r["compute"][0]), int(r["memory"][0])
         per.append(
             LayerPerf(
@@ -440,6 +466,7 @@ def network_cycles_vec(
     without "ports" uses all of the board's AXI ports.
     """
     D = {"ports": board.axi_ports, **D}
+    geo = buffer_geometry(layers, D, opts)
     ddr = ddr_bits_per_cycle(board, clock_mhz)
     counts: dict[LayerShape, int] = {}
     for ly in engine_layers(layers, opts):
@@ -447,6 +474,6 @@ def network_cycles_vec(
         counts[key] = counts.get(key, 0) + 1
     total = float(frame_launch(opts))
     for ly, n in counts.items():
-        r = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts)
+        r = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts, geo)
         total = total + n * r["cycles"]
     return total

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from filmqnn.hw.design import DesignPoint, EngineOptions, dw_pixels, engine_layers
+from filmqnn.hw.buffers import buffer_geometry
+from filmqnn.hw.design import DesignPoint, EngineOptions, design_arrays, dw_pixels, engine_layers
 from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.performance import (
@@ -30,6 +31,7 @@ from filmqnn.hw.performance import (
     group_write,
     layer_launch,
     m_passes,
+    step_chunks,
     step_compute,
     step_load,
 )
@@ -54,10 +56,14 @@ def _passes(ly: LayerShape, d: DesignPoint, opts: EngineOptions) -> list[tuple[i
 
 
 def simulate_layer(
-    ly: LayerShape, d: DesignPoint, board: Board, opts: EngineOptions | None = None
+    ly: LayerShape, d: DesignPoint, board: Board, opts: EngineOptions | None = None,
+    geo: dict[str, Any] | None = None,
 ) -> int:
-    """Cycles of one engine layer (already mapped by ``engine_layers``) by walking its tiles."""
+    """Cycles of one engine layer (already mapped by ``engine_layers``) by walking its tiles;
+    ``geo`` is the network's buffer geometry (default: the layer's own)."""
     opts = opts or EngineOptions()
+    D = design_arrays(d, board)
+    geo = geo if geo is not None else buffer_geometry([ly], D, opts)
     axi, ports = board.axi_width_bits, d.axi_ports(board)
     ddr = ddr_bits_per_cycle(board, d.clock_mhz)
     passes = _passes(ly, d, opts)
@@ -68,7 +74,8 @@ def simulate_layer(
     if ly.is_channelwise:
         nsteps = None
     else:
-        nsteps = [min(d.Tn, ly.N - n) for n in range(0, ly.N, d.Tn)] * ly.planes
+        step = d.Tn * int(np.asarray(step_chunks(ly, D, geo, opts)).ravel()[0])
+        nsteps = [min(step, ly.N - n) for n in range(0, ly.N, step)] * ly.planes
 
     def sc(x: Any) -> int:
         return int(np.asarray(x).ravel()[0])
@@ -145,4 +152,7 @@ def simulate_network(
 ) -> list[tuple[str, int]]:
     """(name, simulated cycles) of every engine layer of a network."""
     opts = opts or EngineOptions()
-    return [(ly.name, simulate_layer(ly, d, board, opts)) for ly in engine_layers(layers, opts)]
+    geo = buffer_geometry(layers, design_arrays(d, board), opts)
+    return [
+        (ly.name, simulate_layer(ly, d, board, opts, geo)) for ly in engine_layers(layers, opts)
+    ]
