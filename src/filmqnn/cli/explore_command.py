@@ -85,6 +85,9 @@ def explore_command(
     no_multi_chunk: bool = typer.Option(
         False, "--no-multi-chunk", help="1x1 convs and FC load one Tn chunk per step."
     ),
+    no_input_reuse: bool = typer.Option(
+        False, "--no-input-reuse", help="Every output pass reloads its input tile."
+    ),
     out: Path = typer.Option(None, "--out", help="Write report.md and PNGs here."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -114,7 +117,7 @@ def explore_command(
         dw_taps=not no_dw_taps,
         axi_outstanding=not no_axi_outstanding, layer_queue=not no_layer_queue,
         pipe_rewind=not no_pipe_rewind, fuse_stem_pool=not no_fuse_pool,
-        multi_chunk=not no_multi_chunk,
+        multi_chunk=not no_multi_chunk, input_reuse=not no_input_reuse,
     )
     limits = {"lut": lut_limit, "dsp": dsp_limit, "bram18k": bram_limit}
     try:

@@ -58,6 +58,9 @@ class EngineOptions:
     multi_chunk: a step of a 1x1 conv or FC loads and computes several Tn-channel chunks (as
         many as the weight banks, sized for the network's largest kernel, and the input banks
         hold), so short steps on small maps do not each wait out an AXI latency.
+    input_reuse: when one step holds all input channels of a conv / FC tile, the input stays
+        on chip for all output passes of that tile (the weight banks alternate halves, the
+        input half is kept), so later passes load weights only.
     """
 
     split8: bool = True
@@ -69,6 +72,7 @@ class EngineOptions:
     pipe_rewind: bool = True
     fuse_stem_pool: bool = True
     multi_chunk: bool = True
+    input_reuse: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""

@@ -201,18 +201,19 @@ def transition(
 
 def step_load(
     ly: LayerShape, tr: Any, tc: Any, tn: Any, wbits_per_row: Any, G: Any,
-    axi_bits: int, ports: int, ddr_bits: float, extra_beats: Any = 0,
+    axi_bits: int, ports: int, ddr_bits: float, extra_beats: Any = 0, with_input: bool = True,
 ) -> tuple[Any, Any]:
     """Data cycles of one step's load (latency excluded) and bits moved: input + weight tile
     (+ ``extra_beats``, the residual operand prefetched with a group's first step) striped
-    over the read channels of ``ports`` AXI ports and capped by the sustained DDR bandwidth."""
+    over the read channels of ``ports`` AXI ports and capped by the sustained DDR bandwidth.
+    ``with_input=False``: the input tile is still on chip (``input_reuse``), weights only."""
     rin = (np.asarray(tr) - 1) * ly.stride + ly.K
     cin = (np.asarray(tc) - 1) * ly.stride + ly.K
     rin, cin = np.minimum(rin, ly.H + 2 * ly.pad), np.minimum(cin, ly.W + 2 * ly.pad)
     if ly.stride > ly.K:  # rows no output reads (1x1 stride 2) are never requested
         rin = np.minimum(rin, np.asarray(tr) * ly.K)
     b_in = act_beats(tn, rin * cin, G, axi_bits)
-    if ly.raw is not None:  # unrolled on chip from the raw tile of group_write's prefetch
+    if ly.raw is not None or not with_input:  # raw tile: in group_write's prefetch
         b_in = np.zeros_like(b_in)
     if ly.kind in ("maxpool", "gap"):
         b_w = np.zeros_like(b_in)
@@ -307,6 +308,9 @@ def layer_cycles_vec(
     if ly.kind in ("maxpool", "gap"):
         a_l = ly.M - (P_m - 1) * a_f
     planes = ly.planes
+    # input_reuse applies where a group is one step over all input channels (set per pass type)
+    reusable = np.full(np.shape(P_m), opts.input_reuse and ly.kind in ("conv", "fc")
+                       and planes == 1 and ly.raw is None)
     if not ly.is_channelwise:
         n_per_plane, tn_f, tn_l = _split(ly.N, Tn * step_chunks(ly, D, geo, opts))
         P_n = n_per_plane * planes
@@ -341,8 +345,12 @@ def layer_cycles_vec(
             # a group's first step also prefetches the residual operand of its output tile
             l_f0, bits_f0 = step_load(ly, tr, tc, tn_f, *args, extra_beats=skip)
             l_l0, bits_l0 = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip)
+            # input_reuse: a one-step group's input stays on chip for the tile's later passes
+            l_w0, bits_w0 = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip,
+                                      with_input=False)
             npp = P_n // planes  # steps per input plane (only the first conv has 2 planes)
             multi = npp > 1
+            reuse = reusable & ~multi
             # step s computes while step s+1 loads: full->full, full->last and last->full
             # (next plane) transitions inside the group
             inner = np.where(
@@ -352,23 +360,30 @@ def layer_cycles_vec(
                 + (planes - 1) * transition(c_f, c_l, c_f, l_l, l_f, l_f, seq),
                 (planes - 1) * transition(c_l, c_l, c_l, l_l, l_l, l_l, seq),
             )
-            first = np.where(multi, l_f0, l_l0)
+            first_full = np.where(multi, l_f0, l_l0)
             loads = np.where(
                 multi, planes * ((npp - 1) * l_f + l_l) - l_f + l_f0, planes * l_l - l_l + l_l0
-            ) + planes * npp * seq
+            )
+            loads = np.where(reuse, l_w0, loads) + planes * npp * seq
             lbits = np.where(
                 multi,
                 planes * ((npp - 1) * bits_f + bits_l) - bits_f + bits_f0,
                 planes * bits_l - bits_l + bits_l0,
             )
+            lbits = np.where(reuse, bits_w0, lbits)
             cnt = nrc * nm
             comp += cnt * planes * ((npp - 1) * c_f + c_l)
             mem_load += cnt * loads
             mem_write += cnt * w
             bits += cnt * (lbits + bits_w)
+            if mk == "l":  # a reused input is still loaded once per tile
+                mem_load += nrc * np.where(reuse, l_l0 - l_w0, 0)
+                bits += nrc * np.where(reuse, bits_l0 - bits_w0, 0)
             l_first = l_l0 if planes == 1 else l_l  # load of a one-step-per-plane group's step
+            l_first = np.where(reuse, l_w0, l_first)
             q[mk] = {
-                "inner": inner, "c_last": c_l, "first": first, "w": w,
+                "inner": inner, "c_last": c_l, "w": w,
+                "first": np.where(reuse, l_w0, first_full), "first_full": first_full,
                 "c_before": np.where(multi, c_f, c_l),  # compute of the step before the last
                 "d_after": np.where(multi, np.where(npp == 2, l_l, l_f), l_first),
                 "c_first": np.where(multi, c_f, c_l), "d_last": np.where(multi, l_l, l_first),
@@ -380,9 +395,9 @@ def layer_cycles_vec(
     n_tiles = P_r * P_c
     multi_m = P_m > 1
     nxt_tile = {
-        k: sum(nrc * np.where(multi_m, q["f"][k], q["l"][k])
+        k: sum(nrc * np.where(multi_m, q["f"][src], q["l"][src])
                for (_, _, nrc), q in zip(rc_types, qs, strict=True)) / n_tiles
-        for k in ("first", "d_after", "c_first")
+        for k, src in (("first", "first_full"), ("d_after", "d_after"), ("c_first", "c_first"))
     }
     tiles = [_tile_groups(q, P_m, nxt_tile, seq) for q in qs]
     w_last = [q["l"]["w"] for q in qs]
@@ -397,7 +412,9 @@ def layer_cycles_vec(
     total = total + np.maximum(P_r - 2, 0) * col0_f + (P_r >= 2) * col0_l
     i0 = np.where(P_r >= 2, np.where(c_l1, 0, 1), np.where(c_l1, 2, 3))
     first = np.choose(i0, [t(None) for t in tiles])
-    first_load = np.choose(i0, [np.where(multi_m, q["f"]["first"], q["l"]["first"]) for q in qs])
+    first_load = np.choose(
+        i0, [np.where(multi_m, q["f"]["first_full"], q["l"]["first_full"]) for q in qs]
+    )
     total = total + first + first_load + AXI_LATENCY
     # the last group prefetches nothing; its write-back and write response are exposed
     g = qs[3]["l"]

@@ -91,8 +91,8 @@ def simulate_layer(
                     ly, tr, tc, tn, d.Tn, dw_px, opts.dw_taps, opts.pipe_rewind
                 ))
             elif kind == "l":
-                tr, tc, tn, wrow, extra = key
-                t, bits = step_load(ly, tr, tc, tn, wrow, d.G, axi, ports, ddr, extra)
+                tr, tc, tn, wrow, extra, with_input = key
+                t, bits = step_load(ly, tr, tc, tn, wrow, d.G, axi, ports, ddr, extra, with_input)
                 cache[k] = (sc(t), float(np.asarray(bits).ravel()[0]))
             else:
                 tr, tc, tm = key
@@ -104,16 +104,20 @@ def simulate_layer(
     # build the step list: (load, compute, group id, last step of group)
     steps: list[tuple[int, int, float]] = []
     groups: list[tuple[int, float, int]] = []  # (write cycles, bits, first step index)
+    # input_reuse: one step per group over all input channels keeps the input for the tile
+    reuse = (opts.input_reuse and ly.kind in ("conv", "fc") and ly.raw is None
+             and nsteps is not None and len(nsteps) == 1)
     for tr in rows:
         for tc in cols:
-            for a, b in passes:
+            for pi, (a, b) in enumerate(passes):
                 tm = a + b
                 wrow = a * W4_BITS + b * W8_BITS
                 w, wbits, skip = cost("w", tr, tc, tm)
                 ns = [tm] if nsteps is None else nsteps
                 groups.append((w, wbits, len(steps)))
                 for i, tn in enumerate(ns):
-                    lt, lbits = cost("l", tr, tc, tn, wrow, skip if i == 0 else 0)
+                    fresh = not (reuse and pi > 0)
+                    lt, lbits = cost("l", tr, tc, tn, wrow, skip if i == 0 else 0, fresh)
                     steps.append((lt, cost("c", tr, tc, tn), lbits))
     n = len(steps)
     load_end = np.zeros(n)
