@@ -12,11 +12,13 @@ from filmqnn.hw.performance import (
     LAYER_LAUNCH,
     PIPE_DEPTH,
     QUEUE_LAUNCH,
+    chunk_capacity,
+    compute_bound_vec,
     ddr_bits_per_cycle,
     group_write,
+    layer_cycles_vec,
     m_passes,
     network_performance,
-    step_chunks,
     step_compute,
     step_load,
     transition,
@@ -122,7 +124,7 @@ def test_two_steps_with_outstanding_reads_by_hand():
     # step 2's load is requested at t=0 (its buffer is free) and follows step 1's data:
     # load1 ends at 40+9, load2 at 58; compute 49..77, 77..105; write 105..113, response +40
     expect = AXI_LATENCY + load + 2 * comp + write + AXI_LATENCY + QUEUE_LAUNCH
-    fill = EngineOptions(pipe_rewind=False)
+    fill = EngineOptions(pipe_rewind=False, multi_chunk=False)
     assert simulate_layer(ly, d, b, fill) == expect
     # the analytic model splits the steady-state two-step bound evenly, (28+40+9)/2 = 39 per
     # step instead of 28 here, where step 0 has no predecessor (11 cycles on this tiny layer)
@@ -130,13 +132,13 @@ def test_two_steps_with_outstanding_reads_by_hand():
     assert ana == expect + (39 - comp)
     # with the host's per-layer start the layer is within 5 % (the tolerance of the network
     # checks in test_schedule_sim); the short descriptor-queue start exposes 5.1 % here
-    host = EngineOptions(layer_queue=False, pipe_rewind=False)
+    host = EngineOptions(layer_queue=False, pipe_rewind=False, multi_chunk=False)
     sim_host = simulate_layer(ly, d, b, host)
     ana_host = network_performance([ly], d, b, host)["layers"][0].cycles
     assert sim_host == expect - QUEUE_LAUNCH + LAYER_LAUNCH
     assert abs(ana_host - sim_host) <= 0.05 * sim_host
     # without outstanding reads step 2's load waits for step 1's: 40+9 then 40+9 < 28
-    serial = EngineOptions(axi_outstanding=False, pipe_rewind=False)
+    serial = EngineOptions(axi_outstanding=False, pipe_rewind=False, multi_chunk=False)
     ser = AXI_LATENCY + load + 2 * comp + write + AXI_LATENCY + QUEUE_LAUNCH
     assert simulate_layer(ly, d, b, serial) == ser + (AXI_LATENCY + load - comp)
 
@@ -148,7 +150,7 @@ def test_pipe_rewind_pays_the_fill_once_per_group_by_hand():
     d = DesignPoint(Tm=8, Tm8=1, Tn=8, Tr=4, Tc=4, G=4, post=16, clock_mhz=100)
     # load1 ends at 40+9, load2 at 58; compute 49..65, 65..81; drain to 93, write to 101
     expect = AXI_LATENCY + 9 + 2 * 16 + PIPE_DEPTH + 8 + AXI_LATENCY + QUEUE_LAUNCH
-    assert simulate_layer(ly, d, b) == expect
+    assert simulate_layer(ly, d, b, EngineOptions(multi_chunk=False)) == expect
     assert int(step_compute(ly, 4, 4, 8, 8, rewind=True)) == 16
     # a step shorter than the pipeline waits for it (accumulator read-after-write)
     tiny = LayerShape("p", "maxpool", 8, 8, 2, 2, 1, 1, 2, stride=2)
@@ -253,9 +255,9 @@ def test_multi_chunk_steps_by_hand():
     geo = buffer_geometry([conv3, fc], D, EngineOptions())
     # the weight banks hold 9 taps of Tn channels per half, the input banks a 10 x 10 tile:
     # the FC's 1-pixel chunks are bounded by its 8 chunks of 64 channels
-    assert int(step_chunks(fc, D, geo, EngineOptions())[0]) == 8
-    assert int(step_chunks(fc, D, geo, EngineOptions(multi_chunk=False))[0]) == 1
-    assert int(step_chunks(conv3, D, geo, EngineOptions())[0]) == 1
+    assert int(chunk_capacity(fc, D, geo, EngineOptions())[0]) == 8
+    assert int(chunk_capacity(fc, D, geo, EngineOptions(multi_chunk=False))[0]) == 1
+    assert int(chunk_capacity(conv3, D, geo, EngineOptions())[0]) == 1
     # a step of 8 chunks: each reloads the weights (16 cycles) for its one pixel
     assert int(step_compute(fc, 1, 1, 64, 8, rewind=True)) == 8 * 16
     # 20 channels on Tn = 8: two full chunks and a 4-channel one (8-cycle reload)
@@ -290,3 +292,18 @@ def test_input_reuse_loads_the_input_once_per_tile():
     a = network_performance([ly], d8, b, no)["layers"][0].ddr_bytes
     c = network_performance([ly], d8, b, replace(no, input_reuse=False))["layers"][0].ddr_bytes
     assert a == c
+
+
+@pytest.mark.parametrize("model", ["resnet18", "resnet50", "mobilenet_v2"])
+def test_compute_bound_never_exceeds_the_modelled_cycles(model):
+    """The DSE skips designs by this bound, so it must hold on every layer and design."""
+    b = load_board("zcu102")
+    L = model_layers(model)
+    for d in (DesignPoint(96, 5, 48, 14, 14, 4, dsp4=4368, dsp8=144, post=96, clock_mhz=150),
+              DesignPoint(32, 2, 12, 16, 56, 6, post=16, clock_mhz=150, ports=2)):
+        D = design_arrays(d, b)
+        geo = buffer_geometry(L, D, EngineOptions())
+        for opts in (EngineOptions(), EngineOptions(multi_chunk=False, pipe_rewind=False)):
+            for ly in engine_layers(L, opts):
+                exact = layer_cycles_vec(ly, D, 128, ddr_bits_per_cycle(b, 150), opts, geo)
+                assert compute_bound_vec(ly, D, opts)[0] <= exact["cycles"][0], ly.name

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from filmqnn.hw.buffers import bank_phases
+from filmqnn.hw.buffers import bank_phases, bram18k_count
 from filmqnn.hw.design import PIXELS, DesignPoint, EngineOptions
 from filmqnn.hw.devices import load_board
 from filmqnn.hw.dsp_packing import best_packing
@@ -13,7 +13,6 @@ from filmqnn.hw.resources import (
     POST_DSP,
     POST_LUT,
     QUEUE_LUT,
-    bram18k_count,
     estimate_resources,
 )
 

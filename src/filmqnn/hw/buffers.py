@@ -8,8 +8,55 @@ from typing import Any
 
 import numpy as np
 
-from filmqnn.hw.design import PIXELS, EngineOptions, engine_layers
+from filmqnn.hw.design import PIXELS, WEIGHT_RELOAD, EngineOptions, engine_layers
 from filmqnn.hw.layers import LayerShape
+from filmqnn.quant.formats import ACT_BITS
+
+#: BRAM18K aspect ratios (width bits, depth words), UG473 / UG573 "RAMB18 port widths".
+BRAM18K_ASPECTS = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+
+
+def _bram18k_map(width: Any, depth: Any) -> tuple[Any, Any]:
+    """(BRAM18Ks, words they hold) of one bank of ``width`` bits x ``depth`` words mapped on
+    the cheapest aspect ratio (ties: the deepest)."""
+    width, depth = np.asarray(width), np.asarray(depth)
+    best = words = None
+    for w, d in BRAM18K_ASPECTS:
+        rows = -(-depth // d)
+        n = -(-width // w) * rows
+        if best is None:
+            best, words = n, rows * d
+        else:
+            better = (n < best) | ((n == best) & (rows * d > words))
+            best, words = np.where(better, n, best), np.where(better, rows * d, words)
+    used = (width > 0) & (depth > 0)
+    return np.where(used, best, 0), np.where(used, words, 0)
+
+
+def bram18k_count(width: Any, depth: Any) -> Any:
+    """BRAM18Ks for one bank of ``width`` bits x ``depth`` words (cheapest aspect ratio)."""
+    return _bram18k_map(width, depth)[0]
+
+
+def bram18k_words(width: Any, depth: Any) -> Any:
+    """Words the BRAM18Ks of one ``width`` x ``depth`` bank hold (depth rounded up)."""
+    return _bram18k_map(width, depth)[1]
+
+
+def weight_banks(Tm4: Any, Tm8: Any, Tn: Any, w_taps: Any) -> dict[str, Any]:
+    """Weight bank layout: a row reloads Tn weights in WEIGHT_RELOAD cycles from a bank word of
+    ``4*Tn/16`` (8-bit rows: twice) bits; narrow rows share a 36-bit bank; ``depth`` is
+    ping-pong x taps x reload words."""
+    w4 = -(-(4 * np.asarray(Tn)) // WEIGHT_RELOAD)
+    w8 = 2 * w4
+    rows4 = np.maximum(1, 36 // np.maximum(w4, 1))
+    rows8 = np.maximum(1, 36 // np.maximum(w8, 1))
+    return {
+        "rows4": rows4, "rows8": rows8,
+        "bank4": np.minimum(rows4, np.maximum(Tm4, 1)) * w4,
+        "bank8": np.minimum(rows8, np.maximum(Tm8, 1)) * w8,
+        "depth": 2 * np.asarray(w_taps) * WEIGHT_RELOAD,
+    }
 
 
 def dw_window(layers: list[LayerShape], opts: EngineOptions) -> tuple[int, int]:
@@ -47,4 +94,14 @@ def buffer_geometry(
         if ly.kind in ("conv", "fc", "dwconv"):
             w_taps = np.maximum(w_taps, ly.K * ly.K)
         acc_depth = np.maximum(acc_depth, tr * -(-tc // PIXELS))
-    return {"in_depth": in_depth, "w_taps": w_taps, "acc_depth": acc_depth, "phases": (rp, cp)}
+    # what one ping-pong half of the allocated BRAMs holds: Tn-channel chunks of weights per
+    # row and input words per bank (the BRAM depth rounds the sized depth up)
+    wb = weight_banks(Tm4, Tm8, Tn, w_taps)
+    w_words = bram18k_words(wb["bank4"], wb["depth"])
+    w_words = np.where(Tm8 > 0, np.minimum(w_words, bram18k_words(wb["bank8"], wb["depth"])),
+                       w_words)
+    return {
+        "in_depth": in_depth, "w_taps": w_taps, "acc_depth": acc_depth, "phases": (rp, cp),
+        "w_chunks": w_words // (2 * WEIGHT_RELOAD),
+        "in_words": bram18k_words(ACT_BITS * G, 2 * in_depth) // 2,
+    }

@@ -22,6 +22,9 @@ from filmqnn.quant.formats import ACT_BITS
 
 #: Output pixels computed per PE position per cycle (the packed DSP holds 2 pixels' products).
 PIXELS = 2
+#: Cycles to refill a PE row's weight registers for the next kernel tap (weights stay in
+#: registers for the Tr*Tc/PIXELS cycles of one tap; the weight bank is sized for this).
+WEIGHT_RELOAD = 16
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import numpy as np
 from filmqnn.hw.design import PIXELS, DesignPoint, EngineOptions, design_arrays
 from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape, tm8_for_ratio
-from filmqnn.hw.performance import network_cycles_vec, network_performance
+from filmqnn.hw.performance import network_bound_vec, network_cycles_vec, network_performance
 from filmqnn.hw.resources import POST_DSP, Resources, estimate_resources, mac_costs, resources_vec
 
 WEIGHT_MODES = ("mixed", "w4", "w8")
@@ -129,16 +129,39 @@ def _fit_ports(
     return out, resources_vec(layers, out, board, opts, costs), n * board.axi_ports
 
 
+def _exact_cycles(
+    layers: list[LayerShape], D: dict[str, np.ndarray], board: Board, clock: float,
+    opts: EngineOptions, keep: int, batch: int = 4096,
+) -> np.ndarray:
+    """Modelled cycles of the designs that can rank among the ``keep`` fastest, inf for the
+    rest: designs are evaluated in order of a cheap lower bound (``network_bound_vec``) until
+    the next bound exceeds the ``keep``-th best exact cycles found, so the top ``keep`` (and
+    the best) are exact. A design whose layer cannot run never wins."""
+    n = len(D["Tm4"])
+    bound = np.asarray(network_bound_vec(layers, D, opts), dtype=np.float64) * np.ones(n)
+    order = np.argsort(bound, kind="stable")
+    cycles = np.full(n, np.inf)
+    for start in range(0, n, batch):
+        sel = order[start:start + batch]
+        done = np.sort(cycles[np.isfinite(cycles)])
+        if len(done) >= keep and bound[sel[0]] > done[keep - 1]:
+            break
+        c = network_cycles_vec(layers, {k: v[sel] for k, v in D.items()}, board, clock, opts)
+        cycles[sel] = np.where(np.isfinite(c) & (c < 1e15), c, np.inf)
+    return cycles
+
+
 def _fewest_ports(
     layers: list[LayerShape], d: DesignPoint, board: Board, clock: float, opts: EngineOptions,
     cycles: float,
 ) -> DesignPoint:
     """The design with the fewest AXI ports that keeps its modelled cycles (fewer ports only
     free resources)."""
-    for ports in range(1, int(d.ports or board.axi_ports)):
+    for ports in range(int(d.ports or board.axi_ports) - 1, 0, -1):
         D = design_arrays(replace(d, ports=ports), board)
-        if float(network_cycles_vec(layers, D, board, clock, opts)[0]) <= cycles:
-            return replace(d, ports=ports)
+        if float(network_cycles_vec(layers, D, board, clock, opts)[0]) > cycles:
+            break
+        d = replace(d, ports=ports)
     return d
 
 
@@ -202,9 +225,7 @@ def explore(
         )
     idx = np.nonzero(ok)[0]
     Df = {k: v[idx] for k, v in D.items()}
-    cycles = network_cycles_vec(layers, Df, board, clock, opts)
-    # a design whose layer cannot run (e.g. no 8-bit rows for an all-8-bit layer) never wins
-    cycles = np.where(np.isfinite(cycles) & (cycles < 1e15), cycles, np.inf)
+    cycles = _exact_cycles(layers, Df, board, clock, opts, pareto_candidates)
     if not np.isfinite(cycles).any():
         raise InfeasibleError(f"no design point can run every layer of the model on {board.name}")
     fps = clock * 1e6 / cycles

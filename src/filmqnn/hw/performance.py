@@ -25,6 +25,7 @@ import numpy as np
 from filmqnn.hw.buffers import buffer_geometry
 from filmqnn.hw.design import (
     PIXELS,
+    WEIGHT_RELOAD,
     DesignPoint,
     EngineOptions,
     design_arrays,
@@ -47,9 +48,6 @@ LAYER_LAUNCH = 600
 #: Cycles per layer start with ``layer_queue``: fetch the 64-byte descriptor (AXI latency plus
 #: at most 8 beats, not prefetched) and load the loop bounds / base addresses from it.
 QUEUE_LAUNCH = AXI_LATENCY + 8 + 16
-#: Cycles to refill a PE row's weight registers for the next kernel tap (weights stay in
-#: registers for the Tr*Tc/PIXELS cycles of one tap; the weight bank is sized for this).
-WEIGHT_RELOAD = 16
 #: Bits of a weight in DDR by filter precision (4-bit weights packed two per byte).
 W4_BITS, W8_BITS = 4, 8
 
@@ -109,6 +107,42 @@ def m_passes(ly: LayerShape, Tm4: Any, Tm8: Any, opts: EngineOptions) -> tuple[A
     return np.maximum(p4, p8), M4, M8
 
 
+def pass_split(ly: LayerShape, Tm4: Any, Tm8: Any, opts: EngineOptions) -> tuple[Any, ...]:
+    """Output-channel passes: (P_m, 4-bit and 8-bit filters of each of the P_m - 1 full passes,
+    4-bit and 8-bit filters of the last pass)."""
+    Tm4, Tm8 = np.asarray(Tm4), np.asarray(Tm8)
+    P_m, M4, M8 = m_passes(ly, Tm4, Tm8, opts)
+    if ly.kind in ("maxpool", "gap"):
+        a_f, b_f = np.minimum(Tm4 + Tm8, ly.M), np.zeros_like(Tm4)
+        return P_m, a_f, b_f, ly.M - (P_m - 1) * a_f, np.zeros_like(Tm4)
+    cap8 = Tm8 + (np.maximum(Tm4 - 1, 0) // 2 if (ly.all8 and opts.split8) else 0)
+    a_f, b_f = np.minimum(Tm4, M4), np.minimum(cap8, M8)
+    return P_m, a_f, b_f, M4 - (P_m - 1) * a_f, M8 - (P_m - 1) * b_f
+
+
+def compute_bound_vec(ly: LayerShape, D: dict[str, Any], opts: EngineOptions) -> Any:
+    """A lower bound on a layer's cycles for arrays of designs: the array-busy cycles of all
+    its steps (``step_core``, no pipeline fill, loads or writes); steps never overlap each
+    other, and the bound holds for every number of chunks per step."""
+    Tm4, Tm8, Tn, Tr, Tc = (np.asarray(D[k]) for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc"))
+    dw_px = dw_pixels(D["dsp4"])
+    P_m, a_f, b_f, a_l, b_l = pass_split(ly, Tm4, Tm8, opts)
+    P_r, tr_f, tr_l = _split(ly.R, Tr)
+    P_c, tc_f, tc_l = _split(ly.C, Tc)
+    total = 0
+    for tr, tc, nrc in ((tr_f, tc_f, (P_r - 1) * (P_c - 1)), (tr_f, tc_l, P_r - 1),
+                        (tr_l, tc_f, P_c - 1), (tr_l, tc_l, 1)):
+        for a, b, nm in ((a_f, b_f, P_m - 1), (a_l, b_l, 1)):
+            if ly.is_channelwise:
+                busy = step_core(ly, tr, tc, a + b, Tn, dw_px, opts.dw_taps)
+            else:
+                n, tn_f, tn_l = _split(ly.N, Tn)
+                busy = ly.planes * ((n - 1) * step_core(ly, tr, tc, tn_f, Tn)
+                                    + step_core(ly, tr, tc, tn_l, Tn))
+            total = total + nrc * nm * busy
+    return total + layer_launch(opts)
+
+
 def _split(total: int, tile: Any) -> tuple[Any, Any, Any]:
     """Tiles of a dimension: (count, full size, last size), vectorised over tile sizes."""
     tile = np.minimum(np.asarray(tile), total)
@@ -130,28 +164,34 @@ def step_compute(
     ly: LayerShape, tr: Any, tc: Any, tn: Any, Tn: Any, dw_px: Any = PIXELS, dw_taps: bool = True,
     rewind: bool = False,
 ) -> Any:
-    """Compute cycles of one step: taps x max(pixel cycles, weight reload), plus the pipeline
-    fill, or with ``rewind`` (the pipeline runs on from step to step) at least the pipeline
-    depth, so a step never reads an accumulator the step before has not written yet.
+    """Compute cycles of one step: ``step_core`` plus the pipeline fill, or with ``rewind``
+    (the pipeline runs on from step to step) at least the pipeline depth, so a step never
+    reads an accumulator the step before has not written yet."""
+    core = step_core(ly, tr, tc, tn, Tn, dw_px, dw_taps)
+    return np.maximum(core, PIPE_DEPTH) if rewind else core + PIPE_DEPTH
+
+
+def step_core(
+    ly: LayerShape, tr: Any, tc: Any, tn: Any, Tn: Any, dw_px: Any = PIXELS, dw_taps: bool = True
+) -> Any:
+    """Cycles a step keeps the PE array busy: taps x max(pixel cycles, weight reload).
 
     Depthwise rows run ``dw_px`` pixels per cycle; with ``dw_taps`` the K*K taps sit on the
-    columns, ``ceil(K*K/Tn)`` rounds each reloading its taps' weights."""
+    columns, ``ceil(K*K/Tn)`` rounds each reloading its taps' weights. A conv / FC step may
+    span several Tn chunks (``multi_chunk``), each reloading the PE weights."""
     taps = ly.K * ly.K
     if ly.kind == "dwconv":
         pix = np.asarray(tr) * _cdiv(tc, dw_px)
         if dw_taps:
             reload = _cdiv(WEIGHT_RELOAD * np.minimum(taps, Tn), Tn)
-            core = _cdiv(taps, Tn) * np.maximum(pix, reload)
-        else:
-            core = taps * pix
-    elif ly.kind in ("maxpool", "gap"):
-        core = taps * np.asarray(tr) * _cdiv(tc, PIXELS)
-    else:  # tn may span several Tn chunks (multi_chunk); each reloads the PE weights
-        pix = np.asarray(tr) * _cdiv(tc, PIXELS)
-        full, rest = np.asarray(tn) // Tn, np.asarray(tn) % Tn
-        core = taps * (full * np.maximum(pix, WEIGHT_RELOAD)
-                       + (rest > 0) * np.maximum(pix, _cdiv(WEIGHT_RELOAD * rest, Tn)))
-    return np.maximum(core, PIPE_DEPTH) if rewind else core + PIPE_DEPTH
+            return _cdiv(taps, Tn) * np.maximum(pix, reload)
+        return taps * pix
+    if ly.kind in ("maxpool", "gap"):
+        return taps * np.asarray(tr) * _cdiv(tc, PIXELS)
+    pix = np.asarray(tr) * _cdiv(tc, PIXELS)
+    full, rest = np.asarray(tn) // Tn, np.asarray(tn) % Tn
+    return taps * (full * np.maximum(pix, WEIGHT_RELOAD)
+                   + (rest > 0) * np.maximum(pix, _cdiv(WEIGHT_RELOAD * rest, Tn)))
 
 
 def group_drain(opts: EngineOptions) -> int:
@@ -160,10 +200,13 @@ def group_drain(opts: EngineOptions) -> int:
     return PIPE_DEPTH if opts.pipe_rewind else 0
 
 
-def step_chunks(ly: LayerShape, D: dict[str, Any], geo: dict[str, Any], opts: EngineOptions) -> Any:
-    """Tn-channel chunks one step loads and computes: with ``multi_chunk`` a 1x1 conv or FC
-    takes as many as its weight banks (sized for the network's largest kernel, K*K chunks per
-    buffer half) and input banks (the deepest tile any layer needs) hold, else 1."""
+def chunk_capacity(
+    ly: LayerShape, D: dict[str, Any], geo: dict[str, Any], opts: EngineOptions
+) -> Any:
+    """Most Tn-channel chunks one step may load and compute: with ``multi_chunk`` a 1x1 conv or
+    FC takes up to what one half of its weight banks and of its input banks hold (their
+    BRAMs, sized for the network's largest kernel and tile, rounded up to whole BRAM18Ks) and
+    its input channels need, else 1."""
     Tn, Tr, Tc = (np.asarray(D[k]) for k in ("Tn", "Tr", "Tc"))
     one = np.ones(np.broadcast(Tn, Tr, Tc).shape, dtype=np.int64)
     if not opts.multi_chunk or ly.K != 1 or ly.kind not in ("conv", "fc"):
@@ -173,9 +216,9 @@ def step_chunks(ly: LayerShape, D: dict[str, Any], geo: dict[str, Any], opts: En
     rin = np.minimum((tr - 1) * ly.stride + 1, ly.H)
     cin = np.minimum((tc - 1) * ly.stride + 1, ly.W)
     need = _cdiv(rin, rp) * _cdiv(cin, cp)
-    fit = np.minimum(geo["w_taps"], np.asarray(geo["in_depth"]) // need)
+    fit = np.minimum(geo["w_chunks"], np.asarray(geo["in_words"]) // need)
     if ly.raw is not None:  # the raw tile has its own buffer
-        fit = np.asarray(geo["w_taps"])
+        fit = np.asarray(geo["w_chunks"])
     return np.clip(np.minimum(fit, _cdiv(ly.N, Tn)), 1, None) * one
 
 
@@ -287,32 +330,42 @@ def layer_cycles_vec(
     ly: LayerShape, D: dict[str, Any], axi_bits: int, ddr_bits: float, opts: EngineOptions,
     geo: dict[str, Any],
 ) -> dict[str, Any]:
-    """Cycles (and compute / memory parts, DDR bits) of one engine layer for arrays of designs.
+    """Cycles (and compute / memory parts, DDR bits, chunks per step) of one engine layer for
+    arrays of designs.
 
     ``D`` holds broadcastable integer arrays Tm4, Tm8, Tn, Tr, Tc, G, post, ports (AXI ports
     used). ``ddr_bits`` is the sustained DDR bits per accelerator cycle; ``geo`` the network's
-    ``buffers.buffer_geometry``.
+    ``buffers.buffer_geometry``. With ``multi_chunk`` the chunks per step are chosen per design
+    (a compile-time choice of the layer descriptor) among 1, the capacity and half the input
+    chunks, whichever gives the fewest cycles: more chunks hide AXI latency and let the input
+    be reused, fewer leave steps to overlap loads with compute.
     """
+    cap = chunk_capacity(ly, D, geo, opts)
+    if not np.any(cap > 1):
+        return _layer_cycles(ly, D, axi_bits, ddr_bits, opts, cap)
+    half = np.minimum(cap, _cdiv(_cdiv(ly.N, np.asarray(D["Tn"])), 2))
+    cands = [np.ones_like(cap), cap, np.maximum(half, 1)]
+    runs = [_layer_cycles(ly, D, axi_bits, ddr_bits, opts, k) for k in cands]
+    best = np.argmin(np.stack([r["cycles"] for r in runs]), axis=0)
+    return {key: np.choose(best, [r[key] for r in runs]) for key in runs[0]}
+
+
+def _layer_cycles(
+    ly: LayerShape, D: dict[str, Any], axi_bits: int, ddr_bits: float, opts: EngineOptions,
+    chunks: Any,
+) -> dict[str, Any]:
+    """``layer_cycles_vec`` for a given number of Tn chunks per step."""
     Tm4, Tm8, Tn, Tr, Tc, G = (np.asarray(D[k]) for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G"))
     post, ports = np.asarray(D["post"]), np.asarray(D["ports"])
     dw_px = dw_pixels(D["dsp4"])
     seq = 0 if opts.axi_outstanding else AXI_LATENCY  # latency each transfer pays in series
-    P_m, M4, M8 = m_passes(ly, Tm4, Tm8, opts)
-    # output-channel passes: P_m - 1 full ones, then the remainder (4-/8-bit filters each)
-    if ly.kind in ("maxpool", "gap"):
-        a_f, b_f = np.minimum(Tm4 + Tm8, ly.M), np.zeros_like(Tm4)
-    else:
-        cap8 = Tm8 + (np.maximum(Tm4 - 1, 0) // 2 if (ly.all8 and opts.split8) else 0)
-        a_f, b_f = np.minimum(Tm4, M4), np.minimum(cap8, M8)
-    a_l, b_l = M4 - (P_m - 1) * a_f, M8 - (P_m - 1) * b_f
-    if ly.kind in ("maxpool", "gap"):
-        a_l = ly.M - (P_m - 1) * a_f
+    P_m, a_f, b_f, a_l, b_l = pass_split(ly, Tm4, Tm8, opts)
     planes = ly.planes
     # input_reuse applies where a group is one step over all input channels (set per pass type)
     reusable = np.full(np.shape(P_m), opts.input_reuse and ly.kind in ("conv", "fc")
                        and planes == 1 and ly.raw is None)
     if not ly.is_channelwise:
-        n_per_plane, tn_f, tn_l = _split(ly.N, Tn * step_chunks(ly, D, geo, opts))
+        n_per_plane, tn_f, tn_l = _split(ly.N, Tn * chunks)
         P_n = n_per_plane * planes
     P_r, tr_f, tr_l = _split(ly.R, Tr)
     P_c, tc_f, tc_l = _split(ly.C, Tc)
@@ -429,7 +482,21 @@ def layer_cycles_vec(
         "compute": comp,
         "memory": np.maximum(mem_load, mem_write),
         "ddr_bits": bits,
+        "chunks": np.broadcast_to(chunks, np.shape(total)),
     }
+
+
+def network_bound_vec(layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions) -> Any:
+    """A lower bound on ``network_cycles_vec`` (the DSE ranks designs by it to skip exact
+    evaluations that cannot win)."""
+    counts: dict[LayerShape, int] = {}
+    for ly in engine_layers(layers, opts):
+        key = replace(ly, name="")
+        counts[key] = counts.get(key, 0) + 1
+    total = float(frame_launch(opts))
+    for ly, n in counts.items():
+        total = total + n * compute_bound_vec(ly, D, opts)
+    return total
 
 
 def ddr_bits_per_cycle(board: Board, clock_mhz: float) -> float:

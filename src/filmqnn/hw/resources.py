@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from filmqnn.hw.buffers import bank_phases, buffer_geometry, dw_window
+from filmqnn.hw.buffers import bank_phases, bram18k_count, buffer_geometry, dw_window, weight_banks
 from filmqnn.hw.design import (
     ACT_BITS,
     PIXELS,
@@ -45,11 +45,8 @@ from filmqnn.hw.devices import Board
 from filmqnn.hw.dsp_packing import best_packing
 from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.lut_costs import included_fixed_logic, mac_cost
-from filmqnn.hw.performance import WEIGHT_RELOAD
 from filmqnn.quant.formats import ACC_BITS, INPUT_BITS
 
-#: BRAM18K aspect ratios (width bits, depth words), UG473 / UG573 "RAMB18 port widths".
-BRAM18K_ASPECTS = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
 #: Post-processing lane: int32 x 16-bit requant multiply on 2 DSPs, rounding/clamp/ReLU/add.
 POST_DSP, POST_LUT, POST_FF = 2, 150, 200
 #: Engine control (loop FSM, AXI-lite registers, address generators); its LUTs are inside the
@@ -74,16 +71,6 @@ class Resources:
     def totals(self) -> dict[str, int]:
         """The four totals keyed like a board's limits."""
         return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram18k": self.bram18k}
-
-
-def bram18k_count(width: Any, depth: Any) -> Any:
-    """BRAM18Ks for one bank of ``width`` bits x ``depth`` words (cheapest aspect ratio)."""
-    width, depth = np.asarray(width), np.asarray(depth)
-    best = None
-    for w, d in BRAM18K_ASPECTS:
-        n = -(-width // w) * -(-depth // d)
-        best = n if best is None else np.minimum(best, n)
-    return np.where((width > 0) & (depth > 0), best, 0)
 
 
 @cache
@@ -201,15 +188,9 @@ def resources_vec(
     k_dw, s_dw = dw_window(layers, opts)
     win_ff = Tm * ACT_BITS * k_dw * (k_dw - 1 + PIXELS * s_dw)
     win_lut = Tm * np.minimum(Tn, k_dw * k_dw) * PIXELS * -(-ACT_BITS // 2)
-    w4_width = -(-(4 * Tn) // WEIGHT_RELOAD)  # a row reloads Tn weights in WEIGHT_RELOAD cycles
-    w8_width = 2 * w4_width
-    w_depth = 2 * geo["w_taps"] * WEIGHT_RELOAD  # ping-pong x taps x reload words
-    rows4 = np.maximum(1, 36 // np.maximum(w4_width, 1))  # narrow rows share a 36-bit bank
-    rows8 = np.maximum(1, 36 // np.maximum(w8_width, 1))
-    bank4 = np.minimum(rows4, np.maximum(Tm4, 1)) * w4_width
-    bank8 = np.minimum(rows8, np.maximum(Tm8, 1)) * w8_width
-    b_w4 = -(-Tm4 // rows4) * bram18k_count(bank4, w_depth)
-    b_w8 = -(-Tm8 // rows8) * bram18k_count(bank8, w_depth)
+    wb = weight_banks(Tm4, Tm8, Tn, geo["w_taps"])
+    b_w4 = -(-Tm4 // wb["rows4"]) * bram18k_count(wb["bank4"], wb["depth"])
+    b_w8 = -(-Tm8 // wb["rows8"]) * bram18k_count(wb["bank8"], wb["depth"])
     b_acc = 2 * PIXELS * Tm * bram18k_count(ACC_BITS, geo["acc_depth"])
     b_skip = PIXELS * -(-Tm // G) * bram18k_count(ACT_BITS * G, geo["acc_depth"])
 

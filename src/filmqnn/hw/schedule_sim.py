@@ -29,9 +29,9 @@ from filmqnn.hw.performance import (
     ddr_bits_per_cycle,
     group_drain,
     group_write,
+    layer_cycles_vec,
     layer_launch,
     m_passes,
-    step_chunks,
     step_compute,
     step_load,
 )
@@ -74,7 +74,9 @@ def simulate_layer(
     if ly.is_channelwise:
         nsteps = None
     else:
-        step = d.Tn * int(np.asarray(step_chunks(ly, D, geo, opts)).ravel()[0])
+        # the chunks per step the layer descriptor carries (chosen by the analytic model)
+        chosen = layer_cycles_vec(ly, D, axi, ddr, opts, geo)["chunks"]
+        step = d.Tn * int(np.asarray(chosen).ravel()[0])
         nsteps = [min(step, ly.N - n) for n in range(0, ly.N, step)] * ly.planes
 
     def sc(x: Any) -> int:
