@@ -53,6 +53,9 @@ class DseResult:
     mode: str
     ratio: float
     options: EngineOptions
+    #: FPS no fitting design of the grid can exceed even with unlimited DDR bandwidth: the
+    #: clock over the smallest compute lower bound (``performance.network_bound_vec``)
+    compute_ceiling_fps: float = math.inf
     notes: list[str] = field(default_factory=list)
 
 
@@ -132,13 +135,15 @@ def _fit_ports(
 def _exact_cycles(
     layers: list[LayerShape], D: dict[str, np.ndarray], board: Board, clock: float,
     opts: EngineOptions, keep: int, batch: int = 4096,
-) -> np.ndarray:
-    """Modelled cycles of the designs that can rank among the ``keep`` fastest, inf for the
-    rest: designs are evaluated in order of a cheap lower bound (``network_bound_vec``) until
-    the next bound exceeds the ``keep``-th best exact cycles found, so the top ``keep`` (and
-    the best) are exact. A design whose layer cannot run never wins."""
+) -> tuple[np.ndarray, float]:
+    """Modelled cycles of the designs that can rank among the ``keep`` fastest (inf for the
+    rest) and the smallest lower bound of all designs. Designs are evaluated in order of a
+    cheap lower bound (``network_bound_vec``) until the next bound exceeds the ``keep``-th best
+    exact cycles found, so the top ``keep`` (and the best) are exact. A design whose layer
+    cannot run never wins."""
     n = len(D["Tm4"])
     bound = np.asarray(network_bound_vec(layers, D, opts), dtype=np.float64) * np.ones(n)
+    bound = np.where(bound < 1e15, bound, np.inf)
     order = np.argsort(bound, kind="stable")
     cycles = np.full(n, np.inf)
     for start in range(0, n, batch):
@@ -148,7 +153,7 @@ def _exact_cycles(
             break
         c = network_cycles_vec(layers, {k: v[sel] for k, v in D.items()}, board, clock, opts)
         cycles[sel] = np.where(np.isfinite(c) & (c < 1e15), c, np.inf)
-    return cycles
+    return cycles, float(bound.min())
 
 
 def _fewest_ports(
@@ -225,7 +230,7 @@ def explore(
         )
     idx = np.nonzero(ok)[0]
     Df = {k: v[idx] for k, v in D.items()}
-    cycles = _exact_cycles(layers, Df, board, clock, opts, pareto_candidates)
+    cycles, least_bound = _exact_cycles(layers, Df, board, clock, opts, pareto_candidates)
     if not np.isfinite(cycles).any():
         raise InfeasibleError(f"no design point can run every layer of the model on {board.name}")
     fps = clock * 1e6 / cycles
@@ -269,5 +274,6 @@ def explore(
         "(more LUTs saved per DSP)",
     ]
     return DseResult(
-        best, perf, rsc, lim_abs, pareto, evaluated, int(ok.sum()), mode, ratio, opts, notes
+        best, perf, rsc, lim_abs, pareto, evaluated, int(ok.sum()), mode, ratio, opts,
+        clock * 1e6 / least_bound, notes,
     )
