@@ -76,8 +76,9 @@ def bank_phases(layers: list[LayerShape], opts: EngineOptions) -> tuple[int, int
 def buffer_geometry(
     layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions
 ) -> dict[str, Any]:
-    """Deepest input (per bank phase) / weight / accumulator bank any layer needs, for arrays
-    of designs."""
+    """Input (words per bank phase) / weight (taps) / accumulator bank depths of a design: the
+    deepest any layer needs, input and weight banks times the design's ``buf`` (default 1);
+    plus what one ping-pong half holds (``in_words``, ``w_chunks``), for arrays of designs."""
     Tm4, Tm8, Tn, Tr, Tc, G = (np.asarray(D[k]) for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G"))
     Tm = Tm4 + Tm8
     in_depth = np.zeros(np.broadcast(Tm, Tn, Tr, Tc, G).shape, dtype=np.int64)
@@ -94,6 +95,9 @@ def buffer_geometry(
         if ly.kind in ("conv", "fc", "dwconv"):
             w_taps = np.maximum(w_taps, ly.K * ly.K)
         acc_depth = np.maximum(acc_depth, tr * -(-tc // PIXELS))
+    # a design may deepen both buffers (``buf``) so 1x1 steps hold more input channels
+    buf = np.asarray(D.get("buf", 1))
+    in_depth, w_taps = in_depth * buf, w_taps * buf
     # what one ping-pong half of the allocated BRAMs holds: Tn-channel chunks of weights per
     # row and input words per bank (the BRAM depth rounds the sized depth up)
     wb = weight_banks(Tm4, Tm8, Tn, w_taps)

@@ -97,6 +97,7 @@ class DesignPoint:
     post: int = 16  # post-processing lanes: accumulators requantized per cycle
     clock_mhz: float = 100.0
     ports: int | None = None  # AXI ports the engine uses; None: all of the board's
+    buf: int = 1  # input / weight banks this many times deeper than one step needs
 
     def axi_ports(self, board: Board) -> int:
         """AXI ports this design uses on ``board`` (checked against the board's count)."""
@@ -166,7 +167,7 @@ def words_per_beat(axi_bits: int, G: int) -> int:
 
 def check_design(d: DesignPoint) -> None:
     """Raise ValueError when a design point's parameters are inconsistent."""
-    for k in ("Tm", "Tn", "Tr", "Tc", "G", "post"):
+    for k in ("Tm", "Tn", "Tr", "Tc", "G", "post", "buf"):
         if getattr(d, k) < 1:
             raise ValueError(f"{k} must be >= 1")
     if not 0 <= d.Tm8 <= d.Tm:
@@ -179,7 +180,7 @@ def check_design(d: DesignPoint) -> None:
 
 def design_arrays(d: DesignPoint, board: Board) -> dict[str, Any]:
     """One design on ``board`` as the length-1 arrays the vectorised models take."""
-    keys = ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "dsp4", "dsp8", "post")
+    keys = ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "dsp4", "dsp8", "post", "buf")
     D = {k: np.array([getattr(d, k)]) for k in keys}
     D["ports"] = np.array([d.axi_ports(board)])
     return D

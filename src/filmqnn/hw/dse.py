@@ -21,7 +21,12 @@ import numpy as np
 from filmqnn.hw.design import PIXELS, DesignPoint, EngineOptions, design_arrays
 from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape, tm8_for_ratio
-from filmqnn.hw.performance import network_bound_vec, network_cycles_vec, network_performance
+from filmqnn.hw.performance import (
+    ddr_bits_per_cycle,
+    network_bound_vec,
+    network_cycles_vec,
+    network_performance,
+)
 from filmqnn.hw.resources import POST_DSP, Resources, estimate_resources, mac_costs, resources_vec
 
 WEIGHT_MODES = ("mixed", "w4", "w8")
@@ -33,6 +38,7 @@ TR_GRID = (7, 8, 14, 16, 28)
 TC_GRID = (7, 14, 16, 28, 56, 112)
 G_GRID = (4, 6, 8, 12)
 POST_FRACTIONS = (0.25, 0.5, 1.0)  # post-processing lanes per output row (Tm)
+BUF_GRID = (1, 2, 4, 8)  # input / weight bank depth over one step's need
 
 
 class InfeasibleError(ValueError):
@@ -69,15 +75,16 @@ def _tm8(mode: str, ratio: float, Tm: np.ndarray) -> np.ndarray:
 
 def _grid(mode: str, ratio: float, axi_bits: int) -> dict[str, np.ndarray]:
     Gs = [g for g in G_GRID if 5 * g <= axi_bits]
-    Tm, Tn, Tr, Tc, G, pf = (
+    Tm, Tn, Tr, Tc, G, pf, buf = (
         a.ravel() for a in np.meshgrid(TM_GRID, TN_GRID, TR_GRID, TC_GRID, Gs, POST_FRACTIONS,
-                                       indexing="ij")
+                                       BUF_GRID, indexing="ij")
     )
     keep = Tc >= Tr  # rows x columns: wide tiles are at least as good for bursts
-    Tm, Tn, Tr, Tc, G, pf = Tm[keep], Tn[keep], Tr[keep], Tc[keep], G[keep], pf[keep]
+    Tm, Tn, Tr, Tc, G, pf, buf = (a[keep] for a in (Tm, Tn, Tr, Tc, G, pf, buf))
     post = np.maximum(G, np.round(pf * Tm)).astype(np.int64)
     Tm8 = _tm8(mode, ratio, Tm)
-    return {"Tm4": Tm - Tm8, "Tm8": Tm8, "Tn": Tn, "Tr": Tr, "Tc": Tc, "G": G, "post": post}
+    return {"Tm4": Tm - Tm8, "Tm8": Tm8, "Tn": Tn, "Tr": Tr, "Tc": Tc, "G": G, "post": post,
+            "buf": buf}
 
 
 def _split(D: dict[str, np.ndarray], board: Board, limits: dict[str, float], costs: Any) -> None:
@@ -109,32 +116,48 @@ def _fit_ports(
     layers: list[LayerShape], D: dict[str, np.ndarray], board: Board, opts: EngineOptions,
     costs: Any, lim_abs: dict[str, int],
 ) -> tuple[dict[str, np.ndarray], dict[str, Any], int]:
-    """Each tiling with the number of AXI ports (1 .. the board's) it is evaluated with.
-
-    More ports never slow a tiling down, so a tiling is kept with the most ports under which it
-    fits, plus, for tilings that fit nowhere, all ports (they are dropped later). Returns the
-    candidate arrays with "ports", their resources and the number of (tiling, ports) pairs."""
+    """The tilings that fit with some number of AXI ports (1 .. the board's), each with the
+    most ports under which it fits (more ports never slow a tiling down), their resources, and
+    the number of (tiling, ports) pairs searched. Resources grow with the ports, so a tiling
+    that does not fit with one port is dropped at once."""
     n = len(D["Tm4"])
+
+    def fitting(idx: np.ndarray, ports: int) -> np.ndarray:
+        Dp = {k: v[idx] for k, v in D.items()}
+        Dp["ports"] = np.full(len(idx), ports)
+        r = resources_vec(layers, Dp, board, opts, costs)
+        ok = np.ones(len(idx), dtype=bool)
+        for k in ("lut", "ff", "dsp", "bram18k"):
+            ok &= np.asarray(r[k]) <= lim_abs[k]
+        return idx[ok]
+
+    live = fitting(np.arange(n), 1)
     chosen = np.zeros(n, dtype=np.int64)
-    for ports in range(board.axi_ports, 0, -1):
-        todo = np.nonzero(chosen == 0)[0]
+    chosen[live] = 1
+    for ports in range(board.axi_ports, 1, -1):
+        todo = live[chosen[live] == 1]
         if not len(todo):
             break
-        Dp = {k: v[todo] for k, v in D.items()}
-        Dp["ports"] = np.full(len(todo), ports)
-        r = resources_vec(layers, Dp, board, opts, costs)
-        fits = np.ones(len(todo), dtype=bool)
-        for k in ("lut", "ff", "dsp", "bram18k"):
-            fits &= np.asarray(r[k]) <= lim_abs[k]
-        chosen[todo[fits]] = ports
-    out = dict(D)
-    out["ports"] = np.where(chosen > 0, chosen, board.axi_ports)
+        chosen[fitting(todo, ports)] = ports
+    out = {k: v[live] for k, v in D.items()}
+    out["ports"] = chosen[live]
     return out, resources_vec(layers, out, board, opts, costs), n * board.axi_ports
+
+
+def _most_lanes(D: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
+    """Of the designs ``idx`` that differ only in post-processing lanes (and so in the DSP
+    split), the one with most lanes: more lanes never slow a design down (only the write-back
+    depends on them), so the others cannot be faster; ``_fewest_lanes`` trims the winner."""
+    cols = [D[k][idx] for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "buf", "ports")]
+    key = np.stack(cols + [D["dsp4"][idx] > 0], axis=1)
+    order = np.lexsort((-D["post"][idx], *key.T[::-1]))
+    _, first = np.unique(key[order], axis=0, return_index=True)
+    return idx[order[first]]
 
 
 def _exact_cycles(
     layers: list[LayerShape], D: dict[str, np.ndarray], board: Board, clock: float,
-    opts: EngineOptions, keep: int, batch: int = 4096,
+    opts: EngineOptions, keep: int, batch: int = 8192,
 ) -> tuple[np.ndarray, float]:
     """Modelled cycles of the designs that can rank among the ``keep`` fastest (inf for the
     rest) and the smallest lower bound of all designs. Designs are evaluated in order of a
@@ -142,7 +165,8 @@ def _exact_cycles(
     exact cycles found, so the top ``keep`` (and the best) are exact. A design whose layer
     cannot run never wins."""
     n = len(D["Tm4"])
-    bound = np.asarray(network_bound_vec(layers, D, opts), dtype=np.float64) * np.ones(n)
+    ddr = ddr_bits_per_cycle(board, clock)
+    bound = np.asarray(network_bound_vec(layers, D, opts, ddr), dtype=np.float64) * np.ones(n)
     bound = np.where(bound < 1e15, bound, np.inf)
     order = np.argsort(bound, kind="stable")
     cycles = np.full(n, np.inf)
@@ -154,6 +178,27 @@ def _exact_cycles(
         c = network_cycles_vec(layers, {k: v[sel] for k, v in D.items()}, board, clock, opts)
         cycles[sel] = np.where(np.isfinite(c) & (c < 1e15), c, np.inf)
     return cycles, float(bound.min())
+
+
+def _fewest_lanes(
+    layers: list[LayerShape], d: DesignPoint, board: Board, clock: float, opts: EngineOptions,
+    cycles: float, lim_frac: dict[str, float], costs: Any,
+) -> DesignPoint:
+    """The design with the fewest post-processing lanes of the grid that keeps its modelled
+    cycles (the DSPs freed carry MACs, which frees LUTs)."""
+    lanes = np.unique(np.maximum(d.G, np.round(np.array(POST_FRACTIONS) * d.Tm)).astype(np.int64))
+    lanes = lanes[lanes < d.post]
+    if not len(lanes):
+        return d
+    base = design_arrays(d, board)
+    D = {k: np.repeat(v, len(lanes)) for k, v in base.items()}
+    D["post"] = lanes
+    _split(D, board, lim_frac, costs)
+    c = network_cycles_vec(layers, D, board, clock, opts)
+    for i in np.argsort(lanes):
+        if float(c[i]) <= cycles:
+            return replace(d, post=int(lanes[i]), dsp4=int(D["dsp4"][i]), dsp8=int(D["dsp8"][i]))
+    return d
 
 
 def _fewest_ports(
@@ -228,7 +273,7 @@ def explore(
             f"no design point fits {board.name} within limits "
             + ", ".join(f"{k} <= {int(v * 100)}%" for k, v in lim_frac.items())
         )
-    idx = np.nonzero(ok)[0]
+    idx = _most_lanes(D, np.nonzero(ok)[0])
     Df = {k: v[idx] for k, v in D.items()}
     cycles, least_bound = _exact_cycles(layers, Df, board, clock, opts, pareto_candidates)
     if not np.isfinite(cycles).any():
@@ -241,8 +286,9 @@ def explore(
         Tm=int(Df["Tm4"][b] + Df["Tm8"][b]), Tm8=int(Df["Tm8"][b]), Tn=int(Df["Tn"][b]),
         Tr=int(Df["Tr"][b]), Tc=int(Df["Tc"][b]), G=int(Df["G"][b]),
         dsp4=int(Df["dsp4"][b]), dsp8=int(Df["dsp8"][b]), post=int(Df["post"][b]),
-        clock_mhz=clock, ports=int(Df["ports"][b]),
+        clock_mhz=clock, ports=int(Df["ports"][b]), buf=int(Df["buf"][b]),
     )
+    best = _fewest_lanes(layers, best, board, clock, opts, float(cycles[b]), lim_frac, costs)
     best = _fewest_ports(layers, best, board, clock, opts, float(cycles[b]))
     perf = network_performance(layers, best, board, opts)
     rsc = estimate_resources(layers, best, board, opts)
@@ -264,6 +310,7 @@ def explore(
             "Tm": int(Df["Tm4"][i] + Df["Tm8"][i]), "Tm8": int(Df["Tm8"][i]),
             "Tn": int(Df["Tn"][i]), "Tr": int(Df["Tr"][i]), "Tc": int(Df["Tc"][i]),
             "G": int(Df["G"][i]), "post": int(Df["post"][i]), "ports": int(Df["ports"][i]),
+            "buf": int(Df["buf"][i]),
         }
         for i in front
     ]

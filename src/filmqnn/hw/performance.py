@@ -35,7 +35,7 @@ from filmqnn.hw.design import (
 from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape
 from filmqnn.lower import packing
-from filmqnn.quant.formats import INPUT_BITS
+from filmqnn.quant.formats import ACT_BITS, INPUT_BITS
 
 #: Cycles to fill the PE pipeline at the start of every step (DSP 4 stages, extraction,
 #: adder tree, accumulator read-modify-write); HLS pipelines restart per tile.
@@ -294,6 +294,15 @@ def group_write(
     return t.astype(np.int64), b_out * axi_bits, b_skip
 
 
+def tile_load(g: dict[str, Any], n: dict[str, Any]) -> Any:
+    """Load cycles the next tile's first group exposes after group ``g``: with one step per
+    group (the ``input_reuse`` case, whose next tile brings the input it keeps) that load also
+    streams while ``g`` waits for its write-back, since reads and writes use separate
+    channels."""
+    slack = np.where(g["single"], np.maximum(g["w"] - g["c_last"], 0), 0)
+    return np.maximum(n["first"] - slack, 0)
+
+
 def _tile_groups(q: dict, P_m: Any, nxt_tile: dict, seq: int) -> Callable[[Any], Any]:
     """Cycles of one spatial tile's groups (passes f_1 .. f_{P-1}, l) as a function of the
     write-back its first group waits for (None: nothing to wait for). ``q["f"]`` / ``q["l"]``
@@ -303,8 +312,9 @@ def _tile_groups(q: dict, P_m: Any, nxt_tile: dict, seq: int) -> Callable[[Any],
     def grp(cur: str, nxt: str) -> Any:
         g, n = q[cur], (nxt_tile if nxt == "tile" else q[nxt])
         # the last step overlaps the next group's first load
+        d_next = tile_load(g, n) if nxt == "tile" else n["first"]
         return g["inner"] + transition(
-            g["c_before"], g["c_last"], n["c_first"], g["d_last"], n["first"], n["d_after"], seq
+            g["c_before"], g["c_last"], n["c_first"], g["d_last"], d_next, n["d_after"], seq
         )
 
     w_f = q["f"]["w"]
@@ -411,7 +421,9 @@ def _layer_cycles(
                 planes * np.maximum(npp - 2, 0) * transition(c_f, c_f, c_f, l_f, l_f, l_f, seq)
                 + planes * transition(c_f, c_f, c_l, l_f, l_l, l_f, seq)
                 + (planes - 1) * transition(c_f, c_l, c_f, l_l, l_f, l_f, seq),
-                (planes - 1) * transition(c_l, c_l, c_l, l_l, l_l, l_l, seq),
+                # one step per plane: the step after the second plane's is the next group's
+                # first (with its prefetch)
+                (planes - 1) * transition(c_l, c_l, c_l, l_l0, l_l, l_l0, seq),
             )
             first_full = np.where(multi, l_f0, l_l0)
             loads = np.where(
@@ -440,6 +452,7 @@ def _layer_cycles(
                 "c_before": np.where(multi, c_f, c_l),  # compute of the step before the last
                 "d_after": np.where(multi, np.where(npp == 2, l_l, l_f), l_first),
                 "c_first": np.where(multi, c_f, c_l), "d_last": np.where(multi, l_l, l_first),
+                "single": reuse,
             }
 
         qs.append(q)
@@ -472,7 +485,7 @@ def _layer_cycles(
     # the last group prefetches nothing; its write-back and write response are exposed
     g = qs[3]["l"]
     fin = transition(
-        g["c_before"], g["c_last"], nxt_tile["c_first"], g["d_last"], nxt_tile["first"],
+        g["c_before"], g["c_last"], nxt_tile["c_first"], g["d_last"], tile_load(g, nxt_tile),
         nxt_tile["d_after"], seq,
     ) - g["c_last"]
     total = total + g["w"] - fin + AXI_LATENCY - seq
@@ -486,8 +499,26 @@ def _layer_cycles(
     }
 
 
-def network_bound_vec(layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions) -> Any:
-    """A lower bound on ``network_cycles_vec`` (the DSE ranks designs by it to skip exact
+def traffic_bound_bits(ly: LayerShape, D: dict[str, Any], opts: EngineOptions) -> Any:
+    """Fewest DDR bits a layer can move: its weights once, its output (pooled when a pool is
+    fused) and residual operand once, and at least one 5-bit value per input channel and
+    output pixel (an on-chip im2col's raw input is not counted)."""
+    _, M4, M8 = m_passes(ly, D["Tm4"], D["Tm8"], opts)
+    taps = ly.K * ly.K * (ly.N // ly.groups)
+    weights = taps * (M4 * W4_BITS + M8 * W8_BITS) if ly.kind in ("conv", "fc", "dwconv") else 0
+    out_px = ly.R * ly.C
+    if ly.pool is not None:
+        out_px = -(-ly.R // ly.pool[1]) * -(-ly.C // ly.pool[1])
+    acts = ly.M * out_px * (2 if ly.residual else 1)
+    acts += 0 if ly.raw is not None else ly.N * ly.R * ly.C
+    return weights + acts * ACT_BITS
+
+
+def network_bound_vec(
+    layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions, ddr_bits: float = np.inf,
+) -> Any:
+    """A lower bound on ``network_cycles_vec``: per layer the larger of its compute bound and
+    its fewest DDR bits over ``ddr_bits`` per cycle (the DSE ranks designs by it to skip exact
     evaluations that cannot win)."""
     counts: dict[LayerShape, int] = {}
     for ly in engine_layers(layers, opts):
@@ -495,7 +526,8 @@ def network_bound_vec(layers: list[LayerShape], D: dict[str, Any], opts: EngineO
         counts[key] = counts.get(key, 0) + 1
     total = float(frame_launch(opts))
     for ly, n in counts.items():
-        total = total + n * compute_bound_vec(ly, D, opts)
+        ddr = np.ceil(traffic_bound_bits(ly, D, opts) / ddr_bits) + layer_launch(opts)
+        total = total + n * np.maximum(compute_bound_vec(ly, D, opts), ddr)
     return total
 
 
@@ -516,8 +548,12 @@ def network_performance(
     ddr = ddr_bits_per_cycle(board, d.clock_mhz)
     geo = buffer_geometry(layers, D, opts)
     per: list[LayerPerf] = []
+    done: dict[LayerShape, dict[str, Any]] = {}  # layers of identical shape: evaluated once
     for ly in engine_layers(layers, opts):
-        r = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts, geo)
+        key = replace(ly, name="")
+        if key not in done:
+            done[key] = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts, geo)
+        r = done[key]
         cyc, cmp_, mem = int(r["cycles"][0]), int(r["compute"][0]), int(r["memory"][0])
         per.append(
             LayerPerf(

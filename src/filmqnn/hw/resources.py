@@ -188,7 +188,7 @@ def resources_vec(
     k_dw, s_dw = dw_window(layers, opts)
     win_ff = Tm * ACT_BITS * k_dw * (k_dw - 1 + PIXELS * s_dw)
     win_lut = Tm * np.minimum(Tn, k_dw * k_dw) * PIXELS * -(-ACT_BITS // 2)
-    wb = weight_banks(Tm4, Tm8, Tn, geo["w_taps"])
+    wb = weight_banks(Tm4, Tm8, Tn, geo["w_taps"])  # taps x the design's buf
     b_w4 = -(-Tm4 // wb["rows4"]) * bram18k_count(wb["bank4"], wb["depth"])
     b_w8 = -(-Tm8 // wb["rows8"]) * bram18k_count(wb["bank8"], wb["depth"])
     b_acc = 2 * PIXELS * Tm * bram18k_count(ACC_BITS, geo["acc_depth"])
