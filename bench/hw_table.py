@@ -61,9 +61,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ratio", type=float, default=0.05)
     args = ap.parse_args()
-    print("| board @ MHz | model | paper FPS | mixed FPS (modelled) | target | met "
-          "| mixed LUT / DSP / BRAM18K | mixed design Tm,Tm8,Tn,Tr,Tc | W8A5 FPS | W4A5 FPS |")
-    print("|---|---|---:|---:|---:|---|---|---|---:|---:|")
+    print("| board @ MHz | model | paper FPS | mixed FPS (modelled) | target | met | ceiling "
+          "| mixed LUT / DSP / BRAM18K | mixed design Tm,Tm8,Tn,Tr,Tc,G,ports,buf "
+          "| W8A5 FPS | W4A5 FPS |")
+    print("|---|---|---:|---:|---:|---|---:|---|---|---:|---:|")
     shares = []
     for board, clock in BOARDS:
         b = load_board(board)
@@ -74,9 +75,10 @@ def main() -> None:
             w4 = explore(L, b, clock, args.ratio, "w4")
             d, fps, target = mixed.best, mixed.performance["fps"], TARGET_FPS[(board, model)]
             print(f"| {board} @ {clock:g} | {model} | {PAPER_FPS[(board, model)]} | "
-                  f"{fps:.1f} | {target} | {'yes' if fps >= target else 'no'} | {_res(mixed)} | "
-                  f"{d.Tm},{d.Tm8},{d.Tn},{d.Tr},{d.Tc} | {w8.performance['fps']:.1f} | "
-                  f"{w4.performance['fps']:.1f} |")
+                  f"{fps:.1f} | {target} | {'yes' if fps >= target else 'no'} | "
+                  f"{mixed.fps_ceiling:.1f} | {_res(mixed)} | "
+                  f"{d.Tm},{d.Tm8},{d.Tn},{d.Tr},{d.Tc},{d.G},{d.ports},{d.buf} | "
+                  f"{w8.performance['fps']:.1f} | {w4.performance['fps']:.1f} |")
             shares.append((board, model, _shares(L, mixed.performance)))
     print("\nShare of the mixed design's frame cycles (modelled):\n")
     print("| board | model | " + " | ".join(CATEGORIES) + " |")

@@ -56,3 +56,32 @@ def test_infeasible_and_bad_arguments(r18, tmp_path):
         explore(r18, b, mode="w2")
     with pytest.raises(ValueError, match="unknown limit"):
         explore(r18, b, limits={"uram": 0.5})
+
+
+def test_search_is_exact_and_trims_the_winner(r18):
+    """The bound-ordered search returns the same best as evaluating every fitting design, the
+    ceiling is above it, and the winner keeps no ports or lanes it does not need."""
+    import numpy as np
+
+    from filmqnn.hw import dse
+    from filmqnn.hw.design import EngineOptions, design_arrays
+    from filmqnn.hw.performance import network_cycles_vec
+
+    b = load_board("pynq-z2")
+    res = explore(r18, b)
+    assert res.fps_ceiling >= res.performance["fps"]
+    cyc = network_cycles_vec(r18, design_arrays(res.best, b), b, 100.0, EngineOptions())[0]
+    assert 100e6 / cyc == pytest.approx(res.performance["fps"])
+    everything = dse._exact_cycles
+    try:  # no skipping: evaluate every fitting design
+        dse._exact_cycles = lambda L, D, bd, c, o, keep: everything(L, D, bd, c, o, 10**9)
+        full = explore(r18, b)
+    finally:
+        dse._exact_cycles = everything
+    assert full.performance["fps"] == pytest.approx(res.performance["fps"])
+    fewer = [np.inf]
+    if res.best.ports > 1:
+        from dataclasses import replace
+        d = replace(res.best, ports=res.best.ports - 1)
+        fewer = network_cycles_vec(r18, design_arrays(d, b), b, 100.0, EngineOptions())
+    assert float(fewer[0]) > cyc

@@ -59,9 +59,10 @@ class DseResult:
     mode: str
     ratio: float
     options: EngineOptions
-    #: FPS no fitting design of the grid can exceed even with unlimited DDR bandwidth: the
-    #: clock over the smallest compute lower bound (``performance.network_bound_vec``)
-    compute_ceiling_fps: float = math.inf
+    #: FPS no fitting design of the grid can exceed: the clock over the smallest lower bound
+    #: on cycles (``performance.network_bound_vec``: per layer the larger of its compute and
+    #: its fewest DDR bits at the sustained bandwidth)
+    fps_ceiling: float = math.inf
     notes: list[str] = field(default_factory=list)
 
 

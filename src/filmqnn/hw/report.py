@@ -117,7 +117,7 @@ def summary(result: DseResult, board: Board, model: str) -> dict[str, Any]:
         "breakdown": result.resources.breakdown,
         "layers": [lp.to_dict() for lp in perf["layers"]],
         "pareto": result.pareto,
-        "compute_ceiling_fps": result.compute_ceiling_fps,
+        "fps_ceiling": result.fps_ceiling,
         "search": {"evaluated": result.evaluated, "feasible": result.feasible,
                    "notes": result.notes},
         "modelled": True,
@@ -145,8 +145,9 @@ def write_report(result: DseResult, board: Board, model: str, out: Path) -> list
         f"- Design: Tm={d.Tm} (Tm8={d.Tm8}), Tn={d.Tn}, Tr={d.Tr}, Tc={d.Tc}, G={d.G}, "
         f"PE4 positions on DSP {d.dsp4}/{d.Tm4 * d.Tn}, PE8 on DSP {d.dsp8}/{d.Tm8 * d.Tn}, "
         f"post lanes {d.post}, AXI ports {d.ports}",
-        f"- Compute ceiling: no design of the grid within the limits exceeds "
-        f"{s['compute_ceiling_fps']:.1f} FPS, even with unlimited DDR bandwidth",
+        f"- Ceiling: no design of the grid within the limits exceeds "
+        f"{s['fps_ceiling']:.1f} FPS (per layer the larger of its compute and its fewest "
+        "DDR bits)",
         f"- Search: {result.evaluated} candidates, {result.feasible} within limits",
         "",
         "| resource | used | limit | device |",
