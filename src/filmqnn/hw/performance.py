@@ -419,7 +419,9 @@ def _layer_cycles(
             inner = np.where(
                 multi,
                 planes * np.maximum(npp - 2, 0) * transition(c_f, c_f, c_f, l_f, l_f, l_f, seq)
-                + planes * transition(c_f, c_f, c_l, l_f, l_l, l_f, seq)
+                + (planes - 1) * transition(c_f, c_f, c_l, l_f, l_l, l_f, seq)
+                # the step after the last plane's last is the next group's first (prefetch)
+                + transition(c_f, c_f, c_l, l_f, l_l, l_f0, seq)
                 + (planes - 1) * transition(c_f, c_l, c_f, l_l, l_f, l_f, seq),
                 # one step per plane: the step after the second plane's is the next group's
                 # first (with its prefetch)
