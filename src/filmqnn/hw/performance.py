@@ -516,18 +516,24 @@ def traffic_bound_bits(ly: LayerShape, D: dict[str, Any], opts: EngineOptions) -
     return weights + acts * ACT_BITS
 
 
+def shape_counts(layers: list[LayerShape], opts: EngineOptions) -> dict[LayerShape, int]:
+    """The engine layers by shape (name dropped) with how often each occurs: layers of
+    identical shape are evaluated once."""
+    counts: dict[LayerShape, int] = {}
+    for ly in engine_layers(layers, opts):
+        key = replace(ly, name="")
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def network_bound_vec(
     layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions, ddr_bits: float = np.inf,
 ) -> Any:
     """A lower bound on ``network_cycles_vec``: per layer the larger of its compute bound and
     its fewest DDR bits over ``ddr_bits`` per cycle (the DSE ranks designs by it to skip exact
     evaluations that cannot win)."""
-    counts: dict[LayerShape, int] = {}
-    for ly in engine_layers(layers, opts):
-        key = replace(ly, name="")
-        counts[key] = counts.get(key, 0) + 1
     total = float(frame_launch(opts))
-    for ly, n in counts.items():
+    for ly, n in shape_counts(layers, opts).items():
         ddr = np.ceil(traffic_bound_bits(ly, D, opts) / ddr_bits) + layer_launch(opts)
         total = total + n * np.maximum(compute_bound_vec(ly, D, opts), ddr)
     return total
@@ -590,12 +596,8 @@ def network_cycles_vec(
     D = {"ports": board.axi_ports, **D}
     geo = buffer_geometry(layers, D, opts)
     ddr = ddr_bits_per_cycle(board, clock_mhz)
-    counts: dict[LayerShape, int] = {}
-    for ly in engine_layers(layers, opts):
-        key = replace(ly, name="")
-        counts[key] = counts.get(key, 0) + 1
     total = float(frame_launch(opts))
-    for ly, n in counts.items():
+    for ly, n in shape_counts(layers, opts).items():
         r = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts, geo)
         total = total + n * r["cycles"]
     return total
