@@ -11,8 +11,8 @@ def test_builtin_boards_load_and_cite_every_figure():
     assert REQUIRED_BOARDS <= set(list_boards())
     for name in list_boards():
         b = load_board(name)
-        for k in ("lut", "ff", "dsp", "bram18k", "uram", "axi_width_bits", "ddr_peak_gbps",
-                  "ddr_efficiency", "default_clock_mhz"):
+        for k in ("lut", "ff", "dsp", "bram18k", "uram", "axi_width_bits", "axi_ports",
+                  "ddr_peak_gbps", "ddr_efficiency", "default_clock_mhz"):
             assert k in b.source, f"{name}: no source for {k}"
 
 
@@ -24,6 +24,7 @@ def test_data_sheet_figures():
     assert (u.lut, u.ff, u.dsp, u.bram18k, u.dsp_kind, u.axi_width_bits) == (
         274080, 548160, 2520, 1824, "dsp48e2", 128)
     assert u.family == "ultrascale+" and z.family == "7series"
+    assert (z.axi_ports, u.axi_ports) == (4, 6)  # UG585 four S_AXI_HP; DS891 six PL-PS ports
     assert load_board("kv260").uram == 64
 
 
@@ -72,3 +73,17 @@ def test_missing_field_and_missing_file(tmp_path):
 def test_ddr_bytes_per_cycle():
     z = load_board("pynq-z2")
     assert z.ddr_bytes_per_cycle(100.0) == pytest.approx(2.1e9 * 0.7 / 1e8)
+
+
+def test_design_ports_within_the_board(tmp_path):
+    from filmqnn.hw.design import DesignPoint
+
+    z = load_board("pynq-z2")
+    d = DesignPoint(8, 1, 8, 4, 4, 4)
+    assert d.axi_ports(z) == 4 and DesignPoint(8, 1, 8, 4, 4, 4, ports=2).axi_ports(z) == 2
+    with pytest.raises(ValueError, match=r"ports must lie in \[1, 4\] on pynq-z2"):
+        DesignPoint(8, 1, 8, 4, 4, 4, ports=6).axi_ports(z)
+    data = z.to_dict()
+    data["axi_ports"] = 0
+    with pytest.raises(ValueError, match="axi_ports must be at least 1"):
+        validate_board(data)

@@ -17,7 +17,8 @@ def test_explore_json_contract(tmp_path):
     assert s["fps"] > 0 and s["clock_mhz"] == 100.0
     assert set(s["resources"]) == keys and set(s["limits"]) == keys
     assert all(s["resources"][k] <= s["limits"][k] for k in keys)
-    assert {"Tm", "Tm8", "Tn", "Tr", "Tc", "G"} <= set(s["design"])
+    assert {"Tm", "Tm8", "Tn", "Tr", "Tc", "G", "ports", "buf"} <= set(s["design"])
+    assert s["fps_ceiling"] >= s["fps"]
     assert all({"name", "cycles", "bound"} <= set(ly) for ly in s["layers"])
     for f in ("report.md", "roofline.png", "pareto.png", "utilisation.png"):
         assert (out / f).stat().st_size > 0
@@ -35,9 +36,14 @@ def test_explore_options_and_table():
 def test_explore_engine_mode_flags():
     args = ["explore", "--model", "mobilenet_v2", "--board", "pynq-z2", "--json"]
     new = json.loads(runner.invoke(app, args).stdout)
-    old = json.loads(runner.invoke(app, [*args, "--no-dw-taps", "--no-axi-outstanding"]).stdout)
-    assert new["engine"]["dw_taps"] and new["engine"]["axi_outstanding"]
-    assert not old["engine"]["dw_taps"] and not old["engine"]["axi_outstanding"]
+    flags = ["--no-dw-taps", "--no-axi-outstanding", "--host-im2col", "--no-pipe-rewind",
+             "--no-fuse-pool", "--no-multi-chunk", "--no-input-reuse"]
+    old = json.loads(runner.invoke(app, [*args, *flags]).stdout)
+    modes = ("dw_taps", "axi_outstanding", "im2col_onchip", "pipe_rewind", "fuse_stem_pool",
+             "multi_chunk", "input_reuse")
+    assert all(new["engine"][m] for m in modes)
+    assert not any(old["engine"][m] for m in modes)
+    assert old["fps"] < new["fps"]
     assert new["fps"] > old["fps"]
 
 
