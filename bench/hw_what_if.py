@@ -1,0 +1,160 @@
+"""What-if runs behind docs/hardware.md's reasoning about the missed FPS targets (modelled).
+
+Run: .venv/bin/python bench/hw_what_if.py {modes,floors,dsp,reuse,fusion}
+  modes   mixed FPS with the default engine, then with each newer engine mode switched off
+  floors  best FPS, the ceiling over all fitting designs, and the best design's floors:
+          array-busy cycles alone, fewest DDR bits alone (per network, not per layer)
+  dsp     1.5x the board's DSPs (an upper bound on the 6-product conv3x2 packing)
+  reuse   1x1 input reuse with unlimited buffers, no BRAM charged (not a real design)
+  fusion  ResNet-50 bottleneck-internal tensors free of DDR traffic (not a real design)
+ResNet-18 / ResNet-50 / MobileNet-V2 at 224x224, r = 5 %, ZCU102 @ 150 MHz and PYNQ-Z2 @
+100 MHz, default limits. The last three patch the model for the run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from filmqnn.hw import performance
+from filmqnn.hw.design import EngineOptions, design_arrays, engine_layers
+from filmqnn.hw.devices import load_board
+from filmqnn.hw.dse import explore
+from filmqnn.hw.layers import LayerShape, model_layers
+
+BOARDS = (("zcu102", 150.0), ("pynq-z2", 100.0))
+MODELS = ("resnet18", "resnet50", "mobilenet_v2")
+MODES = ("im2col_onchip", "pipe_rewind", "fuse_stem_pool", "multi_chunk", "input_reuse")
+
+
+def _fps(model: str, board: str, clock: float, opts: EngineOptions | None = None) -> float:
+    return explore(model_layers(model), load_board(board), clock, opts=opts).performance["fps"]
+
+
+def modes() -> None:
+    print("| board | model | default | " + " | ".join(f"no {m}" for m in MODES) + " |")
+    print("|---|---|---:|" + "---:|" * len(MODES))
+    for board, clock in BOARDS:
+        for model in MODELS:
+            cells = [_fps(model, board, clock)] + [
+                _fps(model, board, clock, EngineOptions(**{m: False})) for m in MODES
+            ]
+            print(f"| {board} | {model} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
+
+
+def floors() -> None:
+    print("| board | model | FPS | ceiling | array-busy floor | DDR floor | DDR MB |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    opts = EngineOptions()
+    for board, clock in BOARDS:
+        b = load_board(board)
+        for model in MODELS:
+            L = model_layers(model)
+            r = explore(L, b, clock)
+            D = design_arrays(r.best, b)
+            busy = sum(float(np.ravel(performance.compute_bound_vec(ly, D, opts))[0])
+                       for ly in engine_layers(L, opts))
+            bits = sum(float(np.ravel(performance.traffic_bound_bits(ly, D, opts))[0])
+                       for ly in engine_layers(L, opts))
+            ddr = bits / performance.ddr_bits_per_cycle(b, clock)
+            print(f"| {board} | {model} | {r.performance['fps']:.1f} | {r.fps_ceiling:.1f} | "
+                  f"{clock * 1e6 / busy:.1f} | {clock * 1e6 / ddr:.1f} | {bits / 8e6:.1f} |")
+
+
+def dsp() -> None:
+    for board, clock in BOARDS:
+        b = load_board(board)
+        more = dataclasses.replace(b, dsp=int(b.dsp * 1.5))
+        for model in ("resnet18", "resnet50"):
+            L = model_layers(model)
+            print(f"{board} {model}: {explore(L, b, clock).performance['fps']:.1f} -> "
+                  f"{explore(L, more, clock).performance['fps']:.1f} FPS with 1.5x DSPs")
+
+
+def _patched(name: str, make: Callable[[Any], Any]) -> Callable[[Callable[[], None]], None]:
+    """Run a function with ``performance.<name>`` replaced by ``make(original)``."""
+
+    def run(fn: Callable[[], None]) -> None:
+        original = getattr(performance, name)
+        setattr(performance, name, make(original))
+        try:
+            fn()
+        finally:
+            setattr(performance, name, original)
+
+    return run
+
+
+def _compare(models: tuple[str, ...], patch: Callable[[Callable[[], None]], None],
+             what: str) -> None:
+    for board, clock in BOARDS:
+        for model in models:
+            before = _fps(model, board, clock)
+            after: list[float] = []
+            patch(lambda m=model, b=board, c=clock, out=after: out.append(_fps(m, b, c)))
+            print(f"{board} {model}: {before:.1f} -> {after[0]:.1f} FPS with {what}")
+
+
+def reuse() -> None:
+    def unlimited(original: Callable[..., Any]) -> Callable[..., Any]:
+        def cap(ly: LayerShape, D: dict[str, Any], geo: dict[str, Any], opts: EngineOptions):
+            c = original(ly, D, geo, opts)
+            if ly.K == 1 and ly.kind in ("conv", "fc") and ly.raw is None and opts.multi_chunk:
+                return np.maximum(c, -(-ly.N // np.asarray(D["Tn"])))
+            return c
+        return cap
+
+    _compare(("resnet50",), _patched("chunk_capacity", unlimited), "unlimited reuse buffers")
+
+
+def _shape(ly: LayerShape) -> tuple:
+    return (ly.kind, ly.N, ly.M, ly.H, ly.K, ly.stride, ly.residual)
+
+
+def fusion() -> None:
+    L = model_layers("resnet50")
+
+    def block(ly: LayerShape, ends: tuple[str, ...]) -> bool:
+        return ly.name.startswith("layer") and ly.name.endswith(ends)
+
+    # the model drops layer names, so the fused layers are recognised by shape; a shape that
+    # another layer shares (layer1's identity-add conv3 and layer1.0's downsample) stays unfused
+    others = {_shape(ly) for ly in L if not block(ly, ("conv1", "conv2", "conv3"))}
+    reads = {_shape(ly) for ly in L if block(ly, ("conv2", "conv3"))} - others
+    writes = {_shape(ly) for ly in L if block(ly, ("conv1", "conv2"))} - others
+
+    def free_reads(original: Callable[..., Any]) -> Callable[..., Any]:
+        def load(ly: LayerShape, *a: Any, **k: Any) -> Any:
+            if _shape(ly) in reads:
+                k["with_input"] = False
+            return original(ly, *a, **k)
+        return load
+
+    def free_writes(original: Callable[..., Any]) -> Callable[..., Any]:
+        def write(ly: LayerShape, tr: Any, tc: Any, tm: Any, G: Any, post: Any, *a: Any) -> Any:
+            t, bits, pre = original(ly, tr, tc, tm, G, post, *a)
+            if _shape(ly) not in writes:
+                return t, bits, pre
+            requant = -(-np.ceil(tm).astype(np.int64) * np.asarray(tr) * np.asarray(tc) // post)
+            return requant * np.ones_like(t), bits * 0, pre
+        return write
+
+    def both(fn: Callable[[], None]) -> None:
+        _patched("step_load", free_reads)(lambda: _patched("group_write", free_writes)(fn))
+
+    _compare(("resnet50",), both, "bottleneck-internal tensors on chip")
+
+
+def main() -> None:
+    runs = {"modes": modes, "floors": floors, "dsp": dsp, "reuse": reuse, "fusion": fusion}
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=sorted(runs))
+    runs[ap.parse_args().what]()
+
+
+if __name__ == "__main__":
+    main()
