@@ -210,18 +210,15 @@ def test_zero_shift_with_valid_checksum(art):
         load_artifact(art)
 
 
-def test_multiplier_too_wide_with_valid_checksum(art):
-    name = param_file(art, "pw", "skip_mult")
+@pytest.mark.parametrize(
+    "field, bits", [("skip_mult", OPERAND_MULT_BITS), ("mult", REQUANT_MANTISSA_BITS)]
+)
+def test_multiplier_too_wide_with_valid_checksum(art, field, bits):
+    name = param_file(art, "pw", field)
     a = np.frombuffer((art / name).read_bytes(), "<i8").copy()
-    a[0] = 1 << OPERAND_MULT_BITS
+    a[0] = 1 << bits
     rewrite(art, name, a.tobytes())
-    with pytest.raises(ArtifactError, match=r"'pw': skip_mult must hold 24 values"):
-        load_artifact(art)
-    name = param_file(art, "pw", "mult")
-    a = np.frombuffer((art / name).read_bytes(), "<i8").copy()
-    a[0] = 1 << REQUANT_MANTISSA_BITS
-    rewrite(art, name, a.tobytes())
-    with pytest.raises(ArtifactError, match=r"'pw': mult must hold 24 values"):
+    with pytest.raises(ArtifactError, match=rf"'pw': {field} must hold 24 values"):
         load_artifact(art)
 
 

@@ -127,11 +127,8 @@ def compute_bound_vec(ly: LayerShape, D: dict[str, Any], opts: EngineOptions) ->
     Tm4, Tm8, Tn, Tr, Tc = (np.asarray(D[k]) for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc"))
     dw_px = dw_pixels(D["dsp4"])
     P_m, a_f, b_f, a_l, b_l = pass_split(ly, Tm4, Tm8, opts)
-    P_r, tr_f, tr_l = _split(ly.R, Tr)
-    P_c, tc_f, tc_l = _split(ly.C, Tc)
     total = 0
-    for tr, tc, nrc in ((tr_f, tc_f, (P_r - 1) * (P_c - 1)), (tr_f, tc_l, P_r - 1),
-                        (tr_l, tc_f, P_c - 1), (tr_l, tc_l, 1)):
+    for tr, tc, nrc in tile_types(ly, Tr, Tc, np.ones_like(P_m)):
         for a, b, nm in ((a_f, b_f, P_m - 1), (a_l, b_l, 1)):
             if ly.is_channelwise:
                 busy = step_core(ly, tr, tc, a + b, Tn, dw_px, opts.dw_taps)
@@ -141,6 +138,15 @@ def compute_bound_vec(ly: LayerShape, D: dict[str, Any], opts: EngineOptions) ->
                                     + step_core(ly, tr, tc, tn_l, Tn))
             total = total + nrc * nm * busy
     return total + layer_launch(opts)
+
+
+def tile_types(ly: LayerShape, Tr: Any, Tc: Any, one: Any) -> tuple[tuple[Any, Any, Any], ...]:
+    """The four kinds of spatial tile, (rows, columns, how many): full x full, full rows x last
+    columns, last rows x full columns, last x last (``one`` broadcasts the counts)."""
+    P_r, tr_f, tr_l = _split(ly.R, Tr)
+    P_c, tc_f, tc_l = _split(ly.C, Tc)
+    return ((tr_f, tc_f, (P_r - 1) * (P_c - 1)), (tr_f, tc_l, (P_r - 1) * one),
+            (tr_l, tc_f, (P_c - 1) * one), (tr_l, tc_l, one))
 
 
 def _split(total: int, tile: Any) -> tuple[Any, Any, Any]:
@@ -377,8 +383,8 @@ def _layer_cycles(
     if not ly.is_channelwise:
         n_per_plane, tn_f, tn_l = _split(ly.N, Tn * chunks)
         P_n = n_per_plane * planes
-    P_r, tr_f, tr_l = _split(ly.R, Tr)
-    P_c, tc_f, tc_l = _split(ly.C, Tc)
+    P_r, _, _ = _split(ly.R, Tr)
+    P_c, _, _ = _split(ly.C, Tc)
 
     shape = np.broadcast(Tm4, Tn, Tr, Tc, G, post, ports).shape
     comp = np.zeros(shape, dtype=np.float64)
@@ -386,10 +392,7 @@ def _layer_cycles(
     mem_write = np.zeros_like(comp)
     bits = np.zeros_like(comp)
     one = np.ones_like(P_m)
-    rc_types = (
-        (tr_f, tc_f, (P_r - 1) * (P_c - 1)), (tr_f, tc_l, (P_r - 1) * one),
-        (tr_l, tc_f, (P_c - 1) * one), (tr_l, tc_l, one),
-    )
+    rc_types = tile_types(ly, Tr, Tc, one)
     qs = []
     for tr, tc, nrc in rc_types:
         q = {}  # per pass type: (inner steps, last compute, first load, write)
