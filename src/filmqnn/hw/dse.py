@@ -266,15 +266,13 @@ def explore(
     D0 = _grid(mode, ratio, board.axi_width_bits)
     _split(D0, board, lim_frac, costs)
     D, res, evaluated = _fit_ports(layers, D0, board, opts, costs, lim_abs)
-    ok = np.ones(len(D["Tm4"]), dtype=bool)
-    for k in ("lut", "ff", "dsp", "bram18k"):
-        ok &= np.asarray(res[k]) <= lim_abs[k]
-    if not ok.any():
+    feasible = len(D["Tm4"])  # every design _fit_ports returns fits
+    if not feasible:
         raise InfeasibleError(
             f"no design point fits {board.name} within limits "
             + ", ".join(f"{k} <= {int(v * 100)}%" for k, v in lim_frac.items())
         )
-    idx = _most_lanes(D, np.nonzero(ok)[0])
+    idx = _most_lanes(D, np.arange(feasible))
     Df = {k: v[idx] for k, v in D.items()}
     cycles, least_bound = _exact_cycles(layers, Df, board, clock, opts, pareto_candidates)
     if not np.isfinite(cycles).any():
@@ -322,6 +320,6 @@ def explore(
         "(more LUTs saved per DSP)",
     ]
     return DseResult(
-        best, perf, rsc, lim_abs, pareto, evaluated, int(ok.sum()), mode, ratio, opts,
+        best, perf, rsc, lim_abs, pareto, evaluated, feasible, mode, ratio, opts,
         clock * 1e6 / least_bound, notes,
     )
