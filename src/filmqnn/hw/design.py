@@ -17,6 +17,7 @@ import numpy as np
 
 from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape
+from filmqnn.hw.residency import place_tensors, store_words
 from filmqnn.lower import packing
 from filmqnn.quant.formats import ACT_BITS
 
@@ -64,6 +65,9 @@ class EngineOptions:
     input_reuse: when one step holds all input channels of a conv / FC tile, the input stays
         on chip for all output passes of that tile (the weight banks alternate halves, the
         input half is kept), so later passes load weights only.
+    fm_store: the DSE gives the BRAM18Ks a design leaves free (within the limits) to an
+        on-chip feature-map store (``DesignPoint.store``, planned by ``residency``); without
+        it designs get no store. A design's own ``store`` is modelled either way.
     """
 
     split8: bool = True
@@ -76,6 +80,7 @@ class EngineOptions:
     fuse_stem_pool: bool = True
     multi_chunk: bool = True
     input_reuse: bool = True
+    fm_store: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -98,6 +103,7 @@ class DesignPoint:
     clock_mhz: float = 100.0
     ports: int | None = None  # AXI ports the engine uses; None: all of the board's
     buf: int = 1  # input / weight banks this many times deeper than one step needs
+    store: int = 0  # BRAM18Ks of the on-chip feature-map store (0: every tensor in DDR)
 
     def axi_ports(self, board: Board) -> int:
         """AXI ports this design uses on ``board`` (checked against the board's count)."""
@@ -127,14 +133,17 @@ class DesignPoint:
         return d
 
 
-def engine_layers(layers: list[LayerShape], opts: EngineOptions) -> list[LayerShape]:
+def engine_layers(
+    layers: list[LayerShape], opts: EngineOptions, store: int = 0
+) -> list[LayerShape]:
     """Layers as the engine runs them: the first conv's 8-bit input becomes two 5-bit planes
     (high and low nibble, accumulated with a 4-bit shift between them), optionally im2col'd
-    (on chip from the raw input, or by the host); the stem's max pool optionally fused."""
+    (on chip from the raw input, or by the host); the stem's max pool optionally fused; the
+    tensors a feature-map store of ``store`` BRAM18Ks holds marked on chip."""
     out: list[LayerShape] = []
     for ly in layers:
         if opts.fuse_stem_pool and ly.kind == "maxpool" and out and _pools(out[-1], ly):
-            out[-1] = replace(out[-1], pool=(ly.K, ly.stride, ly.pad))
+            out[-1] = replace(out[-1], pool=(ly.K, ly.stride, ly.pad), tout=ly.tout)
             continue
         if ly.first and ly.kind == "conv":
             if opts.first_im2col and ly.K > 1:
@@ -144,7 +153,7 @@ def engine_layers(layers: list[LayerShape], opts: EngineOptions) -> list[LayerSh
                 )
             ly = replace(ly, planes=2)
         out.append(ly)
-    return out
+    return place_tensors(out, store_words(store))
 
 
 def _pools(conv: LayerShape, pool: LayerShape) -> bool:
@@ -170,6 +179,8 @@ def check_design(d: DesignPoint) -> None:
     for k in ("Tm", "Tn", "Tr", "Tc", "G", "post", "buf"):
         if getattr(d, k) < 1:
             raise ValueError(f"{k} must be >= 1")
+    if d.store < 0:
+        raise ValueError("store must be >= 0 BRAM18Ks")
     if not 0 <= d.Tm8 <= d.Tm:
         raise ValueError("Tm8 must lie in [0, Tm]")
     if not 0 <= d.dsp4 <= d.Tm4 * d.Tn or not 0 <= d.dsp8 <= d.Tm8 * d.Tn:
@@ -180,7 +191,7 @@ def check_design(d: DesignPoint) -> None:
 
 def design_arrays(d: DesignPoint, board: Board) -> dict[str, Any]:
     """One design on ``board`` as the length-1 arrays the vectorised models take."""
-    keys = ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "dsp4", "dsp8", "post", "buf")
+    keys = ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "dsp4", "dsp8", "post", "buf", "store")
     D = {k: np.array([getattr(d, k)]) for k in keys}
     D["ports"] = np.array([d.axi_ports(board)])
     return D

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from filmqnn.hw.design import PIXELS, DesignPoint, EngineOptions, design_arrays
+from filmqnn.hw.design import PIXELS, DesignPoint, EngineOptions, design_arrays, engine_layers
 from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape, tm8_for_ratio
 from filmqnn.hw.performance import (
@@ -27,7 +27,15 @@ from filmqnn.hw.performance import (
     network_cycles_vec,
     network_performance,
 )
-from filmqnn.hw.resources import POST_DSP, Resources, estimate_resources, mac_costs, resources_vec
+from filmqnn.hw.residency import STORE_WORDS_PER_BRAM, plan, store_words
+from filmqnn.hw.resources import (
+    POST_DSP,
+    Resources,
+    estimate_resources,
+    feature_store,
+    mac_costs,
+    resources_vec,
+)
 
 WEIGHT_MODES = ("mixed", "w4", "w8")
 DEFAULT_LIMITS = {"lut": 0.85, "ff": 1.0, "dsp": 1.0, "bram18k": 0.90}
@@ -39,6 +47,8 @@ TC_GRID = (7, 14, 16, 28, 56, 112)
 G_GRID = (4, 6, 8, 12)
 POST_FRACTIONS = (0.25, 0.5, 1.0)  # post-processing lanes per output row (Tm)
 BUF_GRID = (1, 2, 4, 8)  # input / weight bank depth over one step's need
+#: Feature-map store sizes (BRAM18K): a design gets the largest that fits beside it
+STORE_LEVELS = (0, 16, 32, 64, 128, 256, 512, 1024, 2048)
 
 
 class InfeasibleError(ValueError):
@@ -145,11 +155,37 @@ def _fit_ports(
     return out, resources_vec(layers, out, board, opts, costs), n * board.axi_ports
 
 
+def _add_store(
+    layers: list[LayerShape], D: dict[str, np.ndarray], res: dict[str, Any], board: Board,
+    opts: EngineOptions, costs: Any, lim_abs: dict[str, int],
+) -> dict[str, Any]:
+    """Give each design the largest feature-map store of ``STORE_LEVELS`` that still fits the
+    limits beside it (none without ``fm_store``); returns the designs' new resources."""
+    D["store"] = np.zeros(len(D["Tm4"]), dtype=np.int64)
+    if not opts.fm_store:
+        return res
+    for level in STORE_LEVELS[1:]:
+        st = feature_store({"store": np.int64(level), "ports": D["ports"]}, board.axi_width_bits)
+        ok = np.ones(len(D["store"]), dtype=bool)
+        for k in ("lut", "ff", "bram18k"):
+            ok &= np.asarray(res[k]) + st[k] <= lim_abs[k]
+        D["store"] = np.where(ok, level, D["store"])
+    return resources_vec(layers, D, board, opts, costs)
+
+
+def _smallest_store(layers: list[LayerShape], d: DesignPoint, opts: EngineOptions) -> DesignPoint:
+    """The design with its feature-map store cut to the BRAM18Ks its plan uses: the plan of a
+    store that still holds every placed word range is the same, so the cycles are too."""
+    placed = plan(tuple(engine_layers(layers, opts)), store_words(d.store))
+    used = max((q.offset + q.words for q in placed), default=0)
+    return replace(d, store=-(-used // STORE_WORDS_PER_BRAM))
+
+
 def _most_lanes(D: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
     """Of the designs ``idx`` that differ only in post-processing lanes (and so in the DSP
     split), the one with most lanes: more lanes never slow a design down (only the write-back
     depends on them), so the others cannot be faster; ``_fewest_lanes`` trims the winner."""
-    cols = [D[k][idx] for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "buf", "ports")]
+    cols = [D[k][idx] for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "buf", "ports", "store")]
     key = np.stack(cols + [D["dsp4"][idx] > 0], axis=1)
     order = np.lexsort((-D["post"][idx], *key.T[::-1]))
     _, first = np.unique(key[order], axis=0, return_index=True)
@@ -272,6 +308,7 @@ def explore(
             f"no design point fits {board.name} within limits "
             + ", ".join(f"{k} <= {int(v * 100)}%" for k, v in lim_frac.items())
         )
+    res = _add_store(layers, D, res, board, opts, costs, lim_abs)
     idx = _most_lanes(D, np.arange(feasible))
     Df = {k: v[idx] for k, v in D.items()}
     cycles, least_bound = _exact_cycles(layers, Df, board, clock, opts, pareto_candidates)
@@ -286,9 +323,11 @@ def explore(
         Tr=int(Df["Tr"][b]), Tc=int(Df["Tc"][b]), G=int(Df["G"][b]),
         dsp4=int(Df["dsp4"][b]), dsp8=int(Df["dsp8"][b]), post=int(Df["post"][b]),
         clock_mhz=clock, ports=int(Df["ports"][b]), buf=int(Df["buf"][b]),
+        store=int(Df["store"][b]),
     )
     best = _fewest_lanes(layers, best, board, clock, opts, float(cycles[b]), lim_frac, costs)
     best = _fewest_ports(layers, best, board, clock, opts, float(cycles[b]))
+    best = _smallest_store(layers, best, opts)
     perf = network_performance(layers, best, board, opts)
     rsc = estimate_resources(layers, best, board, opts)
 
@@ -309,7 +348,7 @@ def explore(
             "Tm": int(Df["Tm4"][i] + Df["Tm8"][i]), "Tm8": int(Df["Tm8"][i]),
             "Tn": int(Df["Tn"][i]), "Tr": int(Df["Tr"][i]), "Tc": int(Df["Tc"][i]),
             "G": int(Df["G"][i]), "post": int(Df["post"][i]), "ports": int(Df["ports"][i]),
-            "buf": int(Df["buf"][i]),
+            "buf": int(Df["buf"][i]), "store": int(Df["store"][i]),
         }
         for i in front
     ]

@@ -47,6 +47,16 @@ class LayerShape:
     raw: tuple[int, int, int] | None = None
     # (K, stride, pad) of a max pool fused into this layer's write-back
     pool: tuple[int, int, int] | None = None
+    # tensor ids (the index of the producing layer; -1: the network input or unknown) of the
+    # input, the output and the residual operand: the feature-map store's liveness graph
+    tin: int = -1
+    tout: int = -1
+    tskip: int = -1
+    # which of those tensors the engine keeps in its on-chip feature-map store
+    # (``residency.place_tensors``), the rest it moves over DDR
+    in_chip: bool = False
+    out_chip: bool = False
+    skip_chip: bool = False
 
     @property
     def macs(self) -> int:
@@ -193,7 +203,8 @@ def _trace_fx(module: nn.Module, example: torch.Tensor) -> list[LayerShape]:
             ly = _shape_of(mod, str(node.target), x, y)
             if ly is None:
                 raise ValueError(f"layer {node.target} ({type(mod).__name__}) is not supported")
-            ly = _replace(ly, signed_in=signed(src[0]))
+            ly = _replace(ly, signed_in=signed(src[0]), tin=producer.get(src[0].name, -1),
+                          tout=len(layers))
             if ly.kind in ("maxpool", "gap") and not ly.signed_in:
                 nonneg.add(node.name)
             layers.append(ly)
@@ -203,7 +214,8 @@ def _trace_fx(module: nn.Module, example: torch.Tensor) -> list[LayerShape]:
                 idx = [producer[a.name] for a in src if a.name in producer]
                 if len(src) == 2 and idx:
                     last = max(idx)
-                    layers[last] = _replace(layers[last], residual=True)
+                    skip = min(idx) if len(set(idx)) == 2 else -1
+                    layers[last] = _replace(layers[last], residual=True, tskip=skip)
                     producer[node.name] = last
                 continue
             if node.target in (nn.functional.adaptive_avg_pool2d, nn.functional.avg_pool2d):
@@ -212,7 +224,8 @@ def _trace_fx(module: nn.Module, example: torch.Tensor) -> list[LayerShape]:
                 if (r, c) != (1, 1):
                     raise ValueError(f"{node.name}: only global average pooling is supported")
                 ly = LayerShape(node.name, "gap", n, n, h, w, 1, 1, h, 1, 0, n)
-                layers.append(_replace(ly, signed_in=signed(src[0])))
+                layers.append(_replace(ly, signed_in=signed(src[0]),
+                                       tin=producer.get(src[0].name, -1), tout=len(layers)))
                 producer[node.name] = len(layers) - 1
                 if not signed(src[0]):
                     nonneg.add(node.name)

@@ -34,6 +34,7 @@ from filmqnn.hw.design import (
 )
 from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape
+from filmqnn.hw.residency import out_pixels
 from filmqnn.lower import packing
 from filmqnn.quant.formats import ACT_BITS, INPUT_BITS
 
@@ -75,10 +76,11 @@ class LayerPerf:
     bound: str  # "compute" | "memory"
     macs: int
     ddr_bytes: int
+    on_chip: tuple[str, ...] = ()  # tensors in the feature-map store: "input", "output", "skip"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
-        return dict(self.__dict__)
+        return {**self.__dict__, "on_chip": list(self.on_chip)}
 
 
 def _cdiv(a: Any, b: Any) -> Any:
@@ -252,10 +254,12 @@ def step_load(
     ly: LayerShape, tr: Any, tc: Any, tn: Any, wbits_per_row: Any, G: Any,
     axi_bits: int, ports: int, ddr_bits: float, extra_beats: Any = 0, with_input: bool = True,
 ) -> tuple[Any, Any]:
-    """Data cycles of one step's load (latency excluded) and bits moved: input + weight tile
-    (+ ``extra_beats``, the residual operand prefetched with a group's first step) striped
-    over the read channels of ``ports`` AXI ports and capped by the sustained DDR bandwidth.
-    ``with_input=False``: the input tile is still on chip (``input_reuse``), weights only."""
+    """Data cycles of one step's load (latency excluded) and DDR bits moved: input + weight
+    tile (+ ``extra_beats``, the prefetch of a group's first step) striped over the read
+    channels of ``ports`` AXI ports and capped by the sustained DDR bandwidth. An input or a
+    residual operand held in the feature-map store (``in_chip``, ``skip_chip``) streams from
+    its read port at the same width, beside the DDR reads. ``with_input=False``: the input
+    tile is still on chip (``input_reuse``)."""
     rin = (np.asarray(tr) - 1) * ly.stride + ly.K
     cin = (np.asarray(tc) - 1) * ly.stride + ly.K
     rin, cin = np.minimum(rin, ly.H + 2 * ly.pad), np.minimum(cin, ly.W + 2 * ly.pad)
@@ -270,8 +274,10 @@ def step_load(
         b_w = beats(np.asarray(wbits_per_row) * ly.K * ly.K, axi_bits)
     else:
         b_w = beats(np.asarray(wbits_per_row) * np.asarray(tn) * ly.K * ly.K, axi_bits)
-    b = b_in + b_w + extra_beats
-    t = np.maximum(_cdiv(b, ports), np.ceil(b * axi_bits / ddr_bits))
+    b_chip = (b_in if ly.in_chip else 0) + (extra_beats if ly.residual and ly.skip_chip else 0)
+    b = b_in + b_w + extra_beats - b_chip
+    t = np.maximum(np.maximum(_cdiv(b, ports), np.ceil(b * axi_bits / ddr_bits)),
+                   _cdiv(b_chip, ports))
     return t.astype(np.int64), b * axi_bits
 
 
@@ -279,10 +285,11 @@ def group_write(
     ly: LayerShape, tr: Any, tc: Any, tm: Any, G: Any, post: Any, axi_bits: int, ports: int,
     ddr_bits: float,
 ) -> tuple[Any, Any, Any]:
-    """Write-back of one output tile: (data cycles without latency, bits, prefetch beats).
-    ``post`` lanes requantize the accumulators while the write channels of ``ports`` AXI ports
-    stream them out. The prefetch is what the group's first step also loads: the residual
-    operand of a fused add, or the raw 8-bit input tile of an on-chip im2col."""
+    """Write-back of one output tile: (data cycles without latency, DDR bits, DDR prefetch
+    beats). ``post`` lanes requantize the accumulators while the write channels of ``ports``
+    AXI ports stream them out, or the feature-map store's write port takes them at the same
+    width (``out_chip``). The prefetch is what the group's first step also loads: the
+    residual operand of a fused add, or the raw 8-bit input tile of an on-chip im2col."""
     pix = np.asarray(tr) * np.asarray(tc)
     if ly.pool is None:
         b_out = act_beats(tm, pix, G, axi_bits)
@@ -296,8 +303,9 @@ def group_write(
     else:
         b_skip = b_out if ly.residual else np.zeros_like(b_out)
     requant = _cdiv(np.ceil(tm).astype(np.int64) * pix, post)
-    t = np.maximum(np.maximum(_cdiv(b_out, ports), requant), np.ceil(b_out * axi_bits / ddr_bits))
-    return t.astype(np.int64), b_out * axi_bits, b_skip
+    b_ddr = np.zeros_like(b_out) if ly.out_chip else b_out
+    t = np.maximum(np.maximum(_cdiv(b_out, ports), requant), np.ceil(b_ddr * axi_bits / ddr_bits))
+    return t.astype(np.int64), b_ddr * axi_bits, b_skip
 
 
 def tile_load(g: dict[str, Any], n: dict[str, Any]) -> Any:
@@ -507,26 +515,65 @@ def _layer_cycles(
 def traffic_bound_bits(ly: LayerShape, D: dict[str, Any], opts: EngineOptions) -> Any:
     """Fewest DDR bits a layer can move: its weights once, its output (pooled when a pool is
     fused) and residual operand once, and at least one 5-bit value per input channel and
-    output pixel (an on-chip im2col's raw input is not counted)."""
+    output pixel (an on-chip im2col's raw input and tensors in the feature-map store are
+    not counted)."""
     _, M4, M8 = m_passes(ly, D["Tm4"], D["Tm8"], opts)
     taps = ly.K * ly.K * (ly.N // ly.groups)
     weights = taps * (M4 * W4_BITS + M8 * W8_BITS) if ly.kind in ("conv", "fc", "dwconv") else 0
-    out_px = ly.R * ly.C
-    if ly.pool is not None:
-        out_px = -(-ly.R // ly.pool[1]) * -(-ly.C // ly.pool[1])
-    acts = ly.M * out_px * (2 if ly.residual else 1)
-    acts += 0 if ly.raw is not None else ly.N * ly.R * ly.C
+    acts = ly.M * out_pixels(ly) * ((not ly.out_chip) + (ly.residual and not ly.skip_chip))
+    acts += 0 if ly.raw is not None or ly.in_chip else ly.N * ly.R * ly.C
     return weights + acts * ACT_BITS
 
 
-def shape_counts(layers: list[LayerShape], opts: EngineOptions) -> dict[LayerShape, int]:
-    """The engine layers by shape (name dropped) with how often each occurs: layers of
-    identical shape are evaluated once."""
+def shape_counts(layers: list[LayerShape]) -> dict[LayerShape, int]:
+    """Engine layers by shape (name and tensor ids dropped) with how often each occurs:
+    layers of identical shape are evaluated once."""
     counts: dict[LayerShape, int] = {}
-    for ly in engine_layers(layers, opts):
-        key = replace(ly, name="")
+    for ly in layers:
+        key = shape_key(ly)
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def shape_key(ly: LayerShape) -> LayerShape:
+    """The layer without what its cycles do not depend on (name, tensor ids)."""
+    return replace(ly, name="", tin=-1, tout=-1, tskip=-1)
+
+
+def _take(d: dict[str, Any], idx: np.ndarray, n: int) -> dict[str, Any]:
+    """The entries of ``d`` for designs ``idx`` (arrays over the ``n`` designs are sliced)."""
+    return {k: (v[idx] if isinstance(v, np.ndarray) and v.ndim and len(v) == n else v)
+            for k, v in d.items()}
+
+
+def network_sum(
+    layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions,
+    layer_fn: Callable[[LayerShape, dict[str, Any], Any], Any], geo: Any = None,
+) -> Any:
+    """Sum over the engine layers of ``layer_fn(layer, designs, geo)`` plus the frame launch,
+    for arrays of designs. The feature-map store decides which tensors are on chip, so the
+    layers differ by store size: each distinct layer is evaluated once, over all designs
+    whose store gives it, and counted as often as it occurs."""
+    store = np.asarray(D.get("store", 0))
+    sizes = np.unique(store)
+    if len(sizes) == 1:
+        total = float(frame_launch(opts))
+        for ly, k in shape_counts(engine_layers(layers, opts, int(sizes[0]))).items():
+            total = total + k * layer_fn(ly, D, geo)
+        return total
+    n = len(store)
+    uses: dict[LayerShape, list[tuple[np.ndarray, int]]] = {}
+    for s in sizes:
+        idx = np.flatnonzero(store == s)
+        for ly, k in shape_counts(engine_layers(layers, opts, int(s))).items():
+            uses.setdefault(ly, []).append((idx, k))
+    total = np.full(n, float(frame_launch(opts)))
+    for ly, parts in uses.items():
+        idx = np.concatenate([i for i, _ in parts])
+        k = np.concatenate([np.full(len(i), c) for i, c in parts])
+        g = None if geo is None else _take(geo, idx, n)
+        total[idx] += k * np.broadcast_to(layer_fn(ly, _take(D, idx, n), g), idx.shape)
+    return total
 
 
 def network_bound_vec(
@@ -535,11 +582,12 @@ def network_bound_vec(
     """A lower bound on ``network_cycles_vec``: per layer the larger of its compute bound and
     its fewest DDR bits over ``ddr_bits`` per cycle (the DSE ranks designs by it to skip exact
     evaluations that cannot win)."""
-    total = float(frame_launch(opts))
-    for ly, n in shape_counts(layers, opts).items():
-        ddr = np.ceil(traffic_bound_bits(ly, D, opts) / ddr_bits) + layer_launch(opts)
-        total = total + n * np.maximum(compute_bound_vec(ly, D, opts), ddr)
-    return total
+
+    def bound(ly: LayerShape, Ds: dict[str, Any], _: Any) -> Any:
+        ddr = np.ceil(traffic_bound_bits(ly, Ds, opts) / ddr_bits) + layer_launch(opts)
+        return np.maximum(compute_bound_vec(ly, Ds, opts), ddr)
+
+    return network_sum(layers, D, opts, bound)
 
 
 def ddr_bits_per_cycle(board: Board, clock_mhz: float) -> float:
@@ -560,8 +608,8 @@ def network_performance(
     geo = buffer_geometry(layers, D, opts)
     per: list[LayerPerf] = []
     done: dict[LayerShape, dict[str, Any]] = {}  # layers of identical shape: evaluated once
-    for ly in engine_layers(layers, opts):
-        key = replace(ly, name="")
+    for ly in engine_layers(layers, opts, d.store):
+        key = shape_key(ly)
         if key not in done:
             done[key] = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts, geo)
         r = done[key]
@@ -572,6 +620,8 @@ def network_performance(
                 "compute" if cmp_ >= mem else "memory",
                 ly.macs,
                 int(r["ddr_bits"][0] // 8),
+                tuple(t for t, on in (("input", ly.in_chip), ("output", ly.out_chip),
+                                      ("skip", ly.skip_chip)) if on),
             )
         )
     total = sum(p.cycles for p in per) + frame_launch(opts)
@@ -594,13 +644,12 @@ def network_cycles_vec(
     """Total modelled cycles of a network for arrays of designs (the DSE's inner loop).
 
     Layers of identical shape are evaluated once and counted as often as they occur. ``D``
-    without "ports" uses all of the board's AXI ports.
+    without "ports" uses all of the board's AXI ports, without "store" no feature-map store.
     """
     D = {"ports": board.axi_ports, **D}
-    geo = buffer_geometry(layers, D, opts)
     ddr = ddr_bits_per_cycle(board, clock_mhz)
-    total = float(frame_launch(opts))
-    for ly, n in shape_counts(layers, opts).items():
-        r = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts, geo)
-        total = total + n * r["cycles"]
-    return total
+
+    def cycles(ly: LayerShape, Ds: dict[str, Any], geo: Any) -> Any:
+        return layer_cycles_vec(ly, Ds, board.axi_width_bits, ddr, opts, geo)["cycles"]
+
+    return network_sum(layers, D, opts, cycles, buffer_geometry(layers, D, opts))

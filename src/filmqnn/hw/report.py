@@ -144,7 +144,8 @@ def write_report(result: DseResult, board: Board, model: str, out: Path) -> list
         f"- DDR traffic per frame: {s['ddr_mbytes_per_frame']:.2f} MB",
         f"- Design: Tm={d.Tm} (Tm8={d.Tm8}), Tn={d.Tn}, Tr={d.Tr}, Tc={d.Tc}, G={d.G}, "
         f"PE4 positions on DSP {d.dsp4}/{d.Tm4 * d.Tn}, PE8 on DSP {d.dsp8}/{d.Tm8 * d.Tn}, "
-        f"post lanes {d.post}, AXI ports {d.ports}",
+        f"post lanes {d.post}, AXI ports {d.ports}, bank depth x{d.buf}, "
+        f"feature-map store {d.store} BRAM18K",
         f"- Ceiling: no design of the grid within the limits exceeds "
         f"{s['fps_ceiling']:.1f} FPS (per layer the larger of its compute and its fewest "
         "DDR bits)",
@@ -155,12 +156,12 @@ def write_report(result: DseResult, board: Board, model: str, out: Path) -> list
     ]
     for k in ("lut", "ff", "dsp", "bram18k"):
         lines.append(f"| {k} | {s['resources'][k]} | {s['limits'][k]} | {getattr(board, k)} |")
-    lines += ["", "| layer | kind | cycles | compute | memory | bound |",
-              "|---|---|---:|---:|---:|---|"]
+    lines += ["", "| layer | kind | cycles | compute | memory | bound | on chip |",
+              "|---|---|---:|---:|---:|---|---|"]
     for lp in result.performance["layers"]:
         lines.append(
             f"| {lp.name} | {lp.kind} | {lp.cycles} | {lp.compute_cycles} | "
-            f"{lp.memory_cycles} | {lp.bound} |"
+            f"{lp.memory_cycles} | {lp.bound} | {', '.join(lp.on_chip) or '-'} |"
         )
     lines += ["", "![roofline](roofline.png)", "![pareto](pareto.png)",
               "![utilisation](utilisation.png)", ""]

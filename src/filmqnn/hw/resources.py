@@ -17,6 +17,8 @@
   parameter), each ``POST_DSP`` DSPs (int32 x 16-bit multiplier) + ``POST_LUT`` / ``POST_FF``.
 * Control and AXI: ``CTRL_*`` for the FSM / AXI-lite plus ``PORT_*`` per m_axi port, plus
   ``QUEUE_*`` for the descriptor fetcher with ``layer_queue``.
+* Feature-map store (``DesignPoint.store`` BRAM18Ks): its BRAMs, the read mux over them, the
+  gearboxes to the bank word format and its address control (``feature_store``).
 * The Vivado-implied per-MAC LUT costs come from whole-accelerator utilisation (paper Table 4),
   so they already hold the LUTs of the paper's control, 2 AXI ports and post-processing lanes
   (``lut_costs.included_fixed_logic``): LUTs are charged only for ports and lanes beyond those
@@ -45,6 +47,7 @@ from filmqnn.hw.devices import Board
 from filmqnn.hw.dsp_packing import best_packing
 from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.lut_costs import included_fixed_logic, mac_cost
+from filmqnn.hw.residency import STORE_WORD_BITS
 from filmqnn.quant.formats import ACC_BITS, INPUT_BITS
 
 #: Post-processing lane: int32 x 16-bit requant multiply on 2 DSPs, rounding/clamp/ReLU/add.
@@ -56,6 +59,9 @@ CTRL_FF, CTRL_BRAM = 3500, 0
 QUEUE_LUT, QUEUE_FF = 300, 600
 #: Per m_axi port: HLS adapter with burst FIFOs plus its share of the PS interconnect.
 PORT_LUT, PORT_FF, PORT_BRAM = 2200, 3000, 2
+#: Feature-map store: address generators for the plan's word ranges, and per bit of its
+#: read / write width a gearbox between 7-value store words and G-value bank words (estimate).
+STORE_CTRL_LUT, STORE_CTRL_FF, STORE_GEARBOX_LUT = 400, 600, 4
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,23 @@ def stem_pool_halo(layers: list[LayerShape], D: dict[str, Any], opts: EngineOpti
     }
 
 
+def feature_store(D: dict[str, Any], axi_bits: int) -> dict[str, Any]:
+    """LUT / FF / BRAM18K of the feature-map store (``DesignPoint.store`` BRAM18Ks): it reads
+    and writes ``ports x axi_bits`` bits per cycle (the load / store units' width), so its
+    BRAMs stand ``ceil(width / 36)`` wide and ``rows`` deep, and every bit of the read port
+    takes a ``rows``:1 mux of LUT6s (3 more inputs each); plus the gearboxes and control."""
+    store, ports = np.asarray(D.get("store", 0)), np.asarray(D["ports"])
+    width = ports * axi_bits
+    rows = -(-store // -(-width // STORE_WORD_BITS))
+    on = store > 0
+    mux = width * -(-np.maximum(rows - 1, 0) // 3)
+    return {
+        "lut": np.where(on, mux + STORE_GEARBOX_LUT * width + STORE_CTRL_LUT, 0),
+        "ff": np.where(on, 2 * width + STORE_CTRL_FF, 0),
+        "bram18k": store,
+    }
+
+
 def resources_vec(
     layers: list[LayerShape], D: dict[str, Any], board: Board, opts: EngineOptions,
     costs: MacCosts,
@@ -196,6 +219,7 @@ def resources_vec(
 
     im2col = im2col_unit(layers, D, opts)
     pool = stem_pool_halo(layers, D, opts)
+    store = feature_store({**D, "ports": ports}, board.axi_width_bits)
     parts = {
         "pe4": {"lut": PIXELS * (lut4_pos * costs.lut4 + dsp4 * costs.dlut4),
                 "ff": PIXELS * (lut4_pos * costs.ff4 + dsp4 * costs.dff4),
@@ -212,14 +236,17 @@ def resources_vec(
                  "bram18k": pool["bram18k"]},
         "control_axi": {"lut": ctrl_lut, "ff": ctrl_ff,
                         "dsp": 0, "bram18k": CTRL_BRAM + ports * PORT_BRAM},
+        "feature_store": {"lut": store["lut"], "ff": store["ff"], "dsp": 0,
+                          "bram18k": store["bram18k"]},
     }
     tot = {
-        "lut": mac_lut + glue_lut + win_lut + im2col["lut"] + post_lut + ctrl_lut,
+        "lut": mac_lut + glue_lut + win_lut + im2col["lut"] + post_lut + ctrl_lut
+        + store["lut"],
         "ff": mac_ff + glue_ff + wreg_ff + win_ff + im2col["ff"] + lanes * POST_FF + pool["ff"]
-        + ctrl_ff,
+        + ctrl_ff + store["ff"],
         "dsp": mac_dsp + lanes * POST_DSP,
         "bram18k": b_in + b_w4 + b_w8 + b_acc + b_skip + im2col["bram18k"] + pool["bram18k"]
-        + CTRL_BRAM + ports * PORT_BRAM,
+        + CTRL_BRAM + ports * PORT_BRAM + store["bram18k"],
     }
     tot["parts"] = parts
     return tot

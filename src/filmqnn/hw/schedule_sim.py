@@ -160,5 +160,6 @@ def simulate_network(
     opts = opts or EngineOptions()
     geo = buffer_geometry(layers, design_arrays(d, board), opts)
     return [
-        (ly.name, simulate_layer(ly, d, board, opts, geo)) for ly in engine_layers(layers, opts)
+        (ly.name, simulate_layer(ly, d, board, opts, geo))
+        for ly in engine_layers(layers, opts, d.store)
     ]
