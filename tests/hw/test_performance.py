@@ -307,3 +307,29 @@ def test_compute_bound_never_exceeds_the_modelled_cycles(model):
             for ly in engine_layers(L, opts):
                 exact = layer_cycles_vec(ly, D, 128, ddr_bits_per_cycle(b, 150), opts, geo)
                 assert compute_bound_vec(ly, D, opts)[0] <= exact["cycles"][0], ly.name
+
+
+def test_per_layer_rows_let_a_1x1_step_hold_all_input_channels():
+    """A 1x1 conv whose input does not fit one step at the design's Tr runs with a divisor
+    of Tr rows that does, so its input is read once per tile, not once per output pass."""
+    from filmqnn.hw.performance import reuse_rows
+
+    b = load_board("pynq-z2")
+    d = DesignPoint(Tm=32, Tm8=2, Tn=16, Tr=14, Tc=16, G=4, dsp4=344, dsp8=32, post=8,
+                    clock_mhz=100, ports=2, buf=2)
+    ly = LayerShape("c", "conv", 512, 128, 28, 28, 28, 28, 1)
+    D, opts = design_arrays(d, b), EngineOptions()
+    geo = buffer_geometry(model_layers("resnet50"), D, opts)  # banks sized for the network
+    ddr = ddr_bits_per_cycle(b, 100.0)
+    assert chunk_capacity(ly, D, geo, opts)[0] < 512 // 16  # the full tile cannot
+    assert reuse_rows(ly, D, geo, opts)[0] == 7
+    r = layer_cycles_vec(ly, D, 64, ddr, opts, geo)
+    assert r["rows"][0] == 7 and r["chunks"][0] == 512 // 16
+    full = layer_cycles_vec(ly, D, 64, ddr, replace(opts, input_reuse=False), geo)
+    assert full["rows"][0] == 14 and r["ddr_bits"][0] < full["ddr_bits"][0]
+    assert r["cycles"][0] < full["cycles"][0]
+    assert compute_bound_vec(ly, D, opts)[0] <= r["cycles"][0]
+    assert abs(simulate_layer(ly, d, b, opts, geo) - r["cycles"][0]) <= 0.05 * r["cycles"][0]
+    # a 3x3 conv, the first conv and FC keep the design's rows
+    assert reuse_rows(replace(ly, K=3, pad=1), D, geo, opts) is None
+    assert reuse_rows(replace(ly, kind="fc", R=1, C=1, H=1, W=1), D, geo, opts) is None

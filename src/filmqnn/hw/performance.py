@@ -365,13 +365,48 @@ def layer_cycles_vec(
     be reused, fewer leave steps to overlap loads with compute.
     """
     cap = chunk_capacity(ly, D, geo, opts)
-    if not np.any(cap > 1):
-        return _layer_cycles(ly, D, axi_bits, ddr_bits, opts, cap)
-    half = np.minimum(cap, _cdiv(_cdiv(ly.N, np.asarray(D["Tn"])), 2))
-    cands = [np.ones_like(cap), cap, np.maximum(half, 1)]
-    runs = [_layer_cycles(ly, D, axi_bits, ddr_bits, opts, k) for k in cands]
+    runs = [_layer_cycles(ly, D, axi_bits, ddr_bits, opts, cap)]
+    if np.any(cap > 1):
+        half = np.minimum(cap, _cdiv(_cdiv(ly.N, np.asarray(D["Tn"])), 2))
+        runs += [_layer_cycles(ly, D, axi_bits, ddr_bits, opts, k)
+                 for k in (np.ones_like(cap), np.maximum(half, 1))]
+    rows = reuse_rows(ly, D, geo, opts)
+    if rows is not None:
+        Dr = {**D, "Tr": rows}
+        runs.append(_layer_cycles(ly, Dr, axi_bits, ddr_bits, opts,
+                                  chunk_capacity(ly, Dr, geo, opts)))
+    if len(runs) == 1:
+        return runs[0]
     best = np.argmin(np.stack([r["cycles"] for r in runs]), axis=0)
-    return {key: np.choose(best, [r[key] for r in runs]) for key in runs[0]}
+    return {key: np.choose(best, [np.broadcast_to(r[key], np.shape(best)) for r in runs])
+            for key in runs[0]}
+
+
+def reuse_rows(
+    ly: LayerShape, D: dict[str, Any], geo: dict[str, Any], opts: EngineOptions
+) -> Any:
+    """Per design, the most output rows, a proper divisor of ``Tr``, with which one step of a
+    1x1 conv holds all its input channels, so the input stays for every output pass
+    (``input_reuse``); ``Tr`` where the full tile already does or no divisor does; None when
+    no design changes. A per-layer choice of the layer descriptor: a divisor splits every
+    tile, so the array-busy cycles never fall below ``compute_bound_vec``'s."""
+    if not (opts.input_reuse and opts.multi_chunk and ly.kind == "conv" and ly.K == 1
+            and ly.raw is None and ly.planes == 1 and ly.R > 1):
+        return None
+    Tr = np.asarray(D["Tr"])
+    need = _cdiv(ly.N, np.asarray(D["Tn"]))
+    done = chunk_capacity(ly, D, geo, opts) >= need
+    rows = np.broadcast_to(Tr, np.shape(done)).copy()
+    cands = sorted({r for t in np.unique(Tr) for r in range(1, int(t)) if t % r == 0},
+                   reverse=True)
+    for r in cands:
+        ok = ~done & (Tr % r == 0) & (r < Tr) & (r < ly.R)
+        if not ok.any():
+            continue
+        fits = ok & (chunk_capacity(ly, {**D, "Tr": np.full_like(Tr, r)}, geo, opts) >= need)
+        rows = np.where(fits, r, rows)
+        done = done | fits
+    return rows if np.any(rows != Tr) else None
 
 
 def _layer_cycles(
@@ -509,6 +544,7 @@ def _layer_cycles(
         "memory": np.maximum(mem_load, mem_write),
         "ddr_bits": bits,
         "chunks": np.broadcast_to(chunks, np.shape(total)),
+        "rows": np.broadcast_to(Tr, np.shape(total)),  # output rows per tile
     }
 
 

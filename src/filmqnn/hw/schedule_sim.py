@@ -69,14 +69,15 @@ def simulate_layer(
     passes = _passes(ly, d, opts)
     dw_px = int(dw_pixels(d.dsp4))
     seq = 0 if opts.axi_outstanding else AXI_LATENCY
-    rows = [min(d.Tr, ly.R - r) for r in range(0, ly.R, d.Tr)]
+    # the tile rows and chunks per step the layer descriptor carries (chosen by the model)
+    chosen = layer_cycles_vec(ly, D, axi, ddr, opts, geo)
+    tr_max = int(np.asarray(chosen["rows"]).ravel()[0])
+    rows = [min(tr_max, ly.R - r) for r in range(0, ly.R, tr_max)]
     cols = [min(d.Tc, ly.C - c) for c in range(0, ly.C, d.Tc)]
     if ly.is_channelwise:
         nsteps = None
     else:
-        # the chunks per step the layer descriptor carries (chosen by the analytic model)
-        chosen = layer_cycles_vec(ly, D, axi, ddr, opts, geo)["chunks"]
-        step = d.Tn * int(np.asarray(chosen).ravel()[0])
+        step = d.Tn * int(np.asarray(chosen["chunks"]).ravel()[0])
         nsteps = [min(step, ly.N - n) for n in range(0, ly.N, step)] * ly.planes
 
     def sc(x: Any) -> int:
