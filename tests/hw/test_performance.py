@@ -257,7 +257,10 @@ def test_multi_chunk_steps_by_hand():
     # the FC's 1-pixel chunks are bounded by its 8 chunks of 64 channels
     assert int(chunk_capacity(fc, D, geo, EngineOptions())[0]) == 8
     assert int(chunk_capacity(fc, D, geo, EngineOptions(multi_chunk=False))[0]) == 1
-    assert int(chunk_capacity(conv3, D, geo, EngineOptions())[0]) == 1
+    # a 3x3 chunk takes 9 of the 32 tap slots a weight half holds (whole BRAM18Ks) and a
+    # 10 x 10 input tile (50 words per bank of 256): both of its 8-channel chunks fit
+    assert int(chunk_capacity(conv3, D, geo, EngineOptions())[0]) == 2
+    assert int(chunk_capacity(replace(conv3, N=64), D, geo, EngineOptions())[0]) == 3
     # a step of 8 chunks: each reloads the weights (16 cycles) for its one pixel
     assert int(step_compute(fc, 1, 1, 64, 8, rewind=True)) == 8 * 16
     # 20 channels on Tn = 8: two full chunks and a 4-channel one (8-cycle reload)
@@ -322,7 +325,8 @@ def test_per_layer_rows_let_a_1x1_step_hold_all_input_channels():
     geo = buffer_geometry(model_layers("resnet50"), D, opts)  # banks sized for the network
     ddr = ddr_bits_per_cycle(b, 100.0)
     assert chunk_capacity(ly, D, geo, opts)[0] < 512 // 16  # the full tile cannot
-    assert reuse_rows(ly, D, geo, opts)[0] == 7
+    rows, fits = reuse_rows(ly, D, geo, opts)
+    assert rows[0] == 7 and fits[0]
     r = layer_cycles_vec(ly, D, 64, ddr, opts, geo)
     assert r["rows"][0] == 7 and r["chunks"][0] == 512 // 16
     full = layer_cycles_vec(ly, D, 64, ddr, replace(opts, input_reuse=False), geo)
@@ -330,6 +334,14 @@ def test_per_layer_rows_let_a_1x1_step_hold_all_input_channels():
     assert r["cycles"][0] < full["cycles"][0]
     assert compute_bound_vec(ly, D, opts)[0] <= r["cycles"][0]
     assert abs(simulate_layer(ly, d, b, opts, geo) - r["cycles"][0]) <= 0.05 * r["cycles"][0]
-    # a 3x3 conv, the first conv and FC keep the design's rows
-    assert reuse_rows(replace(ly, K=3, pad=1), D, geo, opts) is None
-    assert reuse_rows(replace(ly, kind="fc", R=1, C=1, H=1, W=1), D, geo, opts) is None
+    # a 3x3 conv keeps its input only when its chunks' 9 taps fit the weight banks (3 chunks
+    # of the 32 tap slots): 32 channels do, 64 do not at any rows
+    rows, fits = reuse_rows(replace(ly, N=32, K=3, pad=1), D, geo, opts)
+    assert fits[0] and rows[0] == 14
+    assert not reuse_rows(replace(ly, N=64, K=3, pad=1), D, geo, opts)[1][0]
+    k3 = replace(ly, N=32, K=3, pad=1)
+    r3 = layer_cycles_vec(k3, D, 64, ddr, opts, geo)
+    assert compute_bound_vec(k3, D, opts)[0] <= r3["cycles"][0]
+    assert abs(simulate_layer(k3, d, b, opts, geo) - r3["cycles"][0]) <= 0.05 * r3["cycles"][0]
+    rows, fits = reuse_rows(replace(ly, kind="fc", R=1, C=1, H=1, W=1), D, geo, opts)
+    assert not fits[0] and rows[0] == 14

@@ -157,3 +157,26 @@ def test_dse_gives_free_bram_to_the_store():
     assert off.best.store == 0 and off.performance["fps"] < r.performance["fps"]
     with pytest.raises(ValueError, match="store"):
         check_design(replace(r.best, store=-1))
+
+
+def test_a_design_models_the_same_in_any_batch():
+    """The DSE evaluates designs in batches: a design's cycles must not depend on the others
+    (per-layer options such as tile rows and chunks are chosen per design)."""
+    b = load_board("pynq-z2")
+    L = model_layers("resnet50")
+    designs = [
+        DesignPoint(32, 2, 16, 14, 16, 4, dsp4=344, dsp8=32, post=8, clock_mhz=100, ports=2,
+                    buf=2),
+        DesignPoint(16, 1, 32, 8, 14, 6, dsp4=344, dsp8=32, post=8, clock_mhz=100, ports=2,
+                    buf=8, store=16),
+        DesignPoint(12, 1, 32, 7, 14, 6, dsp4=328, dsp8=32, post=12, clock_mhz=100, ports=3,
+                    buf=4),
+        DesignPoint(24, 1, 16, 16, 28, 6, dsp4=312, dsp8=16, post=24, clock_mhz=100, ports=4,
+                    buf=1, store=64),
+    ]
+    D = {k: np.concatenate([design_arrays(x, b)[k] for x in designs])
+         for k in design_arrays(designs[0], b)}
+    opts = EngineOptions()
+    batch = network_cycles_vec(L, D, b, 100.0, opts)
+    one = [network_cycles_vec(L, design_arrays(x, b), b, 100.0, opts)[0] for x in designs]
+    assert list(batch) == pytest.approx(one)

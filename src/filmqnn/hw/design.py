@@ -61,10 +61,13 @@ class EngineOptions:
         without the DDR round trip of the unpooled map.
     multi_chunk: a step of a 1x1 conv or FC loads and computes several Tn-channel chunks (as
         many as the weight banks, sized for the network's largest kernel, and the input banks
-        hold), so short steps on small maps do not each wait out an AXI latency.
+        hold), so short steps on small maps do not each wait out an AXI latency; a larger
+        kernel does so when all its input channels fit (for ``input_reuse``).
     input_reuse: when one step holds all input channels of a conv / FC tile, the input stays
         on chip for all output passes of that tile (the weight banks alternate halves, the
-        input half is kept), so later passes load weights only.
+        input half is kept), so later passes load weights only. A conv whose channels do not
+        fit at the design's ``Tr`` may run with fewer rows per tile (a divisor of ``Tr``, a
+        per-layer choice of its descriptor) where they do.
     fm_store: the DSE gives the BRAM18Ks a design leaves free (within the limits) to an
         on-chip feature-map store (``DesignPoint.store``, planned by ``residency``); without
         it designs get no store. A design's own ``store`` is modelled either way.

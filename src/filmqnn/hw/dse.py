@@ -81,7 +81,8 @@ def _tm8(mode: str, ratio: float, Tm: np.ndarray) -> np.ndarray:
         return Tm.copy()
     if mode == "w4":
         return np.zeros_like(Tm)
-    return np.array([tm8_for_ratio(ratio, int(t)) for t in Tm])
+    out = np.unique(Tm)  # few distinct Tm: the rule is applied once each
+    return np.array([tm8_for_ratio(ratio, int(t)) for t in out])[np.searchsorted(out, Tm)]
 
 
 def _grid(mode: str, ratio: float, axi_bits: int) -> dict[str, np.ndarray]:
@@ -194,7 +195,7 @@ def _most_lanes(D: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
 
 def _exact_cycles(
     layers: list[LayerShape], D: dict[str, np.ndarray], board: Board, clock: float,
-    opts: EngineOptions, keep: int, batch: int = 8192,
+    opts: EngineOptions, keep: int, batch: int = 4096,
 ) -> tuple[np.ndarray, float]:
     """Modelled cycles of the designs that can rank among the ``keep`` fastest (inf for the
     rest) and the smallest lower bound of all designs. Designs are evaluated in order of a

@@ -211,22 +211,24 @@ def group_drain(opts: EngineOptions) -> int:
 def chunk_capacity(
     ly: LayerShape, D: dict[str, Any], geo: dict[str, Any], opts: EngineOptions
 ) -> Any:
-    """Most Tn-channel chunks one step may load and compute: with ``multi_chunk`` a 1x1 conv or
-    FC takes up to what one half of its weight banks and of its input banks hold (their
-    BRAMs, sized for the network's largest kernel and tile, rounded up to whole BRAM18Ks) and
-    its input channels need, else 1."""
+    """Most Tn-channel chunks one step may load and compute: with ``multi_chunk`` a conv or FC
+    takes up to what one half of its weight banks (a chunk fills K*K tap slots) and of its
+    input banks hold (their BRAMs, sized for the network's largest kernel and tile, rounded
+    up to whole BRAM18Ks) and its input channels need, else 1. Larger kernels use more than
+    one chunk only to keep the whole input on chip (``reuse_rows``)."""
     Tn, Tr, Tc = (np.asarray(D[k]) for k in ("Tn", "Tr", "Tc"))
     one = np.ones(np.broadcast(Tn, Tr, Tc).shape, dtype=np.int64)
-    if not opts.multi_chunk or ly.K != 1 or ly.kind not in ("conv", "fc"):
+    if not opts.multi_chunk or ly.kind not in ("conv", "fc"):
         return one
     rp, cp = geo["phases"]
     tr, tc = np.minimum(Tr, ly.R), np.minimum(Tc, ly.C)
-    rin = np.minimum((tr - 1) * ly.stride + 1, ly.H)
-    cin = np.minimum((tc - 1) * ly.stride + 1, ly.W)
+    rin = np.minimum((tr - 1) * ly.stride + ly.K, ly.H + 2 * ly.pad)
+    cin = np.minimum((tc - 1) * ly.stride + ly.K, ly.W + 2 * ly.pad)
     need = _cdiv(rin, rp) * _cdiv(cin, cp)
-    fit = np.minimum(geo["w_chunks"], np.asarray(geo["in_words"]) // need)
+    w_fit = np.asarray(geo["w_chunks"]) // (ly.K * ly.K)  # a chunk holds all its taps
+    fit = np.minimum(w_fit, np.asarray(geo["in_words"]) // need)
     if ly.raw is not None:  # the raw tile has its own buffer
-        fit = np.asarray(geo["w_chunks"])
+        fit = w_fit
     return np.clip(np.minimum(fit, _cdiv(ly.N, Tn)), 1, None) * one
 
 
@@ -250,16 +252,25 @@ def transition(
     return alone + _cdiv(np.maximum(excess, 0), 2)
 
 
+def chip_flags(ly: LayerShape, D: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """Whether the layer's input, output and residual operand sit in the feature-map store:
+    per design from ``D`` ("in_chip", "out_chip", "skip_chip" arrays, set by ``network_sum``
+    for designs with different stores), else the layer's own flags."""
+    return (D.get("in_chip", ly.in_chip), D.get("out_chip", ly.out_chip),
+            D.get("skip_chip", ly.skip_chip))
+
+
 def step_load(
     ly: LayerShape, tr: Any, tc: Any, tn: Any, wbits_per_row: Any, G: Any,
     axi_bits: int, ports: int, ddr_bits: float, extra_beats: Any = 0, with_input: bool = True,
+    chip: tuple[Any, Any, Any] | None = None,
 ) -> tuple[Any, Any]:
     """Data cycles of one step's load (latency excluded) and DDR bits moved: input + weight
     tile (+ ``extra_beats``, the prefetch of a group's first step) striped over the read
     channels of ``ports`` AXI ports and capped by the sustained DDR bandwidth. An input or a
     residual operand held in the feature-map store (``in_chip``, ``skip_chip``) streams from
     its read port at the same width, beside the DDR reads. ``with_input=False``: the input
-    tile is still on chip (``input_reuse``)."""
+    tile is still on chip (``input_reuse``). ``chip``: ``chip_flags`` (default the layer's)."""
     rin = (np.asarray(tr) - 1) * ly.stride + ly.K
     cin = (np.asarray(tc) - 1) * ly.stride + ly.K
     rin, cin = np.minimum(rin, ly.H + 2 * ly.pad), np.minimum(cin, ly.W + 2 * ly.pad)
@@ -274,7 +285,9 @@ def step_load(
         b_w = beats(np.asarray(wbits_per_row) * ly.K * ly.K, axi_bits)
     else:
         b_w = beats(np.asarray(wbits_per_row) * np.asarray(tn) * ly.K * ly.K, axi_bits)
-    b_chip = (b_in if ly.in_chip else 0) + (extra_beats if ly.residual and ly.skip_chip else 0)
+    in_chip, _, skip_chip = chip or chip_flags(ly, {})
+    b_chip = np.where(in_chip, b_in, 0) + np.where(ly.residual & np.asarray(skip_chip),
+                                                    extra_beats, 0)
     b = b_in + b_w + extra_beats - b_chip
     t = np.maximum(np.maximum(_cdiv(b, ports), np.ceil(b * axi_bits / ddr_bits)),
                    _cdiv(b_chip, ports))
@@ -283,7 +296,7 @@ def step_load(
 
 def group_write(
     ly: LayerShape, tr: Any, tc: Any, tm: Any, G: Any, post: Any, axi_bits: int, ports: int,
-    ddr_bits: float,
+    ddr_bits: float, chip: tuple[Any, Any, Any] | None = None,
 ) -> tuple[Any, Any, Any]:
     """Write-back of one output tile: (data cycles without latency, DDR bits, DDR prefetch
     beats). ``post`` lanes requantize the accumulators while the write channels of ``ports``
@@ -303,7 +316,7 @@ def group_write(
     else:
         b_skip = b_out if ly.residual else np.zeros_like(b_out)
     requant = _cdiv(np.ceil(tm).astype(np.int64) * pix, post)
-    b_ddr = np.zeros_like(b_out) if ly.out_chip else b_out
+    b_ddr = np.where((chip or chip_flags(ly, {}))[1], 0, b_out)
     t = np.maximum(np.maximum(_cdiv(b_out, ports), requant), np.ceil(b_ddr * axi_bits / ddr_bits))
     return t.astype(np.int64), b_ddr * axi_bits, b_skip
 
@@ -365,16 +378,20 @@ def layer_cycles_vec(
     be reused, fewer leave steps to overlap loads with compute.
     """
     cap = chunk_capacity(ly, D, geo, opts)
-    runs = [_layer_cycles(ly, D, axi_bits, ddr_bits, opts, cap)]
-    if np.any(cap > 1):
-        half = np.minimum(cap, _cdiv(_cdiv(ly.N, np.asarray(D["Tn"])), 2))
-        runs += [_layer_cycles(ly, D, axi_bits, ddr_bits, opts, k)
-                 for k in (np.ones_like(cap), np.maximum(half, 1))]
-    rows = reuse_rows(ly, D, geo, opts)
-    if rows is not None:
+    if ly.K == 1:
+        runs = [_layer_cycles(ly, D, axi_bits, ddr_bits, opts, cap)]
+        if np.any(cap > 1):
+            half = np.minimum(cap, _cdiv(_cdiv(ly.N, np.asarray(D["Tn"])), 2))
+            runs += [_layer_cycles(ly, D, axi_bits, ddr_bits, opts, k)
+                     for k in (np.ones_like(cap), np.maximum(half, 1))]
+    else:  # larger kernels take several chunks only to keep the input (below)
+        runs = [_layer_cycles(ly, D, axi_bits, ddr_bits, opts, np.ones_like(cap))]
+    rows, fits = reuse_rows(ly, D, geo, opts)
+    if np.any(fits & ((rows != np.asarray(D["Tr"])) | (ly.K > 1))):
         Dr = {**D, "Tr": rows}
-        runs.append(_layer_cycles(ly, Dr, axi_bits, ddr_bits, opts,
-                                  chunk_capacity(ly, Dr, geo, opts)))
+        r = _layer_cycles(ly, Dr, axi_bits, ddr_bits, opts, chunk_capacity(ly, Dr, geo, opts))
+        # only where all channels fit: a design's options never depend on the others
+        runs.append({**r, "cycles": np.where(fits, r["cycles"], np.inf)})
     if len(runs) == 1:
         return runs[0]
     best = np.argmin(np.stack([r["cycles"] for r in runs]), axis=0)
@@ -384,29 +401,29 @@ def layer_cycles_vec(
 
 def reuse_rows(
     ly: LayerShape, D: dict[str, Any], geo: dict[str, Any], opts: EngineOptions
-) -> Any:
-    """Per design, the most output rows, a proper divisor of ``Tr``, with which one step of a
-    1x1 conv holds all its input channels, so the input stays for every output pass
-    (``input_reuse``); ``Tr`` where the full tile already does or no divisor does; None when
-    no design changes. A per-layer choice of the layer descriptor: a divisor splits every
-    tile, so the array-busy cycles never fall below ``compute_bound_vec``'s."""
-    if not (opts.input_reuse and opts.multi_chunk and ly.kind == "conv" and ly.K == 1
-            and ly.raw is None and ly.planes == 1 and ly.R > 1):
-        return None
+) -> tuple[Any, Any]:
+    """Per design, the most output rows (``Tr`` or a proper divisor of it) with which one step
+    of a conv holds all its input channels, so the input stays for every output pass
+    (``input_reuse``), and whether any does (else ``Tr``). A per-layer choice of the layer
+    descriptor: a divisor splits every tile, so the array-busy cycles never fall below
+    ``compute_bound_vec``'s."""
     Tr = np.asarray(D["Tr"])
+    if not (opts.input_reuse and opts.multi_chunk and ly.kind == "conv"
+            and ly.raw is None and ly.planes == 1 and ly.R > 1):
+        return Tr, np.zeros(np.shape(Tr), dtype=bool)
     need = _cdiv(ly.N, np.asarray(D["Tn"]))
     done = chunk_capacity(ly, D, geo, opts) >= need
     rows = np.broadcast_to(Tr, np.shape(done)).copy()
     cands = sorted({r for t in np.unique(Tr) for r in range(1, int(t)) if t % r == 0},
                    reverse=True)
     for r in cands:
-        ok = ~done & (Tr % r == 0) & (r < Tr) & (r < ly.R)
+        ok = ~done & (Tr % r == 0) & (r < ly.R)
         if not ok.any():
             continue
         fits = ok & (chunk_capacity(ly, {**D, "Tr": np.full_like(Tr, r)}, geo, opts) >= need)
         rows = np.where(fits, r, rows)
         done = done | fits
-    return rows if np.any(rows != Tr) else None
+    return rows, done
 
 
 def _layer_cycles(
@@ -418,6 +435,7 @@ def _layer_cycles(
     post, ports = np.asarray(D["post"]), np.asarray(D["ports"])
     dw_px = dw_pixels(D["dsp4"])
     seq = 0 if opts.axi_outstanding else AXI_LATENCY  # latency each transfer pays in series
+    chip = chip_flags(ly, D)
     P_m, a_f, b_f, a_l, b_l = pass_split(ly, Tm4, Tm8, opts)
     planes = ly.planes
     # input_reuse applies where a group is one step over all input channels (set per pass type)
@@ -444,19 +462,20 @@ def _layer_cycles(
             wrow = a * W4_BITS + b * W8_BITS  # weight bits per input channel per tap
             if ly.is_channelwise:
                 P_n, tn_f, tn_l = one, tm, tm
-            w, bits_w, skip = group_write(ly, tr, tc, tm, G, post, axi_bits, ports, ddr_bits)
+            w, bits_w, skip = group_write(ly, tr, tc, tm, G, post, axi_bits, ports, ddr_bits,
+                                          chip)
             w = w + seq + group_drain(opts)
             c_f = step_compute(ly, tr, tc, tn_f, Tn, dw_px, opts.dw_taps, opts.pipe_rewind)
             c_l = step_compute(ly, tr, tc, tn_l, Tn, dw_px, opts.dw_taps, opts.pipe_rewind)
             args = (wrow, G, axi_bits, ports, ddr_bits)
-            l_f, bits_f = step_load(ly, tr, tc, tn_f, *args)
-            l_l, bits_l = step_load(ly, tr, tc, tn_l, *args)
+            l_f, bits_f = step_load(ly, tr, tc, tn_f, *args, chip=chip)
+            l_l, bits_l = step_load(ly, tr, tc, tn_l, *args, chip=chip)
             # a group's first step also prefetches the residual operand of its output tile
-            l_f0, bits_f0 = step_load(ly, tr, tc, tn_f, *args, extra_beats=skip)
-            l_l0, bits_l0 = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip)
+            l_f0, bits_f0 = step_load(ly, tr, tc, tn_f, *args, extra_beats=skip, chip=chip)
+            l_l0, bits_l0 = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip, chip=chip)
             # input_reuse: a one-step group's input stays on chip for the tile's later passes
             l_w0, bits_w0 = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip,
-                                      with_input=False)
+                                      with_input=False, chip=chip)
             npp = P_n // planes  # steps per input plane (only the first conv has 2 planes)
             multi = npp > 1
             reuse = reusable & ~multi
@@ -556,8 +575,9 @@ def traffic_bound_bits(ly: LayerShape, D: dict[str, Any], opts: EngineOptions) -
     _, M4, M8 = m_passes(ly, D["Tm4"], D["Tm8"], opts)
     taps = ly.K * ly.K * (ly.N // ly.groups)
     weights = taps * (M4 * W4_BITS + M8 * W8_BITS) if ly.kind in ("conv", "fc", "dwconv") else 0
-    acts = ly.M * out_pixels(ly) * ((not ly.out_chip) + (ly.residual and not ly.skip_chip))
-    acts += 0 if ly.raw is not None or ly.in_chip else ly.N * ly.R * ly.C
+    in_chip, out_chip, skip_chip = (np.asarray(f) for f in chip_flags(ly, D))
+    acts = ly.M * out_pixels(ly) * ((~out_chip).astype(int) + (ly.residual & ~skip_chip))
+    acts = acts + (0 if ly.raw is not None else np.where(in_chip, 0, ly.N * ly.R * ly.C))
     return weights + acts * ACT_BITS
 
 
@@ -576,39 +596,34 @@ def shape_key(ly: LayerShape) -> LayerShape:
     return replace(ly, name="", tin=-1, tout=-1, tskip=-1)
 
 
-def _take(d: dict[str, Any], idx: np.ndarray, n: int) -> dict[str, Any]:
-    """The entries of ``d`` for designs ``idx`` (arrays over the ``n`` designs are sliced)."""
-    return {k: (v[idx] if isinstance(v, np.ndarray) and v.ndim and len(v) == n else v)
-            for k, v in d.items()}
-
-
 def network_sum(
     layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions,
     layer_fn: Callable[[LayerShape, dict[str, Any], Any], Any], geo: Any = None,
 ) -> Any:
     """Sum over the engine layers of ``layer_fn(layer, designs, geo)`` plus the frame launch,
-    for arrays of designs. The feature-map store decides which tensors are on chip, so the
-    layers differ by store size: each distinct layer is evaluated once, over all designs
-    whose store gives it, and counted as often as it occurs."""
+    for arrays of designs. Each distinct layer is evaluated once and counted as often as it
+    occurs. The feature-map store decides which tensors are on chip, so with designs of
+    different stores a layer carries its on-chip flags per design in ``D`` (``chip_flags``)
+    and layers differ by shape and by those flags over the designs."""
     store = np.asarray(D.get("store", 0))
     sizes = np.unique(store)
+    total = float(frame_launch(opts))
     if len(sizes) == 1:
-        total = float(frame_launch(opts))
         for ly, k in shape_counts(engine_layers(layers, opts, int(sizes[0]))).items():
             total = total + k * layer_fn(ly, D, geo)
         return total
-    n = len(store)
-    uses: dict[LayerShape, list[tuple[np.ndarray, int]]] = {}
-    for s in sizes:
-        idx = np.flatnonzero(store == s)
-        for ly, k in shape_counts(engine_layers(layers, opts, int(s))).items():
-            uses.setdefault(ly, []).append((idx, k))
-    total = np.full(n, float(frame_launch(opts)))
-    for ly, parts in uses.items():
-        idx = np.concatenate([i for i, _ in parts])
-        k = np.concatenate([np.full(len(i), c) for i, c in parts])
-        g = None if geo is None else _take(geo, idx, n)
-        total[idx] += k * np.broadcast_to(layer_fn(ly, _take(D, idx, n), g), idx.shape)
+    per_size = [engine_layers(layers, opts, int(s)) for s in sizes]
+    which = np.searchsorted(sizes, store)
+    groups: dict[tuple[LayerShape, bytes], list[Any]] = {}
+    for at in zip(*per_size, strict=True):
+        base = replace(shape_key(at[0]), in_chip=False, out_chip=False, skip_chip=False)
+        flags = np.array([(ly.in_chip, ly.out_chip, ly.skip_chip) for ly in at])
+        g = groups.setdefault((base, flags.tobytes()), [base, flags, 0])
+        g[2] += 1
+    for base, flags, k in groups.values():
+        per = flags[which]
+        Dl = {**D, "in_chip": per[:, 0], "out_chip": per[:, 1], "skip_chip": per[:, 2]}
+        total = total + k * layer_fn(base, Dl, geo)
     return total
 
 
