@@ -62,7 +62,7 @@ def main() -> None:
     ap.add_argument("--ratio", type=float, default=0.05)
     args = ap.parse_args()
     print("| board @ MHz | model | paper FPS | mixed FPS (modelled) | target | met | ceiling "
-          "| mixed LUT / DSP / BRAM18K | mixed design Tm,Tm8,Tn,Tr,Tc,G,ports,buf "
+          "| mixed LUT / DSP / BRAM18K | mixed design Tm,Tm8,Tn,Tr,Tc,G,ports,buf,store "
           "| W8A5 FPS | W4A5 FPS |")
     print("|---|---|---:|---:|---:|---|---:|---|---|---:|---:|")
     shares = []
@@ -77,7 +77,7 @@ def main() -> None:
             print(f"| {board} @ {clock:g} | {model} | {PAPER_FPS[(board, model)]} | "
                   f"{fps:.1f} | {target} | {'yes' if fps >= target else 'no'} | "
                   f"{mixed.fps_ceiling:.1f} | {_res(mixed)} | "
-                  f"{d.Tm},{d.Tm8},{d.Tn},{d.Tr},{d.Tc},{d.G},{d.ports},{d.buf} | "
+                  f"{d.Tm},{d.Tm8},{d.Tn},{d.Tr},{d.Tc},{d.G},{d.ports},{d.buf},{d.store} | "
                   f"{w8.performance['fps']:.1f} | {w4.performance['fps']:.1f} |")
             shares.append((board, model, _shares(L, mixed.performance)))
     print("\nShare of the mixed design's frame cycles (modelled):\n")

@@ -3,7 +3,8 @@
 Run: .venv/bin/python bench/hw_what_if.py {modes,floors,dsp,reuse,fusion}
   modes   mixed FPS with the default engine, then with each newer engine mode switched off
   floors  best FPS, the ceiling over all fitting designs, and the best design's floors:
-          array-busy cycles alone, fewest DDR bits alone (per network, not per layer)
+          array-busy cycles alone, fewest DDR bits alone with its feature-map store (per
+          network, not per layer)
   dsp     1.5x the board's DSPs (an upper bound on the 6-product conv3x2 packing)
   reuse   1x1 input reuse with unlimited buffers, no BRAM charged (not a real design)
   fusion  ResNet-50 bottleneck-internal tensors free of DDR traffic (not a real design)
@@ -28,7 +29,8 @@ from filmqnn.hw.layers import LayerShape, model_layers
 
 BOARDS = (("zcu102", 150.0), ("pynq-z2", 100.0))
 MODELS = ("resnet18", "resnet50", "mobilenet_v2")
-MODES = ("im2col_onchip", "pipe_rewind", "fuse_stem_pool", "multi_chunk", "input_reuse")
+MODES = ("im2col_onchip", "pipe_rewind", "fuse_stem_pool", "multi_chunk", "input_reuse",
+         "fm_store")
 
 
 def _fps(model: str, board: str, clock: float, opts: EngineOptions | None = None) -> float:
@@ -59,7 +61,7 @@ def floors() -> None:
             busy = sum(float(np.ravel(performance.compute_bound_vec(ly, D, opts))[0])
                        for ly in engine_layers(L, opts))
             bits = sum(float(np.ravel(performance.traffic_bound_bits(ly, D, opts))[0])
-                       for ly in engine_layers(L, opts))
+                       for ly in engine_layers(L, opts, r.best.store))
             ddr = bits / performance.ddr_bits_per_cycle(b, clock)
             print(f"| {board} | {model} | {r.performance['fps']:.1f} | {r.fps_ceiling:.1f} | "
                   f"{clock * 1e6 / busy:.1f} | {clock * 1e6 / ddr:.1f} | {bits / 8e6:.1f} |")

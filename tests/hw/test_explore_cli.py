@@ -17,9 +17,13 @@ def test_explore_json_contract(tmp_path):
     assert s["fps"] > 0 and s["clock_mhz"] == 100.0
     assert set(s["resources"]) == keys and set(s["limits"]) == keys
     assert all(s["resources"][k] <= s["limits"][k] for k in keys)
-    assert {"Tm", "Tm8", "Tn", "Tr", "Tc", "G", "ports", "buf"} <= set(s["design"])
+    assert {"Tm", "Tm8", "Tn", "Tr", "Tc", "G", "ports", "buf", "store"} <= set(s["design"])
     assert s["fps_ceiling"] >= s["fps"]
     assert all({"name", "cycles", "bound"} <= set(ly) for ly in s["layers"])
+    # the design's feature-map store keeps some tensors on chip (PYNQ-Z2 MobileNet-V2)
+    assert s["design"]["store"] > 0
+    assert any("output" in ly["on_chip"] for ly in s["layers"])
+    assert "| on chip |" in (out / "report.md").read_text()
     for f in ("report.md", "roofline.png", "pareto.png", "utilisation.png"):
         assert (out / f).stat().st_size > 0
 
@@ -37,12 +41,13 @@ def test_explore_engine_mode_flags():
     args = ["explore", "--model", "mobilenet_v2", "--board", "pynq-z2", "--json"]
     new = json.loads(runner.invoke(app, args).stdout)
     flags = ["--no-dw-taps", "--no-axi-outstanding", "--host-im2col", "--no-pipe-rewind",
-             "--no-fuse-pool", "--no-multi-chunk", "--no-input-reuse"]
+             "--no-fuse-pool", "--no-multi-chunk", "--no-input-reuse", "--no-fm-store"]
     old = json.loads(runner.invoke(app, [*args, *flags]).stdout)
     modes = ("dw_taps", "axi_outstanding", "im2col_onchip", "pipe_rewind", "fuse_stem_pool",
-             "multi_chunk", "input_reuse")
+             "multi_chunk", "input_reuse", "fm_store")
     assert all(new["engine"][m] for m in modes)
     assert not any(old["engine"][m] for m in modes)
+    assert old["design"]["store"] == 0 and not any(ly["on_chip"] for ly in old["layers"])
     assert old["fps"] < new["fps"]
     assert new["fps"] > old["fps"]
 

@@ -367,15 +367,17 @@ def layer_cycles_vec(
     ly: LayerShape, D: dict[str, Any], axi_bits: int, ddr_bits: float, opts: EngineOptions,
     geo: dict[str, Any],
 ) -> dict[str, Any]:
-    """Cycles (and compute / memory parts, DDR bits, chunks per step) of one engine layer for
-    arrays of designs.
+    """Cycles (and compute / memory parts, DDR bits, chunks per step, tile rows) of one engine
+    layer for arrays of designs.
 
     ``D`` holds broadcastable integer arrays Tm4, Tm8, Tn, Tr, Tc, G, post, ports (AXI ports
-    used). ``ddr_bits`` is the sustained DDR bits per accelerator cycle; ``geo`` the network's
-    ``buffers.buffer_geometry``. With ``multi_chunk`` the chunks per step are chosen per design
-    (a compile-time choice of the layer descriptor) among 1, the capacity and half the input
+    used), optionally per-design ``chip_flags``. ``ddr_bits`` is the sustained DDR bits per
+    accelerator cycle; ``geo`` the network's ``buffers.buffer_geometry``. With
+    ``multi_chunk`` the chunks per step of a 1x1 conv / FC are chosen per design (a
+    compile-time choice of the layer descriptor) among 1, the capacity and half the input
     chunks, whichever gives the fewest cycles: more chunks hide AXI latency and let the input
-    be reused, fewer leave steps to overlap loads with compute.
+    be reused, fewer leave steps to overlap loads with compute. A conv may also run with the
+    tile rows of ``reuse_rows`` and all its channels in one step, where that is faster.
     """
     cap = chunk_capacity(ly, D, geo, opts)
     if ly.K == 1:
