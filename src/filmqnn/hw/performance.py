@@ -260,31 +260,40 @@ def chip_flags(ly: LayerShape, D: dict[str, Any]) -> tuple[Any, Any, Any]:
             D.get("skip_chip", ly.skip_chip))
 
 
-def step_load(
-    ly: LayerShape, tr: Any, tc: Any, tn: Any, wbits_per_row: Any, G: Any,
-    axi_bits: int, ports: int, ddr_bits: float, extra_beats: Any = 0, with_input: bool = True,
-    chip: tuple[Any, Any, Any] | None = None,
+def tile_beats(
+    ly: LayerShape, tr: Any, tc: Any, tn: Any, wbits_per_row: Any, G: Any, axi_bits: int
 ) -> tuple[Any, Any]:
-    """Data cycles of one step's load (latency excluded) and DDR bits moved: input + weight
-    tile (+ ``extra_beats``, the prefetch of a group's first step) striped over the read
-    channels of ``ports`` AXI ports and capped by the sustained DDR bandwidth. An input or a
-    residual operand held in the feature-map store (``in_chip``, ``skip_chip``) streams from
-    its read port at the same width, beside the DDR reads. ``with_input=False``: the input
-    tile is still on chip (``input_reuse``). ``chip``: ``chip_flags`` (default the layer's)."""
+    """AXI beats of one step's input tile and weight tile (``step_load``'s two parts)."""
     rin = (np.asarray(tr) - 1) * ly.stride + ly.K
     cin = (np.asarray(tc) - 1) * ly.stride + ly.K
     rin, cin = np.minimum(rin, ly.H + 2 * ly.pad), np.minimum(cin, ly.W + 2 * ly.pad)
     if ly.stride > ly.K:  # rows no output reads (1x1 stride 2) are never requested
         rin = np.minimum(rin, np.asarray(tr) * ly.K)
     b_in = act_beats(tn, rin * cin, G, axi_bits)
-    if ly.raw is not None or not with_input:  # raw tile: in group_write's prefetch
-        b_in = np.zeros_like(b_in)
     if ly.kind in ("maxpool", "gap"):
         b_w = np.zeros_like(b_in)
     elif ly.kind == "dwconv":
         b_w = beats(np.asarray(wbits_per_row) * ly.K * ly.K, axi_bits)
     else:
         b_w = beats(np.asarray(wbits_per_row) * np.asarray(tn) * ly.K * ly.K, axi_bits)
+    return b_in, b_w
+
+
+def step_load(
+    ly: LayerShape, tr: Any, tc: Any, tn: Any, wbits_per_row: Any, G: Any,
+    axi_bits: int, ports: int, ddr_bits: float, extra_beats: Any = 0, with_input: bool = True,
+    chip: tuple[Any, Any, Any] | None = None, tile: tuple[Any, Any] | None = None,
+) -> tuple[Any, Any]:
+    """Data cycles of one step's load (latency excluded) and DDR bits moved: input + weight
+    tile (+ ``extra_beats``, the prefetch of a group's first step) striped over the read
+    channels of ``ports`` AXI ports and capped by the sustained DDR bandwidth. An input or a
+    residual operand held in the feature-map store (``in_chip``, ``skip_chip``) streams from
+    its read port at the same width, beside the DDR reads. ``with_input=False``: the input
+    tile is still on chip (``input_reuse``). ``chip``: ``chip_flags`` (default the layer's);
+    ``tile``: the step's ``tile_beats`` when already known."""
+    b_in, b_w = tile or tile_beats(ly, tr, tc, tn, wbits_per_row, G, axi_bits)
+    if ly.raw is not None or not with_input:  # raw tile: in group_write's prefetch
+        b_in = np.zeros_like(b_in)
     in_chip, _, skip_chip = chip or chip_flags(ly, {})
     b_chip = np.where(in_chip, b_in, 0) + np.where(ly.residual & np.asarray(skip_chip),
                                                     extra_beats, 0)
@@ -470,14 +479,18 @@ def _layer_cycles(
             c_f = step_compute(ly, tr, tc, tn_f, Tn, dw_px, opts.dw_taps, opts.pipe_rewind)
             c_l = step_compute(ly, tr, tc, tn_l, Tn, dw_px, opts.dw_taps, opts.pipe_rewind)
             args = (wrow, G, axi_bits, ports, ddr_bits)
-            l_f, bits_f = step_load(ly, tr, tc, tn_f, *args, chip=chip)
-            l_l, bits_l = step_load(ly, tr, tc, tn_l, *args, chip=chip)
+            t_f = tile_beats(ly, tr, tc, tn_f, wrow, G, axi_bits)
+            t_l = tile_beats(ly, tr, tc, tn_l, wrow, G, axi_bits)
+            l_f, bits_f = step_load(ly, tr, tc, tn_f, *args, chip=chip, tile=t_f)
+            l_l, bits_l = step_load(ly, tr, tc, tn_l, *args, chip=chip, tile=t_l)
             # a group's first step also prefetches the residual operand of its output tile
-            l_f0, bits_f0 = step_load(ly, tr, tc, tn_f, *args, extra_beats=skip, chip=chip)
-            l_l0, bits_l0 = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip, chip=chip)
+            l_f0, bits_f0 = step_load(ly, tr, tc, tn_f, *args, extra_beats=skip, chip=chip,
+                                      tile=t_f)
+            l_l0, bits_l0 = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip, chip=chip,
+                                      tile=t_l)
             # input_reuse: a one-step group's input stays on chip for the tile's later passes
             l_w0, bits_w0 = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip,
-                                      with_input=False, chip=chip)
+                                      with_input=False, chip=chip, tile=t_l)
             npp = P_n // planes  # steps per input plane (only the first conv has 2 planes)
             multi = npp > 1
             reuse = reusable & ~multi
