@@ -596,16 +596,6 @@ def traffic_bound_bits(ly: LayerShape, D: dict[str, Any], opts: EngineOptions) -
     return weights + acts * ACT_BITS
 
 
-def shape_counts(layers: list[LayerShape]) -> dict[LayerShape, int]:
-    """Engine layers by shape (name and tensor ids dropped) with how often each occurs:
-    layers of identical shape are evaluated once."""
-    counts: dict[LayerShape, int] = {}
-    for ly in layers:
-        key = shape_key(ly)
-        counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
 def shape_key(ly: LayerShape) -> LayerShape:
     """The layer without what its cycles do not depend on (name, tensor ids)."""
     return replace(ly, name="", tin=-1, tout=-1, tskip=-1)
@@ -616,28 +606,22 @@ def network_sum(
     layer_fn: Callable[[LayerShape, dict[str, Any], Any], Any], geo: Any = None,
 ) -> Any:
     """Sum over the engine layers of ``layer_fn(layer, designs, geo)`` plus the frame launch,
-    for arrays of designs. Each distinct layer is evaluated once and counted as often as it
-    occurs. The feature-map store decides which tensors are on chip, so with designs of
-    different stores a layer carries its on-chip flags per design in ``D`` (``chip_flags``)
-    and layers differ by shape and by those flags over the designs."""
+    for arrays of designs. The feature-map store decides which tensors are on chip, so a layer
+    carries its on-chip flags per design in ``D`` (``chip_flags``); each distinct layer (shape
+    and flags over the designs) is evaluated once and counted as often as it occurs."""
     store = np.asarray(D.get("store", 0))
     sizes = np.unique(store)
-    total = float(frame_launch(opts))
-    if len(sizes) == 1:
-        for ly, k in shape_counts(engine_layers(layers, opts, int(sizes[0]))).items():
-            total = total + k * layer_fn(ly, D, geo)
-        return total
-    per_size = [engine_layers(layers, opts, int(s)) for s in sizes]
     which = np.searchsorted(sizes, store)
     groups: dict[tuple[LayerShape, bytes], list[Any]] = {}
-    for at in zip(*per_size, strict=True):
+    for at in zip(*(engine_layers(layers, opts, int(s)) for s in sizes), strict=True):
         base = replace(shape_key(at[0]), in_chip=False, out_chip=False, skip_chip=False)
         flags = np.array([(ly.in_chip, ly.out_chip, ly.skip_chip) for ly in at])
         g = groups.setdefault((base, flags.tobytes()), [base, flags, 0])
         g[2] += 1
+    total = float(frame_launch(opts))
     for base, flags, k in groups.values():
         per = flags[which]
-        Dl = {**D, "in_chip": per[:, 0], "out_chip": per[:, 1], "skip_chip": per[:, 2]}
+        Dl = {**D, "in_chip": per[..., 0], "out_chip": per[..., 1], "skip_chip": per[..., 2]}
         total = total + k * layer_fn(base, Dl, geo)
     return total
 

@@ -52,16 +52,13 @@ def store_words(bram18k: int) -> int:
     return int(bram18k) * STORE_WORDS_PER_BRAM
 
 
+@cache
 def plan(layers: tuple[LayerShape, ...], capacity: int) -> tuple[Placement, ...]:
     """Placements of the tensors of ``layers`` (engine layers, in run order) in a store of
-    ``capacity`` words. Tensors are taken in order of DDR bits saved per word and layer of
-    lifetime (short-lived, often-read tensors first) and each goes to the lowest word range
-    free over its whole lifetime (first fit); a tensor that fits nowhere stays in DDR."""
-    return _plan(tuple(layers), int(capacity))
-
-
-@cache
-def _plan(layers: tuple[LayerShape, ...], capacity: int) -> tuple[Placement, ...]:
+    ``capacity`` words (cached: the DSE asks for the same plans again and again). Tensors are
+    taken in order of DDR bits saved per word and layer of lifetime (short-lived, often-read
+    tensors first) and each goes to the lowest word range free over its whole lifetime
+    (first fit); a tensor that fits nowhere stays in DDR."""
     if capacity <= 0:
         return ()
     made: dict[int, tuple[int, int]] = {}  # tensor -> (producer position, words)
