@@ -83,7 +83,7 @@ def explore_command(
         False, "--no-fuse-pool", help="Run the stem max pool as its own layer."
     ),
     no_multi_chunk: bool = typer.Option(
-        False, "--no-multi-chunk", help="1x1 convs and FC load one Tn chunk per step."
+        False, "--no-multi-chunk", help="Convs and FC load one Tn chunk per step."
     ),
     no_input_reuse: bool = typer.Option(
         False, "--no-input-reuse", help="Every output pass reloads its input tile."
