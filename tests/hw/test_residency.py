@@ -10,19 +10,24 @@ from filmqnn.hw.devices import load_board
 from filmqnn.hw.dse import explore
 from filmqnn.hw.layers import LayerShape, model_layers
 from filmqnn.hw.performance import (
+    band_switches,
     ddr_bits_per_cycle,
     group_write,
+    layer_cycles_vec,
     network_bound_vec,
     network_cycles_vec,
     network_performance,
     step_load,
+    switch_cycles,
     traffic_bound_bits,
 )
 from filmqnn.hw.residency import (
     STORE_WORDS_PER_BRAM,
     VALUES_PER_WORD,
+    band_rows,
     place_tensors,
     plan,
+    spans,
     tensor_words,
 )
 from filmqnn.hw.schedule_sim import simulate_network
@@ -151,7 +156,8 @@ def test_dse_gives_free_bram_to_the_store():
     assert r.best.store > 0 and r.resources.bram18k <= r.limits["bram18k"]
     assert r.resources.breakdown["feature_store"]["bram18k"] == r.best.store
     used = max(q.offset + q.words for q in plan(tuple(engine_layers(L, EngineOptions())),
-                                                r.best.store * STORE_WORDS_PER_BRAM))
+                                                r.best.store * STORE_WORDS_PER_BRAM,
+                                                r.best.Tr))
     assert r.best.store == -(-used // STORE_WORDS_PER_BRAM)  # trimmed to what the plan uses
     off = explore(L, b, opts=EngineOptions(fm_store=False))
     assert off.best.store == 0 and off.performance["fps"] < r.performance["fps"]
@@ -159,11 +165,13 @@ def test_dse_gives_free_bram_to_the_store():
         check_design(replace(r.best, store=-1))
 
 
-def test_a_design_models_the_same_in_any_batch():
+@pytest.mark.parametrize("model", ["resnet50", "mobilenet_v2"])
+def test_a_design_models_the_same_in_any_batch(model):
     """The DSE evaluates designs in batches: a design's cycles must not depend on the others
-    (per-layer options such as tile rows and chunks are chosen per design)."""
+    (per-layer options such as tile rows and chunks, and the band rings, are chosen per
+    design)."""
     b = load_board("pynq-z2")
-    L = model_layers("resnet50")
+    L = model_layers(model)
     designs = [
         DesignPoint(32, 2, 16, 14, 16, 4, dsp4=344, dsp8=32, post=8, clock_mhz=100, ports=2,
                     buf=2),
@@ -180,3 +188,112 @@ def test_a_design_models_the_same_in_any_batch():
     batch = network_cycles_vec(L, D, b, 100.0, opts)
     one = [network_cycles_vec(L, design_arrays(x, b), b, 100.0, opts)[0] for x in designs]
     assert list(batch) == pytest.approx(one)
+
+
+def _dw(name, ch, hw, stride, tin, tout):
+    r = (hw - 1) // stride + 1
+    return LayerShape(name, "dwconv", ch, ch, hw, hw, r, r, 3, stride=stride, pad=1, groups=ch,
+                      tin=tin, tout=tout)
+
+
+def _block():
+    # x -> expand (1x1, 7 -> 42, 32x32) -> dw 3x3 -> project (1x1, 42 -> 7) -> host
+    return [_conv("expand", 7, 42, 32, -1, 0), _dw("dw", 42, 32, 1, 0, 1),
+            _conv("project", 42, 7, 32, 1, 2)]
+
+
+def test_band_rows_by_hand():
+    expand, dw, project = _block()
+    # 8 dw output rows read 8 + 2 input rows; the expand writes 8 more while they are held
+    assert band_rows(expand, dw, 8) == 18
+    assert band_rows(dw, project, 8) == 16  # a 1x1 consumer: 8 rows + 8 being written
+    down = _dw("dw2", 42, 32, 2, 0, 1)  # stride 2: 8 output rows read 2*7 + 3 input rows
+    assert band_rows(expand, down, 8) == 17 + 8
+    assert band_rows(expand, dw, 64) == 32  # never more than the map
+
+
+def test_band_rings_hold_what_whole_tensors_cannot():
+    L = _block()
+    whole0, whole1 = tensor_words(42, 32 * 32), tensor_words(42, 32 * 32)  # 6144 each
+    ring0, ring1 = tensor_words(42, 18 * 32), tensor_words(42, 16 * 32)  # 3456, 3072
+    assert spans(tuple(L), {0, 1}) == [(0, 2)] * 3
+    # a store for both rings only: the three layers run interleaved, both rings live over
+    # all of them
+    cap = ring0 + ring1
+    placed = {q.tensor: q for q in plan(tuple(L), cap, 8)}
+    assert {t: (q.words, q.band, q.first, q.last) for t, q in placed.items()} == {
+        0: (ring0, True, 0, 2), 1: (ring1, True, 0, 2)}
+    e, d, p = place_tensors(L, cap, 8)
+    assert (e.out_chip, d.in_chip, d.in_band, d.out_chip, p.in_chip, p.in_band) == (True,) * 6
+    assert not e.in_band and not p.out_chip
+    # without band fusion only the expand's output fits, whole; a store holding both whole
+    # keeps them whole
+    assert [(q.tensor, q.words, q.band) for q in plan(tuple(L), cap)] == [(0, whole0, False)]
+    big = plan(tuple(L), whole0 + whole1, 8)
+    assert {(q.words, q.band) for q in big} == {(whole0, False), (whole1, False)}
+    assert not any(ly.in_band for ly in place_tensors(L, whole0 + whole1, 8))
+
+
+def test_a_tensor_with_two_readers_gets_no_band_ring():
+    expand, dw, project = _block()
+    project = replace(project, tskip=0, residual=True, M=42)  # adds the expand's output
+    L = [expand, dw, project]
+    # the expand's output fits neither whole nor (read twice) as a ring; dw -> project does
+    placed = plan(tuple(L), 5000, 8)
+    assert [(q.tensor, q.band) for q in placed] == [(1, True)]
+    assert tensor_words(42, 18 * 32) < 5000 < tensor_words(42, 32 * 32)
+    assert [(q.tensor, q.band) for q in plan(tuple(L), 10**4, 8)] == [(0, False), (1, True)]
+
+
+def test_a_band_reader_pays_its_switches():
+    _, dw, _ = _block()
+    D = {k: np.array([v]) for k, v in dict(Tm4=15, Tm8=1, Tn=16, Tr=8, Tc=32, G=6, post=16,
+                                           ports=2, dsp4=0, dsp8=0).items()}
+    banded = replace(dw, in_chip=True, in_band=True)
+    assert band_switches(banded, D)[0] == 2 * (32 // 8 - 1)
+    assert band_switches(replace(banded, in_band=False), D)[0] == 0
+    geo = {"phases": (1, 1), "w_chunks": 1, "in_words": 1}
+    opts = EngineOptions()
+    a = layer_cycles_vec(replace(banded, in_band=False), D, 64, 100.0, opts, geo)["cycles"]
+    b = layer_cycles_vec(banded, D, 64, 100.0, opts, geo)["cycles"]
+    assert b[0] - a[0] == 6 * switch_cycles(opts)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 40), st.integers(1, 12), st.booleans(),
+                          st.booleans()), min_size=2, max_size=10),
+       st.integers(0, 600), st.integers(1, 6))
+def test_band_plans_never_overlap_over_their_spans(spec, capacity, rows):
+    layers, prev, hw = [], -1, 12
+    for i, (m, _, skip, dw) in enumerate(spec):
+        tskip = i - 2 if skip and i >= 2 else -1
+        ly = _dw(f"l{i}", 8, hw, 1, prev, i) if dw else _conv(f"l{i}", 8, m, hw, prev, i, tskip)
+        layers.append(ly)
+        prev = i
+    placed = plan(tuple(layers), capacity, rows)
+    band = {q.tensor for q in placed if q.band}
+    sp = spans(tuple(layers), band)
+    for q in placed:
+        assert 0 <= q.offset and q.offset + q.words <= capacity
+        if q.band:  # only a tensor whose one reader is the next layer
+            readers = [i for i, ly in enumerate(layers) if q.tensor in (ly.tin, ly.tskip)]
+            assert readers == [q.tensor + 1]
+        # a lifetime covers the interleaved spans of its producer and readers
+        assert q.first <= sp[q.tensor][0] and q.last >= sp[q.tensor][1]
+        for r in placed:
+            if r is not q and q.first <= r.last and r.first <= q.last:
+                assert q.offset + q.words <= r.offset or r.offset + r.words <= q.offset
+
+
+def test_band_fusion_in_the_dse_and_the_simulator():
+    b = load_board("pynq-z2")
+    L = model_layers("mobilenet_v2")
+    r = explore(L, b)
+    perf = r.performance["layers"]
+    fused = [lp for lp in perf if lp.fused]
+    assert fused and all("input" in lp.on_chip for lp in fused)
+    off = explore(L, b, opts=EngineOptions(band_fusion=False))
+    assert not any(lp.fused for lp in off.performance["layers"])
+    assert off.performance["fps"] < r.performance["fps"]
+    for (name, s), a in zip(simulate_network(L, r.best, b), perf, strict=True):
+        assert abs(a.cycles - s) <= 0.05 * s, (name, a.cycles, s)

@@ -91,6 +91,10 @@ def explore_command(
     no_fm_store: bool = typer.Option(
         False, "--no-fm-store", help="Give no free BRAM to an on-chip feature-map store."
     ),
+    no_band_fusion: bool = typer.Option(
+        False, "--no-band-fusion",
+        help="Place whole tensors only: no row-band rings between a layer and the next.",
+    ),
     out: Path = typer.Option(None, "--out", help="Write report.md and PNGs here."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -121,7 +125,7 @@ def explore_command(
         axi_outstanding=not no_axi_outstanding, layer_queue=not no_layer_queue,
         pipe_rewind=not no_pipe_rewind, fuse_stem_pool=not no_fuse_pool,
         multi_chunk=not no_multi_chunk, input_reuse=not no_input_reuse,
-        fm_store=not no_fm_store,
+        fm_store=not no_fm_store, band_fusion=not no_band_fusion,
     )
     limits = {"lut": lut_limit, "dsp": dsp_limit, "bram18k": bram_limit}
     try:

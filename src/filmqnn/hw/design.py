@@ -71,6 +71,10 @@ class EngineOptions:
     fm_store: the DSE gives the BRAM18Ks a design leaves free (within the limits) to an
         on-chip feature-map store (``DesignPoint.store``, planned by ``residency``); without
         it designs get no store. A design's own ``store`` is modelled either way.
+    band_fusion: a tensor whose only reader is the next conv / depthwise conv may sit in the
+        store as a ring of rows instead of whole: the two layers run interleaved, one tile-row
+        band of the consumer at a time (``residency.band_rows``), each band switch costing a
+        layer start (``performance.band_switches``). Without it tensors are placed whole.
     """
 
     split8: bool = True
@@ -84,6 +88,7 @@ class EngineOptions:
     multi_chunk: bool = True
     input_reuse: bool = True
     fm_store: bool = True
+    band_fusion: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -137,12 +142,13 @@ class DesignPoint:
 
 
 def engine_layers(
-    layers: list[LayerShape], opts: EngineOptions, store: int = 0
+    layers: list[LayerShape], opts: EngineOptions, store: int = 0, rows: int = 0
 ) -> list[LayerShape]:
     """Layers as the engine runs them: the first conv's 8-bit input becomes two 5-bit planes
     (high and low nibble, accumulated with a 4-bit shift between them), optionally im2col'd
     (on chip from the raw input, or by the host); the stem's max pool optionally fused; the
-    tensors a feature-map store of ``store`` BRAM18Ks holds marked on chip."""
+    tensors a feature-map store of ``store`` BRAM18Ks holds marked on chip (band rings for a
+    design with ``rows`` tile rows when ``band_fusion`` is on)."""
     out: list[LayerShape] = []
     for ly in layers:
         if opts.fuse_stem_pool and ly.kind == "maxpool" and out and _pools(out[-1], ly):
@@ -156,7 +162,7 @@ def engine_layers(
                 )
             ly = replace(ly, planes=2)
         out.append(ly)
-    return place_tensors(out, store_words(store))
+    return place_tensors(out, store_words(store), int(rows) if opts.band_fusion else 0)
 
 
 def _pools(conv: LayerShape, pool: LayerShape) -> bool:

@@ -166,7 +166,8 @@ def _add_store(
     if not opts.fm_store:
         return res
     for level in STORE_LEVELS[1:]:
-        st = feature_store({"store": np.int64(level), "ports": D["ports"]}, board.axi_width_bits)
+        st = feature_store({"store": np.int64(level), "ports": D["ports"]}, board.axi_width_bits,
+                           opts.band_fusion)
         ok = np.ones(len(D["store"]), dtype=bool)
         for k in ("lut", "ff", "bram18k"):
             ok &= np.asarray(res[k]) + st[k] <= lim_abs[k]
@@ -177,7 +178,8 @@ def _add_store(
 def _smallest_store(layers: list[LayerShape], d: DesignPoint, opts: EngineOptions) -> DesignPoint:
     """The design with its feature-map store cut to the BRAM18Ks its plan uses: the plan of a
     store that still holds every placed word range is the same, so the cycles are too."""
-    placed = plan(tuple(engine_layers(layers, opts)), store_words(d.store))
+    rows = d.Tr if opts.band_fusion else 0
+    placed = plan(tuple(engine_layers(layers, opts)), store_words(d.store), rows)
     used = max((q.offset + q.words for q in placed), default=0)
     return replace(d, store=-(-used // STORE_WORDS_PER_BRAM))
 

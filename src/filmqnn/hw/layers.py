@@ -57,6 +57,8 @@ class LayerShape:
     in_chip: bool = False
     out_chip: bool = False
     skip_chip: bool = False
+    # the input is a band ring of the store: this layer runs interleaved with its producer
+    in_band: bool = False
 
     @property
     def macs(self) -> int:

@@ -77,6 +77,7 @@ class LayerPerf:
     macs: int
     ddr_bytes: int
     on_chip: tuple[str, ...] = ()  # tensors in the feature-map store: "input", "output", "skip"
+    fused: bool = False  # reads a band ring: runs interleaved with the layer before it
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -206,6 +207,20 @@ def group_drain(opts: EngineOptions) -> int:
     """Cycles from a group's last compute to its write-back: the pipeline drain with
     ``pipe_rewind`` (the steps do not pay it), else none (every step paid its fill)."""
     return PIPE_DEPTH if opts.pipe_rewind else 0
+
+
+def band_switches(ly: LayerShape, D: dict[str, Any]) -> Any:
+    """Extra layer switches of a layer that reads a band ring (``in_band``, per design from
+    ``D`` as ``chip_flags``): each of its tile-row bands after the first runs its producer
+    and then itself again, two switches."""
+    bands = _cdiv(ly.R, np.asarray(D["Tr"]))
+    return np.where(D.get("in_band", ly.in_band), 2 * (bands - 1), 0)
+
+
+def switch_cycles(opts: EngineOptions) -> int:
+    """Cycles of one band switch: a layer start, its first load's latency and a pipeline
+    fill / drain (the rest of a layer's start and end overlaps the neighbouring band)."""
+    return layer_launch(opts) + AXI_LATENCY + PIPE_DEPTH
 
 
 def chunk_capacity(
@@ -403,11 +418,12 @@ def layer_cycles_vec(
         r = _layer_cycles(ly, Dr, axi_bits, ddr_bits, opts, chunk_capacity(ly, Dr, geo, opts))
         # only where all channels fit: a design's options never depend on the others
         runs.append({**r, "cycles": np.where(fits, r["cycles"], np.inf)})
-    if len(runs) == 1:
-        return runs[0]
-    best = np.argmin(np.stack([r["cycles"] for r in runs]), axis=0)
-    return {key: np.choose(best, [np.broadcast_to(r[key], np.shape(best)) for r in runs])
-            for key in runs[0]}
+    if len(runs) > 1:
+        best = np.argmin(np.stack([r["cycles"] for r in runs]), axis=0)
+        runs = [{key: np.choose(best, [np.broadcast_to(r[key], np.shape(best)) for r in runs])
+                 for key in runs[0]}]
+    out = runs[0]
+    return {**out, "cycles": out["cycles"] + band_switches(ly, D) * switch_cycles(opts)}
 
 
 def reuse_rows(
@@ -607,21 +623,26 @@ def network_sum(
 ) -> Any:
     """Sum over the engine layers of ``layer_fn(layer, designs, geo)`` plus the frame launch,
     for arrays of designs. The feature-map store decides which tensors are on chip, so a layer
-    carries its on-chip flags per design in ``D`` (``chip_flags``); each distinct layer (shape
-    and flags over the designs) is evaluated once and counted as often as it occurs."""
-    store = np.asarray(D.get("store", 0))
-    sizes = np.unique(store)
-    which = np.searchsorted(sizes, store)
+    carries its on-chip flags per design in ``D`` (``chip_flags``, and ``in_band``: band rings
+    depend on the store and the tile rows); each distinct layer (shape and flags over the
+    designs) is evaluated once and counted as often as it occurs."""
+    store = np.broadcast_to(np.asarray(D.get("store", 0)), np.shape(D["Tr"]))
+    rows = np.asarray(D["Tr"]) if opts.band_fusion else np.zeros_like(store)
+    keys = np.stack([np.ravel(store), np.ravel(rows)], axis=1)
+    plans, which = np.unique(keys, axis=0, return_inverse=True)
+    which = np.reshape(which, np.shape(store))
     groups: dict[tuple[LayerShape, bytes], list[Any]] = {}
-    for at in zip(*(engine_layers(layers, opts, int(s)) for s in sizes), strict=True):
-        base = replace(shape_key(at[0]), in_chip=False, out_chip=False, skip_chip=False)
-        flags = np.array([(ly.in_chip, ly.out_chip, ly.skip_chip) for ly in at])
+    for at in zip(*(engine_layers(layers, opts, int(s), int(r)) for s, r in plans), strict=True):
+        base = replace(shape_key(at[0]), in_chip=False, out_chip=False, skip_chip=False,
+                       in_band=False)
+        flags = np.array([(ly.in_chip, ly.out_chip, ly.skip_chip, ly.in_band) for ly in at])
         g = groups.setdefault((base, flags.tobytes()), [base, flags, 0])
         g[2] += 1
     total = float(frame_launch(opts))
     for base, flags, k in groups.values():
         per = flags[which]
-        Dl = {**D, "in_chip": per[..., 0], "out_chip": per[..., 1], "skip_chip": per[..., 2]}
+        Dl = {**D, "in_chip": per[..., 0], "out_chip": per[..., 1], "skip_chip": per[..., 2],
+              "in_band": per[..., 3]}
         total = total + k * layer_fn(base, Dl, geo)
     return total
 
@@ -658,7 +679,7 @@ def network_performance(
     geo = buffer_geometry(layers, D, opts)
     per: list[LayerPerf] = []
     done: dict[LayerShape, dict[str, Any]] = {}  # layers of identical shape: evaluated once
-    for ly in engine_layers(layers, opts, d.store):
+    for ly in engine_layers(layers, opts, d.store, d.Tr):
         key = shape_key(ly)
         if key not in done:
             done[key] = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts, geo)
@@ -672,6 +693,7 @@ def network_performance(
                 int(r["ddr_bits"][0] // 8),
                 tuple(t for t, on in (("input", ly.in_chip), ("output", ly.out_chip),
                                       ("skip", ly.skip_chip)) if on),
+                ly.in_band,
             )
         )
     total = sum(p.cycles for p in per) + frame_launch(opts)

@@ -6,6 +6,14 @@ loads (and residual adds) without touching DDR. The placement is a compile-time 
 tensor gets a fixed word range of the store for its whole lifetime (from its producer to its
 last consumer, both inclusive), and tensors whose lifetimes overlap never share a word. The
 network input (read by the first conv) and the network output (read by the host) stay in DDR.
+
+With band fusion (``rows > 0``, the design's ``Tr``) a tensor whose only reader is the next
+layer may instead take a ring of rows: the producer and its consumer then run interleaved,
+band by band (one consumer tile-row of ``rows`` output rows at a time, the producer filling
+the input rows that band needs), so the ring holds one consumer band's input rows plus one
+producer band (``band_rows``). Rings go only to the tensors the plan of whole tensors leaves in
+DDR. Layers chained this way run as one interleaved span, so every tensor they touch is held
+over the whole span (``spans``).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ class Placement:
     words: int
     first: int
     last: int
+    band: bool = False  # a ring of rows between a producer and the next layer
 
 
 def tensor_words(channels: int, pixels: int) -> int:
@@ -52,52 +61,140 @@ def store_words(bram18k: int) -> int:
     return int(bram18k) * STORE_WORDS_PER_BRAM
 
 
-@cache
-def plan(layers: tuple[LayerShape, ...], capacity: int) -> tuple[Placement, ...]:
-    """Placements of the tensors of ``layers`` (engine layers, in run order) in a store of
-    ``capacity`` words (cached: the DSE asks for the same plans again and again). Tensors are
-    taken in order of DDR bits saved per word and layer of lifetime (short-lived, often-read
-    tensors first) and each goes to the lowest word range free over its whole lifetime
-    (first fit); a tensor that fits nowhere stays in DDR."""
-    if capacity <= 0:
-        return ()
-    made: dict[int, tuple[int, int]] = {}  # tensor -> (producer position, words)
-    uses: dict[int, list[int]] = {}  # tensor -> consumer positions
+def band_rows(producer: LayerShape, consumer: LayerShape, rows: int) -> int:
+    """Rows of the producer's output a band ring holds: the input rows one consumer tile-row
+    of ``rows`` output rows reads, plus one producer band being written (at most the map)."""
+    tr = min(rows, consumer.R)
+    rin = min((tr - 1) * consumer.stride + consumer.K, consumer.H + 2 * consumer.pad)
+    return min(producer.R, rin + min(rows, producer.R))
+
+
+def _band_edges(layers: tuple[LayerShape, ...], uses: dict[int, list[int]]) -> set[int]:
+    """Positions ``p`` whose output may be band-fused into layer ``p + 1``: its only reader,
+    a conv or depthwise conv over more than one band's rows; the producer pools nothing."""
+    out = set()
+    for p, (a, b) in enumerate(zip(layers, layers[1:], strict=False)):
+        if (a.tout >= 0 and uses.get(a.tout) == [p + 1] and a.pool is None and b.tin == a.tout
+                and b.kind in ("conv", "dwconv") and b.raw is None and b.planes == 1):
+            out.add(p)
+    return out
+
+
+def spans(
+    layers: tuple[LayerShape, ...], edges: set[int] | frozenset[int] = frozenset()
+) -> list[tuple[int, int]]:
+    """Per engine layer, the (first, last) positions of the interleaved span it runs in:
+    consecutive layers joined by the band-fused tensors of ``edges`` (producer positions)."""
+    n = len(layers)
+    first, last = list(range(n)), list(range(n))
+    for p in sorted(edges):
+        first[p + 1] = first[p]
+    for p in sorted(edges, reverse=True):
+        last[p] = last[p + 1]
+    return list(zip(first, last, strict=True))
+
+
+def _readers(layers: tuple[LayerShape, ...]) -> dict[int, list[int]]:
+    """Tensor id -> positions of the layers that read it (input or residual operand)."""
+    uses: dict[int, list[int]] = {}
     for i, ly in enumerate(layers):
         for t in (ly.tin, ly.tskip):
             if t >= 0:
                 uses.setdefault(t, []).append(i)
-        if ly.tout >= 0:
-            made[ly.tout] = (i, tensor_words(ly.M, out_pixels(ly)))
+    return uses
+
+
+@cache
+def plan(
+    layers: tuple[LayerShape, ...], capacity: int, rows: int = 0
+) -> tuple[Placement, ...]:
+    """Placements of the tensors of ``layers`` (engine layers, in run order) in a store of
+    ``capacity`` words (cached: the DSE asks for the same plans again and again). With
+    ``rows > 0`` band-fusable tensors that a plan leaves in DDR ask for a band ring instead
+    (rings save as much DDR traffic in fewer words, but cost band switches, so a tensor that
+    fits whole stays whole); rings may displace whole tensors, which then may become rings
+    too, until no more do. The plan that saves the most DDR traffic wins."""
+    span = spans(layers)
+    best = _place(layers, capacity, {}, span)
+    if rows <= 0 or capacity <= 0:
+        return best
+    edges = _band_edges(layers, _readers(layers))
+    ring: dict[int, int] = {}
+    current = best
+    while True:
+        on = {q.tensor for q in current}
+        more = {
+            p: tensor_words(layers[p].M, band_rows(layers[p], layers[p + 1], rows) * layers[p].C)
+            for p in edges - set(ring) if layers[p].tout not in on
+        }
+        more = {p: w for p, w in more.items()
+                if w < tensor_words(layers[p].M, out_pixels(layers[p]))}
+        if not more:
+            return best
+        ring.update(more)
+        current = _place(layers, capacity, ring, spans(layers, set(ring)))
+        if _saved(layers, current) > _saved(layers, best):
+            best = current
+
+
+def _saved(layers: tuple[LayerShape, ...], placed: tuple[Placement, ...]) -> int:
+    """DDR words a plan saves: each placed tensor's write and its reads."""
+    uses = _readers(layers)
+    by_tensor = {ly.tout: ly for ly in layers if ly.tout >= 0}
+    return sum(tensor_words(by_tensor[q.tensor].M, out_pixels(by_tensor[q.tensor]))
+               * (1 + len(uses.get(q.tensor, []))) for q in placed)
+
+
+def _place(
+    layers: tuple[LayerShape, ...], capacity: int, ring: dict[int, int],
+    span: list[tuple[int, int]],
+) -> tuple[Placement, ...]:
+    """First-fit placement of every tensor with a reader (``ring``: producer position -> band
+    ring words, for the tensors held as rings). Tensors are taken in order of DDR bits saved
+    per word and layer of lifetime (short-lived, often-read tensors first) and each goes to
+    the lowest word range free over its whole lifetime; one that fits nowhere stays in DDR."""
+    if capacity <= 0:
+        return ()
+    uses = _readers(layers)
     cands = []
-    for t, (p, words) in made.items():
-        readers = [i for i in uses.get(t, []) if i > p]
-        if not readers or words > capacity:
+    for p, ly in enumerate(layers):
+        readers = [i for i in uses.get(ly.tout, []) if i > p] if ly.tout >= 0 else []
+        if not readers:
             continue
-        last = max(readers)
+        words = tensor_words(ly.M, out_pixels(ly))
         saved = words * (1 + len(readers))
-        cands.append((-saved / (words * (last - p + 1)), p, t, words, last))
+        words = ring.get(p, words)
+        if words > capacity:
+            continue
+        first, last = span[p][0], span[max(readers)][1]
+        cands.append((-saved / (words * (last - first + 1)), first, ly.tout, words, last,
+                      p in ring))
     placed: list[Placement] = []
-    for _, p, t, words, last in sorted(cands):
+    for _, first, t, words, last, band in sorted(cands):
         busy = sorted((q.offset, q.offset + q.words) for q in placed
-                      if q.first <= last and p <= q.last)
+                      if q.first <= last and first <= q.last)
         at = 0
         for lo, hi in busy:
             if at + words <= lo:
                 break
             at = max(at, hi)
         if at + words <= capacity:
-            placed.append(Placement(t, at, words, p, last))
+            placed.append(Placement(t, at, words, first, last, band))
     return tuple(sorted(placed, key=lambda q: q.first))
 
 
-def place_tensors(layers: list[LayerShape], capacity: int) -> list[LayerShape]:
+def place_tensors(layers: list[LayerShape], capacity: int, rows: int = 0) -> list[LayerShape]:
     """Engine layers with ``in_chip`` / ``out_chip`` / ``skip_chip`` set by the plan of a store
-    of ``capacity`` words (all False without a store)."""
-    on = {q.tensor for q in plan(tuple(layers), capacity)}
-    if not on and not any(ly.in_chip or ly.out_chip or ly.skip_chip for ly in layers):
+    of ``capacity`` words and ``in_band`` on the consumers of band rings (``rows``: the
+    design's ``Tr`` with band fusion, else 0); all False without a store."""
+    placed = plan(tuple(layers), capacity, rows)
+    on = {q.tensor for q in placed}
+    band = {q.tensor for q in placed if q.band}
+    if not on and not any(ly.in_chip or ly.out_chip or ly.skip_chip or ly.in_band
+                          for ly in layers):
         return list(layers)
     return [
-        replace(ly, in_chip=ly.tin in on, out_chip=ly.tout in on, skip_chip=ly.tskip in on)
+        replace(ly, in_chip=ly.tin in on, out_chip=ly.tout in on, skip_chip=ly.tskip in on,
+                in_band=ly.tin in band)
         for ly in layers
     ]

@@ -62,6 +62,9 @@ PORT_LUT, PORT_FF, PORT_BRAM = 2200, 3000, 2
 #: Feature-map store: address generators for the plan's word ranges, and per bit of its
 #: read / write width a gearbox between 7-value store words and G-value bank words (estimate).
 STORE_CTRL_LUT, STORE_CTRL_FF, STORE_GEARBOX_LUT = 400, 600, 4
+#: Band rings (``band_fusion``): the read and write address generators wrap a row counter at
+#: the ring's rows and add a row offset (two counters, comparators and adders; estimate).
+STORE_RING_LUT, STORE_RING_FF = 150, 100
 
 
 @dataclass(frozen=True)
@@ -156,19 +159,21 @@ def stem_pool_halo(layers: list[LayerShape], D: dict[str, Any], opts: EngineOpti
     }
 
 
-def feature_store(D: dict[str, Any], axi_bits: int) -> dict[str, Any]:
+def feature_store(D: dict[str, Any], axi_bits: int, rings: bool = False) -> dict[str, Any]:
     """LUT / FF / BRAM18K of the feature-map store (``DesignPoint.store`` BRAM18Ks): it reads
     and writes ``ports x axi_bits`` bits per cycle (the load / store units' width), so its
     BRAMs stand ``ceil(width / 36)`` wide and ``rows`` deep, and every bit of the read port
-    takes a ``rows``:1 mux of LUT6s (3 more inputs each); plus the gearboxes and control."""
+    takes a ``rows``:1 mux of LUT6s (3 more inputs each); plus the gearboxes and control
+    (with the band rings' wrapping address generators when ``rings``)."""
     store, ports = np.asarray(D.get("store", 0)), np.asarray(D["ports"])
     width = ports * axi_bits
     rows = -(-store // -(-width // STORE_WORD_BITS))
     on = store > 0
     mux = width * -(-np.maximum(rows - 1, 0) // 3)
     return {
-        "lut": np.where(on, mux + STORE_GEARBOX_LUT * width + STORE_CTRL_LUT, 0),
-        "ff": np.where(on, 2 * width + STORE_CTRL_FF, 0),
+        "lut": np.where(on, mux + STORE_GEARBOX_LUT * width + STORE_CTRL_LUT
+                        + rings * STORE_RING_LUT, 0),
+        "ff": np.where(on, 2 * width + STORE_CTRL_FF + rings * STORE_RING_FF, 0),
         "bram18k": store,
     }
 
@@ -219,7 +224,7 @@ def resources_vec(
 
     im2col = im2col_unit(layers, D, opts)
     pool = stem_pool_halo(layers, D, opts)
-    store = feature_store({**D, "ports": ports}, board.axi_width_bits)
+    store = feature_store({**D, "ports": ports}, board.axi_width_bits, opts.band_fusion)
     parts = {
         "pe4": {"lut": PIXELS * (lut4_pos * costs.lut4 + dsp4 * costs.dlut4),
                 "ff": PIXELS * (lut4_pos * costs.ff4 + dsp4 * costs.dff4),

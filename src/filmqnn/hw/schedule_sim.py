@@ -26,6 +26,7 @@ from filmqnn.hw.performance import (
     AXI_LATENCY,
     W4_BITS,
     W8_BITS,
+    band_switches,
     ddr_bits_per_cycle,
     group_drain,
     group_write,
@@ -34,6 +35,7 @@ from filmqnn.hw.performance import (
     m_passes,
     step_compute,
     step_load,
+    switch_cycles,
 )
 
 
@@ -151,7 +153,8 @@ def simulate_layer(
     total = write_end[-1] + AXI_LATENCY - seq  # the last write response
     bits = sum(st[2] for st in steps) + sum(gr[1] for gr in groups)
     total = max(total, math.ceil(bits / ddr))
-    return int(math.ceil(total)) + layer_launch(opts)
+    switches = sc(band_switches(ly, {"Tr": d.Tr})) * switch_cycles(opts)
+    return int(math.ceil(total)) + layer_launch(opts) + switches
 
 
 def simulate_network(
@@ -162,5 +165,5 @@ def simulate_network(
     geo = buffer_geometry(layers, design_arrays(d, board), opts)
     return [
         (ly.name, simulate_layer(ly, d, board, opts, geo))
-        for ly in engine_layers(layers, opts, d.store)
+        for ly in engine_layers(layers, opts, d.store, d.Tr)
     ]
