@@ -34,7 +34,7 @@ from filmqnn.hw.design import (
 )
 from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape
-from filmqnn.hw.residency import out_pixels
+from filmqnn.hw.residency import chip_flags_of, out_pixels, store_words
 from filmqnn.lower import packing
 from filmqnn.quant.formats import ACT_BITS, INPUT_BITS
 
@@ -631,11 +631,12 @@ def network_sum(
     keys = np.stack([np.ravel(store), np.ravel(rows)], axis=1)
     plans, which = np.unique(keys, axis=0, return_inverse=True)
     which = np.reshape(which, np.shape(store))
+    run = tuple(engine_layers(layers, opts))
+    # (plans, layers, 4) on-chip flags
+    every = np.stack([chip_flags_of(run, store_words(int(s)), int(r)) for s, r in plans])
     groups: dict[tuple[LayerShape, bytes], list[Any]] = {}
-    for at in zip(*(engine_layers(layers, opts, int(s), int(r)) for s, r in plans), strict=True):
-        base = replace(shape_key(at[0]), in_chip=False, out_chip=False, skip_chip=False,
-                       in_band=False)
-        flags = np.array([(ly.in_chip, ly.out_chip, ly.skip_chip, ly.in_band) for ly in at])
+    for i, ly in enumerate(run):
+        base, flags = shape_key(ly), every[:, i]
         g = groups.setdefault((base, flags.tobytes()), [base, flags, 0])
         g[2] += 1
     total = float(frame_launch(opts))

@@ -10,16 +10,18 @@ network input (read by the first conv) and the network output (read by the host)
 With band fusion (``rows > 0``, the design's ``Tr``) a tensor whose only reader is the next
 layer may instead take a ring of rows: the producer and its consumer then run interleaved,
 band by band (one consumer tile-row of ``rows`` output rows at a time, the producer filling
-the input rows that band needs), so the ring holds one consumer band's input rows plus one
-producer band (``band_rows``). Rings go only to the tensors the plan of whole tensors leaves in
-DDR. Layers chained this way run as one interleaved span, so every tensor they touch is held
-over the whole span (``spans``).
+the input rows that band needs), so the ring holds one consumer band's input rows plus the
+producer's overshoot (``band_rows``). Rings go only to the tensors the plan of whole tensors
+leaves in DDR. Layers chained this way run as one interleaved span, so every tensor they touch
+is held over the whole span (``spans``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cache
+
+import numpy as np
 
 from filmqnn.hw.layers import LayerShape
 from filmqnn.quant.formats import ACT_BITS
@@ -62,11 +64,13 @@ def store_words(bram18k: int) -> int:
 
 
 def band_rows(producer: LayerShape, consumer: LayerShape, rows: int) -> int:
-    """Rows of the producer's output a band ring holds: the input rows one consumer tile-row
-    of ``rows`` output rows reads, plus one producer band being written (at most the map)."""
+    """Rows of the producer's output a band ring holds (at most the map): the input rows one
+    consumer tile-row of ``rows`` output rows reads, plus the rows the producer's last band
+    overshoots them by (its bands are ``rows`` high, so fewer than ``rows``); the rows the
+    next consumer band no longer reads are overwritten by the producer's next band."""
     tr = min(rows, consumer.R)
     rin = min((tr - 1) * consumer.stride + consumer.K, consumer.H + 2 * consumer.pad)
-    return min(producer.R, rin + min(rows, producer.R))
+    return min(producer.R, rin + min(rows, producer.R) - 1)
 
 
 def _band_edges(layers: tuple[LayerShape, ...], uses: dict[int, list[int]]) -> set[int]:
@@ -183,18 +187,30 @@ def _place(
     return tuple(sorted(placed, key=lambda q: q.first))
 
 
+@cache
+def chip_flags_of(
+    layers: tuple[LayerShape, ...], capacity: int, rows: int = 0
+) -> np.ndarray:
+    """Per engine layer, whether the plan holds its input, output and residual operand on
+    chip and whether its input is a band ring: a (layers, 4) bool array (cached)."""
+    placed = plan(layers, capacity, rows)
+    on = np.array(sorted(q.tensor for q in placed), dtype=np.int64)
+    band = np.array(sorted(q.tensor for q in placed if q.band), dtype=np.int64)
+    ids = np.array([(ly.tin, ly.tout, ly.tskip) for ly in layers], dtype=np.int64)
+    ids = ids.reshape(len(layers), 3)
+    flags = np.isin(ids, on) & (ids >= 0)
+    return np.concatenate([flags, (np.isin(ids[:, 0], band) & (ids[:, 0] >= 0))[:, None]],
+                          axis=1)
+
+
 def place_tensors(layers: list[LayerShape], capacity: int, rows: int = 0) -> list[LayerShape]:
     """Engine layers with ``in_chip`` / ``out_chip`` / ``skip_chip`` set by the plan of a store
     of ``capacity`` words and ``in_band`` on the consumers of band rings (``rows``: the
     design's ``Tr`` with band fusion, else 0); all False without a store."""
-    placed = plan(tuple(layers), capacity, rows)
-    on = {q.tensor for q in placed}
-    band = {q.tensor for q in placed if q.band}
-    if not on and not any(ly.in_chip or ly.out_chip or ly.skip_chip or ly.in_band
-                          for ly in layers):
+    base = tuple(replace(ly, in_chip=False, out_chip=False, skip_chip=False, in_band=False)
+                 for ly in layers)
+    flags = chip_flags_of(base, capacity, rows)
+    if not flags.any() and base == tuple(layers):
         return list(layers)
-    return [
-        replace(ly, in_chip=ly.tin in on, out_chip=ly.tout in on, skip_chip=ly.tskip in on,
-                in_band=ly.tin in band)
-        for ly in layers
-    ]
+    return [replace(ly, in_chip=bool(f[0]), out_chip=bool(f[1]), skip_chip=bool(f[2]),
+                    in_band=bool(f[3])) for ly, f in zip(base, flags, strict=True)]
