@@ -1,6 +1,6 @@
 """What-if runs behind docs/hardware.md's reasoning about the missed FPS targets (modelled).
 
-Run: .venv/bin/python bench/hw_what_if.py {modes,floors,dsp,reuse,fusion}
+Run: .venv/bin/python bench/hw_what_if.py {modes,floors,dsp,reuse,fusion,freestore}
   modes   mixed FPS with the default engine, then with each newer engine mode switched off
   floors  best FPS, the ceiling over all fitting designs, and the best design's floors:
           array-busy cycles alone, fewest DDR bits alone with its feature-map store (per
@@ -8,8 +8,10 @@ Run: .venv/bin/python bench/hw_what_if.py {modes,floors,dsp,reuse,fusion}
   dsp     1.5x the board's DSPs (an upper bound on the 6-product conv3x2 packing)
   reuse   1x1 input reuse with unlimited buffers, no BRAM charged (not a real design)
   fusion  ResNet-50 bottleneck-internal tensors free of DDR traffic (not a real design)
+  freestore  an unlimited feature-map store that costs nothing: every tensor but the network
+          input and output on chip, an upper bound on any fusion (not a real design)
 ResNet-18 / ResNet-50 / MobileNet-V2 at 224x224, r = 5 %, ZCU102 @ 150 MHz and PYNQ-Z2 @
-100 MHz, default limits. The last three patch the model for the run only.
+100 MHz, default limits. The last four patch the model for the run only.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from filmqnn.hw import performance
+from filmqnn.hw import dse, performance
 from filmqnn.hw.design import EngineOptions, design_arrays, engine_layers
 from filmqnn.hw.devices import load_board
 from filmqnn.hw.dse import explore
@@ -30,7 +32,7 @@ from filmqnn.hw.layers import LayerShape, model_layers
 BOARDS = (("zcu102", 150.0), ("pynq-z2", 100.0))
 MODELS = ("resnet18", "resnet50", "mobilenet_v2")
 MODES = ("im2col_onchip", "pipe_rewind", "fuse_stem_pool", "multi_chunk", "input_reuse",
-         "fm_store")
+         "fm_store", "band_fusion")
 
 
 def _fps(model: str, board: str, clock: float, opts: EngineOptions | None = None) -> float:
@@ -61,7 +63,7 @@ def floors() -> None:
             busy = sum(float(np.ravel(performance.compute_bound_vec(ly, D, opts))[0])
                        for ly in engine_layers(L, opts))
             bits = sum(float(np.ravel(performance.traffic_bound_bits(ly, D, opts))[0])
-                       for ly in engine_layers(L, opts, r.best.store))
+                       for ly in engine_layers(L, opts, r.best.store, r.best.Tr))
             ddr = bits / performance.ddr_bits_per_cycle(b, clock)
             print(f"| {board} | {model} | {r.performance['fps']:.1f} | {r.fps_ceiling:.1f} | "
                   f"{clock * 1e6 / busy:.1f} | {clock * 1e6 / ddr:.1f} | {bits / 8e6:.1f} |")
@@ -151,8 +153,25 @@ def fusion() -> None:
     _compare(("resnet50",), both, "bottleneck-internal tensors on chip")
 
 
+def freestore() -> None:
+    def run(fn: Callable[[], None]) -> None:
+        cost, levels = dse.feature_store, dse.STORE_LEVELS
+
+        def free(D: dict[str, Any], axi: int, rings: bool = False) -> dict[str, Any]:
+            return {k: 0 * np.asarray(v) for k, v in cost(D, axi, rings).items()}
+
+        dse.feature_store, dse.STORE_LEVELS = free, (0, 1 << 20)
+        try:
+            fn()
+        finally:
+            dse.feature_store, dse.STORE_LEVELS = cost, levels
+
+    _compare(("resnet50", "mobilenet_v2"), run, "an unlimited free store")
+
+
 def main() -> None:
-    runs = {"modes": modes, "floors": floors, "dsp": dsp, "reuse": reuse, "fusion": fusion}
+    runs = {"modes": modes, "floors": floors, "dsp": dsp, "reuse": reuse, "fusion": fusion,
+            "freestore": freestore}
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=sorted(runs))
     runs[ap.parse_args().what]()

@@ -23,7 +23,9 @@ def test_explore_json_contract(tmp_path):
     # the design's feature-map store keeps some tensors on chip (PYNQ-Z2 MobileNet-V2)
     assert s["design"]["store"] > 0
     assert any("output" in ly["on_chip"] for ly in s["layers"])
-    assert "| on chip |" in (out / "report.md").read_text()
+    assert any(ly["fused"] for ly in s["layers"])  # band rings between some layers
+    report = (out / "report.md").read_text()
+    assert "| on chip (ring" in report and "input ring" in report
     for f in ("report.md", "roofline.png", "pareto.png", "utilisation.png"):
         assert (out / f).stat().st_size > 0
 
@@ -41,15 +43,25 @@ def test_explore_engine_mode_flags():
     args = ["explore", "--model", "mobilenet_v2", "--board", "pynq-z2", "--json"]
     new = json.loads(runner.invoke(app, args).stdout)
     flags = ["--no-dw-taps", "--no-axi-outstanding", "--host-im2col", "--no-pipe-rewind",
-             "--no-fuse-pool", "--no-multi-chunk", "--no-input-reuse", "--no-fm-store"]
+             "--no-fuse-pool", "--no-multi-chunk", "--no-input-reuse", "--no-fm-store",
+             "--no-band-fusion"]
     old = json.loads(runner.invoke(app, [*args, *flags]).stdout)
     modes = ("dw_taps", "axi_outstanding", "im2col_onchip", "pipe_rewind", "fuse_stem_pool",
-             "multi_chunk", "input_reuse", "fm_store")
+             "multi_chunk", "input_reuse", "fm_store", "band_fusion")
     assert all(new["engine"][m] for m in modes)
     assert not any(old["engine"][m] for m in modes)
     assert old["design"]["store"] == 0 and not any(ly["on_chip"] for ly in old["layers"])
+    assert not any(ly["fused"] for ly in old["layers"])
     assert old["fps"] < new["fps"]
-    assert new["fps"] > old["fps"]
+
+
+def test_explore_first_last_precision():
+    args = ["explore", "--model", "resnet18", "--board", "pynq-z2", "--json"]
+    eight = json.loads(runner.invoke(app, args).stdout)
+    mixed = json.loads(runner.invoke(app, [*args, "--no-first-last-8bit"]).stdout)
+    # the first conv's 8-bit filters cost PE4 two rows each: mixed filters run faster
+    assert mixed["layers"][0]["cycles"] < eight["layers"][0]["cycles"]
+    assert mixed["fps"] > eight["fps"]
 
 
 def test_explore_errors():

@@ -59,6 +59,9 @@ def explore_command(
     ratio: float = typer.Option(0.05, "--ratio", help="Fraction of 8-bit filters (mixed)."),
     weights: str = typer.Option("mixed", "--weights", help="mixed | w4 | w8"),
     input_size: int = typer.Option(224, "--input-size", help="Square input resolution."),
+    first_last_8bit: bool = typer.Option(
+        True, help="First conv and last FC all 8-bit, as `quantize --first-last-8bit` makes them."
+    ),
     lut_limit: float = typer.Option(0.85, "--lut-limit", help="Max LUT fraction."),
     dsp_limit: float = typer.Option(1.0, "--dsp-limit", help="Max DSP fraction."),
     bram_limit: float = typer.Option(0.90, "--bram-limit", help="Max BRAM18K fraction."),
@@ -116,7 +119,7 @@ def explore_command(
     except ValueError as e:
         fail(str(e))
     try:
-        layers = model_layers(model, input_size)
+        layers = model_layers(model, input_size, first_last_8bit)
     except ValueError as e:
         fail(str(e))
     opts = EngineOptions(

@@ -48,7 +48,7 @@ G_GRID = (4, 6, 8, 12)
 POST_FRACTIONS = (0.25, 0.5, 1.0)  # post-processing lanes per output row (Tm)
 BUF_GRID = (1, 2, 4, 8)  # input / weight bank depth over one step's need
 #: Feature-map store sizes (BRAM18K): a design gets the largest that fits beside it
-STORE_LEVELS = (0, *range(8, 128, 8), *range(128, 512, 32), *range(512, 2049, 128))
+STORE_LEVELS = (0, *range(8, 128, 8), 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
 
 
 class InfeasibleError(ValueError):

@@ -156,12 +156,13 @@ def write_report(result: DseResult, board: Board, model: str, out: Path) -> list
     ]
     for k in ("lut", "ff", "dsp", "bram18k"):
         lines.append(f"| {k} | {s['resources'][k]} | {s['limits'][k]} | {getattr(board, k)} |")
-    lines += ["", "| layer | kind | cycles | compute | memory | bound | on chip |",
+    lines += ["", "| layer | kind | cycles | compute | memory | bound | on chip (ring: band "
+              "fused with the layer before) |",
               "|---|---|---:|---:|---:|---|---|"]
     for lp in result.performance["layers"]:
         lines.append(
             f"| {lp.name} | {lp.kind} | {lp.cycles} | {lp.compute_cycles} | "
-            f"{lp.memory_cycles} | {lp.bound} | {', '.join(lp.on_chip) or '-'} |"
+            f"{lp.memory_cycles} | {lp.bound} | {_on_chip(lp)} |"
         )
     lines += ["", "![roofline](roofline.png)", "![pareto](pareto.png)",
               "![utilisation](utilisation.png)", ""]
@@ -172,3 +173,10 @@ def write_report(result: DseResult, board: Board, model: str, out: Path) -> list
 
     _atomic_write(files[3], write_md)
     return files
+
+
+def _on_chip(lp: Any) -> str:
+    """The report's on-chip cell of a layer: its tensors in the store, the input marked as a
+    band ring when the layer runs interleaved with its producer."""
+    names = [f"{t} ring" if t == "input" and lp.fused else t for t in lp.on_chip]
+    return ", ".join(names) or "-"
