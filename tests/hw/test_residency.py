@@ -298,3 +298,32 @@ def test_band_fusion_in_the_dse_and_the_simulator():
     assert off.performance["fps"] < r.performance["fps"]
     for (name, s), a in zip(simulate_network(L, r.best, b), perf, strict=True):
         assert abs(a.cycles - s) <= 0.05 * s, (name, a.cycles, s)
+
+
+def _ring_rows_needed(h: int, k: int, stride: int, pad: int, rows: int) -> int:
+    """Walk the interleaved schedule row by row: the producer writes its output in bands of
+    ``rows`` rows until the consumer's next tile-row (``rows`` output rows) has every input
+    row it reads; the most producer rows alive at once (written, still to be read)."""
+    r_out = (h + 2 * pad - k) // stride + 1
+    made, most = 0, 0
+    for b in range(0, r_out, rows):
+        lo = max(0, b * stride - pad)
+        hi = min(h, (min(b + rows, r_out) - 1) * stride - pad + k)  # rows [lo, hi) are read
+        while made < hi:
+            made = min(h, made + rows)
+            # a band is written whole; rows below lo are no longer read by any later band
+            most = max(most, made - lo)
+    return most
+
+
+@pytest.mark.parametrize("k,stride,pad", [(1, 1, 0), (1, 2, 0), (3, 1, 1), (3, 2, 1),
+                                           (5, 1, 2), (5, 2, 2), (7, 2, 3)])
+def test_band_ring_holds_every_row_the_schedule_keeps_alive(k, stride, pad):
+    for h in range(k, 40):
+        r_out = (h + 2 * pad - k) // stride + 1
+        producer = LayerShape("p", "conv", 8, 8, h, h, h, h, 1, tout=0)
+        consumer = LayerShape("c", "conv", 8, 8, h, h, r_out, r_out, k, stride=stride, pad=pad,
+                              tin=0)
+        for rows in range(1, 17):
+            need = _ring_rows_needed(h, k, stride, pad, rows)
+            assert need <= band_rows(producer, consumer, rows), (h, rows, need)
