@@ -75,7 +75,7 @@ def band_rows(producer: LayerShape, consumer: LayerShape, rows: int) -> int:
 
 def _band_edges(layers: tuple[LayerShape, ...], uses: dict[int, list[int]]) -> set[int]:
     """Positions ``p`` whose output may be band-fused into layer ``p + 1``: its only reader,
-    a conv or depthwise conv over more than one band's rows; the producer pools nothing."""
+    a conv or depthwise conv on 5-bit activations; the producer pools nothing."""
     out = set()
     for p, (a, b) in enumerate(zip(layers, layers[1:], strict=False)):
         if (a.tout >= 0 and uses.get(a.tout) == [p + 1] and a.pool is None and b.tin == a.tout
@@ -199,8 +199,10 @@ def chip_flags_of(
     ids = np.array([(ly.tin, ly.tout, ly.tskip) for ly in layers], dtype=np.int64)
     ids = ids.reshape(len(layers), 3)
     flags = np.isin(ids, on) & (ids >= 0)
-    return np.concatenate([flags, (np.isin(ids[:, 0], band) & (ids[:, 0] >= 0))[:, None]],
-                          axis=1)
+    out = np.concatenate([flags, (np.isin(ids[:, 0], band) & (ids[:, 0] >= 0))[:, None]],
+                         axis=1)
+    out.flags.writeable = False  # shared by every caller of the cache
+    return out
 
 
 def place_tensors(layers: list[LayerShape], capacity: int, rows: int = 0) -> list[LayerShape]:
