@@ -85,3 +85,24 @@ def test_search_is_exact_and_trims_the_winner(r18):
         d = replace(res.best, ports=res.best.ports - 1)
         fewer = network_cycles_vec(r18, design_arrays(d, b), b, 100.0, EngineOptions())
     assert float(fewer[0]) > cyc
+
+
+def test_trim_keeps_no_lane_the_winner_does_not_need(r18):
+    """Every lane count of the grid below the winner's (with the DSPs re-split) is slower."""
+    import numpy as np
+
+    from filmqnn.hw import dse
+    from filmqnn.hw.design import EngineOptions, design_arrays
+    from filmqnn.hw.performance import network_cycles_vec
+
+    b = load_board("zcu102")
+    res = explore(r18, b)
+    d = res.best
+    cyc = network_cycles_vec(r18, design_arrays(d, b), b, 150.0, EngineOptions())[0]
+    lanes = np.unique(np.maximum(d.G, np.round(np.array(dse.POST_FRACTIONS) * d.Tm)))
+    costs = dse.mac_costs(b, any(ly.signed_in for ly in r18 if not ly.first))
+    for lane in lanes[lanes < d.post].astype(int):
+        D = design_arrays(d, b)
+        D["post"] = np.array([lane])
+        dse._split(D, b, dict(dse.DEFAULT_LIMITS), costs)
+        assert network_cycles_vec(r18, D, b, 150.0, EngineOptions())[0] > cyc

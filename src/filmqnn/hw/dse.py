@@ -187,7 +187,7 @@ def _smallest_store(layers: list[LayerShape], d: DesignPoint, opts: EngineOption
 def _most_lanes(D: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
     """Of the designs ``idx`` that differ only in post-processing lanes (and so in the DSP
     split), the one with most lanes: more lanes never slow a design down (only the write-back
-    depends on them), so the others cannot be faster; ``_fewest_lanes`` trims the winner."""
+    depends on them), so the others cannot be faster; ``_trim`` trims the winner."""
     cols = [D[k][idx] for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "buf", "ports", "store")]
     key = np.stack(cols + [D["dsp4"][idx] > 0], axis=1)
     order = np.lexsort((-D["post"][idx], *key.T[::-1]))
@@ -197,21 +197,22 @@ def _most_lanes(D: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
 
 def _exact_cycles(
     layers: list[LayerShape], D: dict[str, np.ndarray], board: Board, clock: float,
-    opts: EngineOptions, keep: int, batch: int = 4096,
+    opts: EngineOptions, keep: int, batch: int = 4096, more: int = 1024,
 ) -> tuple[np.ndarray, float]:
     """Modelled cycles of the designs that can rank among the ``keep`` fastest (inf for the
     rest) and the smallest lower bound of all designs. Designs are evaluated in order of a
-    cheap lower bound (``network_bound_vec``) until the next bound exceeds the ``keep``-th best
-    exact cycles found, so the top ``keep`` (and the best) are exact. A design whose layer
-    cannot run never wins."""
+    cheap lower bound (``network_bound_vec``), ``batch`` first and then ``more`` at a time
+    (the first batch usually suffices; a batch costs a fixed part plus one per design), until
+    the next bound exceeds the ``keep``-th best exact cycles found, so the top ``keep`` (and
+    the best) are exact. A design whose layer cannot run never wins."""
     n = len(D["Tm4"])
     ddr = ddr_bits_per_cycle(board, clock)
     bound = np.asarray(network_bound_vec(layers, D, opts, ddr), dtype=np.float64) * np.ones(n)
     bound = np.where(bound < 1e15, bound, np.inf)
     order = np.argsort(bound, kind="stable")
     cycles = np.full(n, np.inf)
-    for start in range(0, n, batch):
-        sel = order[start:start + batch]
+    for start in (0, *range(batch, n, more)):
+        sel = order[start:start + (batch if start == 0 else more)]
         done = np.sort(cycles[np.isfinite(cycles)])
         if len(done) >= keep and bound[sel[0]] > done[keep - 1]:
             break
@@ -220,39 +221,29 @@ def _exact_cycles(
     return cycles, float(bound.min())
 
 
-def _fewest_lanes(
+def _trim(
     layers: list[LayerShape], d: DesignPoint, board: Board, clock: float, opts: EngineOptions,
     cycles: float, lim_frac: dict[str, float], costs: Any,
 ) -> DesignPoint:
     """The design with the fewest post-processing lanes of the grid that keeps its modelled
-    cycles (the DSPs freed carry MACs, which frees LUTs)."""
+    cycles (the DSPs freed carry MACs, which frees LUTs), then with those lanes the fewest AXI
+    ports that keep them (fewer ports only free resources): every lanes x ports variant in
+    one evaluation."""
     lanes = np.unique(np.maximum(d.G, np.round(np.array(POST_FRACTIONS) * d.Tm)).astype(np.int64))
-    lanes = lanes[lanes < d.post]
-    if not len(lanes):
-        return d
+    lanes = np.append(lanes[lanes < d.post], d.post)
+    ports = np.arange(int(d.ports or board.axi_ports), 0, -1)
     base = design_arrays(d, board)
-    D = {k: np.repeat(v, len(lanes)) for k, v in base.items()}
-    D["post"] = lanes
+    D = {k: np.repeat(v, len(lanes) * len(ports)) for k, v in base.items()}
+    D["post"] = np.repeat(lanes, len(ports))
+    D["ports"] = np.tile(ports, len(lanes))
     _split(D, board, lim_frac, costs)
-    c = network_cycles_vec(layers, D, board, clock, opts)
-    for i in np.argsort(lanes):
-        if float(c[i]) <= cycles:
-            return replace(d, post=int(lanes[i]), dsp4=int(D["dsp4"][i]), dsp8=int(D["dsp8"][i]))
-    return d
-
-
-def _fewest_ports(
-    layers: list[LayerShape], d: DesignPoint, board: Board, clock: float, opts: EngineOptions,
-    cycles: float,
-) -> DesignPoint:
-    """The design with the fewest AXI ports that keeps its modelled cycles (fewer ports only
-    free resources)."""
-    for ports in range(int(d.ports or board.axi_ports) - 1, 0, -1):
-        D = design_arrays(replace(d, ports=ports), board)
-        if float(network_cycles_vec(layers, D, board, clock, opts)[0]) > cycles:
-            break
-        d = replace(d, ports=ports)
-    return d
+    ok = (network_cycles_vec(layers, D, board, clock, opts) <= cycles).reshape(len(lanes), -1)
+    li = int(np.argmax(ok[:, 0]))  # fewest lanes that keep the cycles (the last always does)
+    keep = ok[li]
+    pi = int(np.argmin(keep)) - 1 if not keep.all() else len(ports) - 1  # down to a failure
+    i = li * len(ports) + pi
+    return replace(d, post=int(lanes[li]), dsp4=int(D["dsp4"][i]), dsp8=int(D["dsp8"][i]),
+                   ports=int(ports[pi]))
 
 
 def _pareto(points: np.ndarray) -> np.ndarray:
@@ -328,8 +319,7 @@ def explore(
         clock_mhz=clock, ports=int(Df["ports"][b]), buf=int(Df["buf"][b]),
         store=int(Df["store"][b]),
     )
-    best = _fewest_lanes(layers, best, board, clock, opts, float(cycles[b]), lim_frac, costs)
-    best = _fewest_ports(layers, best, board, clock, opts, float(cycles[b]))
+    best = _trim(layers, best, board, clock, opts, float(cycles[b]), lim_frac, costs)
     best = _smallest_store(layers, best, opts)
     perf = network_performance(layers, best, board, opts)
     rsc = estimate_resources(layers, best, board, opts)
