@@ -1,6 +1,7 @@
 """What-if runs behind docs/hardware.md's reasoning about the missed FPS targets (modelled).
 
-Run: .venv/bin/python bench/hw_what_if.py {modes,floors,dsp,reuse,fusion,freestore}
+Run: .venv/bin/python bench/hw_what_if.py
+     {modes,floors,dsp,reuse,fusion,freestore,densedw,shortrings}
   modes   mixed FPS with the default engine, then with each newer engine mode switched off
   floors  best FPS, the ceiling over all fitting designs, and the best design's floors:
           array-busy cycles alone, fewest DDR bits alone with its feature-map store (per
@@ -10,8 +11,12 @@ Run: .venv/bin/python bench/hw_what_if.py {modes,floors,dsp,reuse,fusion,freesto
   fusion  ResNet-50 bottleneck-internal tensors free of DDR traffic (not a real design)
   freestore  an unlimited feature-map store that costs nothing: every tensor but the network
           input and output on chip, an upper bound on any fusion (not a real design)
+  densedw  depthwise steps keep every column busy at 2 pixels per cycle, no weight reload
+          (an upper bound on a denser depthwise mapping; not a real design)
+  shortrings  band rings one producer band high whatever Tr, switch cost unchanged (an
+          upper bound on choosing a shorter band per fused edge; not a real design)
 ResNet-18 / ResNet-50 / MobileNet-V2 at 224x224, r = 5 %, ZCU102 @ 150 MHz and PYNQ-Z2 @
-100 MHz, default limits. The last four patch the model for the run only.
+100 MHz, default limits. The last six patch the model for the run only.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from filmqnn.hw import dse, performance
+from filmqnn.hw import dse, performance, residency
 from filmqnn.hw.design import EngineOptions, design_arrays, engine_layers
 from filmqnn.hw.devices import load_board
 from filmqnn.hw.dse import explore
@@ -169,9 +174,37 @@ def freestore() -> None:
     _compare(("resnet50", "mobilenet_v2"), run, "an unlimited free store")
 
 
+def densedw() -> None:
+    def dense(original: Callable[..., Any]) -> Callable[..., Any]:
+        def core(ly: LayerShape, tr: Any, tc: Any, tn: Any, Tn: Any, *a: Any) -> Any:
+            if ly.kind != "dwconv":
+                return original(ly, tr, tc, tn, Tn, *a)
+            pix = np.asarray(tr) * -(-np.asarray(tc) // 2)
+            return -(-(ly.K * ly.K * pix) // np.asarray(Tn))
+        return core
+
+    _compare(("mobilenet_v2",), _patched("step_core", dense), "every depthwise column busy")
+
+
+def shortrings() -> None:
+    def run(fn: Callable[[], None]) -> None:
+        original = residency.band_rows
+        residency.band_rows = lambda p, c, rows: original(p, c, 1)
+        residency.plan.cache_clear()
+        residency.chip_flags_of.cache_clear()
+        try:
+            fn()
+        finally:
+            residency.band_rows = original
+            residency.plan.cache_clear()
+            residency.chip_flags_of.cache_clear()
+
+    _compare(("mobilenet_v2",), run, "one-row band rings")
+
+
 def main() -> None:
     runs = {"modes": modes, "floors": floors, "dsp": dsp, "reuse": reuse, "fusion": fusion,
-            "freestore": freestore}
+            "freestore": freestore, "densedw": densedw, "shortrings": shortrings}
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=sorted(runs))
     runs[ap.parse_args().what]()

@@ -141,6 +141,12 @@ class DesignPoint:
         return d
 
 
+def ring_rows(Tr: Any, opts: EngineOptions) -> Any:
+    """The tile rows the store's band rings are planned for: the design's ``Tr`` with
+    ``band_fusion``, else 0 (whole tensors only)."""
+    return Tr if opts.band_fusion else np.zeros_like(Tr)
+
+
 def engine_layers(
     layers: list[LayerShape], opts: EngineOptions, store: int = 0, rows: int = 0
 ) -> list[LayerShape]:
@@ -162,7 +168,7 @@ def engine_layers(
                 )
             ly = replace(ly, planes=2)
         out.append(ly)
-    return place_tensors(out, store_words(store), int(rows) if opts.band_fusion else 0)
+    return place_tensors(out, store_words(store), int(ring_rows(rows, opts)))
 
 
 def _pools(conv: LayerShape, pool: LayerShape) -> bool:

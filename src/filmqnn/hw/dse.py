@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from filmqnn.hw.design import PIXELS, DesignPoint, EngineOptions, design_arrays, engine_layers
+from filmqnn.hw.design import (
+    PIXELS,
+    DesignPoint,
+    EngineOptions,
+    design_arrays,
+    engine_layers,
+    ring_rows,
+)
 from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape, tm8_for_ratio
 from filmqnn.hw.performance import (
@@ -178,8 +185,8 @@ def _add_store(
 def _smallest_store(layers: list[LayerShape], d: DesignPoint, opts: EngineOptions) -> DesignPoint:
     """The design with its feature-map store cut to the BRAM18Ks its plan uses: the plan of a
     store that still holds every placed word range is the same, so the cycles are too."""
-    rows = d.Tr if opts.band_fusion else 0
-    placed = plan(tuple(engine_layers(layers, opts)), store_words(d.store), rows)
+    placed = plan(tuple(engine_layers(layers, opts)), store_words(d.store),
+                  int(ring_rows(d.Tr, opts)))
     used = max((q.offset + q.words for q in placed), default=0)
     return replace(d, store=-(-used // STORE_WORDS_PER_BRAM))
 

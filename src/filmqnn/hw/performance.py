@@ -31,6 +31,7 @@ from filmqnn.hw.design import (
     design_arrays,
     dw_pixels,
     engine_layers,
+    ring_rows,
 )
 from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape
@@ -627,7 +628,7 @@ def network_sum(
     depend on the store and the tile rows); each distinct layer (shape and flags over the
     designs) is evaluated once and counted as often as it occurs."""
     store = np.broadcast_to(np.asarray(D.get("store", 0)), np.shape(D["Tr"]))
-    rows = np.asarray(D["Tr"]) if opts.band_fusion else np.zeros_like(store)
+    rows = np.broadcast_to(ring_rows(np.asarray(D["Tr"]), opts), np.shape(store))
     keys = np.stack([np.ravel(store), np.ravel(rows)], axis=1)
     plans, which = np.unique(keys, axis=0, return_inverse=True)
     which = np.reshape(which, np.shape(store))
