@@ -17,7 +17,7 @@ import torch
 
 from filmqnn.lower.artifact import load_artifact, save_artifact
 from filmqnn.lower.lowering import lower
-from filmqnn.lower.reorder import reorder
+from filmqnn.lower.reordering import reorder
 from filmqnn.lower.tiling import Tiling
 from filmqnn.models import build_model
 from filmqnn.quant import calibrate, convert, high_filter_count, quant_layers

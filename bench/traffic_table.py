@@ -13,7 +13,7 @@ import math
 from bench_ref import quantized
 
 from filmqnn.lower.lowering import lower
-from filmqnn.lower.reorder import reorder
+from filmqnn.lower.reordering import reorder
 from filmqnn.lower.tiling import Tiling
 from filmqnn.lower.traffic import traffic_report
 from filmqnn.models import build_model

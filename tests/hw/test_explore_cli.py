@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 from typer.testing import CliRunner
 
@@ -83,3 +85,16 @@ def test_boards_command():
     assert {"pynq-z2", "zcu102", "kv260"} <= names
     r = runner.invoke(app, ["boards"])
     assert r.exit_code == 0 and "zcu102" in r.stdout
+
+
+def test_hardware_commands_start_without_torch():
+    """`filmqnn explore` / `boards` / `dsp-pack` load only torch-free modules (fast start);
+    any other command loads them all."""
+    code = (
+        "import sys; from filmqnn.cli.main import load_app; "
+        "app = load_app(['explore', '--model', 'resnet18']); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; "
+        "load_app(['train']); assert 'torch' in sys.modules"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

@@ -1,14 +1,21 @@
+import json
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch import nn
 
 from filmqnn.hw.layers import (
+    SUPPORTED_MODELS,
+    TABLE_SIZE,
     filters_8bit,
-    layers_from_module,
+    layers_from_dicts,
     model_layers,
     tm8_for_ratio,
     total_macs,
 )
+from filmqnn.hw.trace import build_model, layers_from_module, trace_model, write_table
 
 
 def test_resnet18_shapes():
@@ -78,3 +85,34 @@ def test_untraceable_module_is_refused_with_the_reason():
 
     with pytest.raises(ValueError, match="cannot be traced by torch.fx"):
         layers_from_module(Dynamic(), (3, 8, 8))
+
+
+@pytest.mark.parametrize("name", SUPPORTED_MODELS)
+@pytest.mark.parametrize("first_last_8bit", [True, False])
+def test_shipped_table_equals_a_fresh_trace(name, first_last_8bit):
+    """The table model_layers reads without torch is what torch.fx traces now; if torchvision
+    changes a model, this fails: rerun `python -m filmqnn.hw.trace`."""
+    fresh = layers_from_module(build_model(name), (3, TABLE_SIZE, TABLE_SIZE), first_last_8bit)
+    assert model_layers(name, TABLE_SIZE, first_last_8bit) == fresh
+
+
+def test_table_round_trip_and_atomic_write(tmp_path):
+    out = tmp_path / "t.json"
+    out.write_text("keep me")
+    write_table(out)
+    rows = json.loads(out.read_text())["models"]["resnet18"]
+    assert layers_from_dicts(rows) == trace_model("resnet18", TABLE_SIZE)
+    assert [p.name for p in tmp_path.iterdir()] == ["t.json"]  # no temp file left
+
+
+def test_model_layers_need_no_torch():
+    """explore's layer list for a built-in model comes without importing torch (fast CLI)."""
+    code = (
+        "import sys; from filmqnn.hw.layers import model_layers; "
+        "L = model_layers('mobilenet_v2'); "
+        "from filmqnn.hw.dse import explore; "
+        "assert 'torch' not in sys.modules, 'torch was imported'; print(len(L))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "54"

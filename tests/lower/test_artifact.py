@@ -19,7 +19,7 @@ from filmqnn.lower.artifact import (
     load_artifact,
     save_artifact,
 )
-from filmqnn.lower.reorder import mark_unreordered, reorder
+from filmqnn.lower.reordering import mark_unreordered, reorder
 from filmqnn.lower.requant import OPERAND_MULT_BITS, REQUANT_MANTISSA_BITS
 
 PICKLE_PROTOCOLS = {bytes([0x80, p]) for p in range(2, 6)}

@@ -11,7 +11,7 @@ from filmqnn.data.errors import DatasetError
 from filmqnn.data.fashion_mnist import FASHION_MNIST_ROOT
 from filmqnn.lower.artifact import load_artifact, save_artifact
 from filmqnn.lower.deploy import to_deploy
-from filmqnn.lower.reorder import index_bits, mark_unreordered, reorder
+from filmqnn.lower.reordering import index_bits, mark_unreordered, reorder
 from filmqnn.lower.requant import dequantize
 from filmqnn.ref.executor import ReferenceExecutor
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from filmqnn.lower.deploy import to_deploy
 from filmqnn.lower.lowering import lower
 from filmqnn.lower.packing import pack_int4
-from filmqnn.lower.reorder import (
+from filmqnn.lower.reordering import (
     ReorderError,
     filter_order,
     index_bits,

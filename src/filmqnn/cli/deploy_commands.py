@@ -13,7 +13,7 @@ from filmqnn.lower.artifact import ArtifactError, load_artifact
 from filmqnn.lower.deploy import to_deploy
 from filmqnn.lower.export import export_checkpoint, lower_checkpoint
 from filmqnn.lower.lowering import LoweringError
-from filmqnn.lower.reorder import ReorderError
+from filmqnn.lower.reordering import ReorderError
 from filmqnn.ref.evaluate import compare_logits, evaluate_artifact
 from filmqnn.ref.executor import ReferenceExecutor
 

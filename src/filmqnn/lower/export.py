@@ -6,7 +6,7 @@ from typing import Any
 from filmqnn.lower.artifact import save_artifact
 from filmqnn.lower.graph import IntGraph
 from filmqnn.lower.lowering import lower
-from filmqnn.lower.reorder import mark_unreordered, reorder
+from filmqnn.lower.reordering import mark_unreordered, reorder
 from filmqnn.lower.tiling import Tiling
 from filmqnn.lower.traffic import traffic_report
 from filmqnn.train.qat import QuantSpec, load_quantized

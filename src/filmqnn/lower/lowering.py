@@ -1,4 +1,4 @@
-"""Lower a calibrated fake-quantized torch model (quant.convert) to an integer graph."""
+"""Lower a calibrated fake-quantized torch model (quant.conversion) to an integer graph."""
 
 from dataclasses import dataclass
 
@@ -10,7 +10,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
 from filmqnn.lower.requant import RequantError, dyadic
 from filmqnn.quant.act_quant import ActQuant
-from filmqnn.quant.convert import is_add, is_gap, is_pass
+from filmqnn.quant.conversion import is_add, is_gap, is_pass
 from filmqnn.quant.errors import UnsupportedLayerError
 from filmqnn.quant.formats import ACC_BITS
 from filmqnn.quant.qmodules import QConv2d, QLinear

@@ -7,7 +7,7 @@ import numpy as np
 
 from filmqnn.lower.graph import WEIGHT_OPS, IntGraph, TensorInfo
 from filmqnn.lower.packing import activation_bytes
-from filmqnn.lower.reorder import index_bits, unreordered_index_bits
+from filmqnn.lower.reordering import index_bits, unreordered_index_bits
 from filmqnn.lower.tiling import Tiling
 from filmqnn.lower.weight_layout import stream_bits, stream_bytes, stream_index
 
