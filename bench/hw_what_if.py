@@ -1,7 +1,7 @@
 """What-if runs behind docs/hardware.md's reasoning about the missed FPS targets (modelled).
 
 Run: .venv/bin/python bench/hw_what_if.py
-     {modes,floors,dsp,reuse,fusion,freestore,densedw,shortrings}
+     {modes,floors,dsp,reuse,fusion,freestore,densedw,shortrings,allin}
   modes   mixed FPS with the default engine, then with each newer engine mode switched off
   floors  best FPS, the ceiling over all fitting designs, and the best design's floors:
           array-busy cycles alone, fewest DDR bits alone with its feature-map store (per
@@ -15,8 +15,13 @@ Run: .venv/bin/python bench/hw_what_if.py
           (an upper bound on a denser depthwise mapping; not a real design)
   shortrings  band rings one producer band high whatever Tr, switch cost unchanged (an
           upper bound on choosing a shorter band per fused edge; not a real design)
+  allin   levers at once, each idealised (an upper bound on them together; not a real
+          design); --levers picks them (default all): store (freestore), array (no weight
+          reload in any step, so a free streaming FC, and densedw), reuse (reuse, every
+          layer), first8x8 (the 8-bit first conv in one pass: a free true 8x8 DSP mode);
+          --models, --boards pick the runs
 ResNet-18 / ResNet-50 / MobileNet-V2 at 224x224, r = 5 %, ZCU102 @ 150 MHz and PYNQ-Z2 @
-100 MHz, default limits. The last six patch the model for the run only.
+100 MHz, default limits. The last seven patch the model for the run only.
 """
 
 from __future__ import annotations
@@ -99,8 +104,10 @@ def _patched(name: str, make: Callable[[Any], Any]) -> Callable[[Callable[[], No
 
 
 def _compare(models: tuple[str, ...], patch: Callable[[Callable[[], None]], None],
-             what: str) -> None:
+             what: str, boards: tuple[str, ...] = ()) -> None:
     for board, clock in BOARDS:
+        if boards and board not in boards:
+            continue
         for model in models:
             before = _fps(model, board, clock)
             after: list[float] = []
@@ -158,32 +165,41 @@ def fusion() -> None:
     _compare(("resnet50",), both, "bottleneck-internal tensors on chip")
 
 
+def _free_store(fn: Callable[[], None]) -> None:
+    cost, levels = dse.feature_store, dse.STORE_LEVELS
+
+    def free(D: dict[str, Any], axi: int, rings: bool = False) -> dict[str, Any]:
+        return {k: 0 * np.asarray(v) for k, v in cost(D, axi, rings).items()}
+
+    dse.feature_store, dse.STORE_LEVELS = free, (0, 1 << 20)
+    try:
+        fn()
+    finally:
+        dse.feature_store, dse.STORE_LEVELS = cost, levels
+
+
 def freestore() -> None:
-    def run(fn: Callable[[], None]) -> None:
-        cost, levels = dse.feature_store, dse.STORE_LEVELS
+    _compare(("resnet50", "mobilenet_v2"), _free_store, "an unlimited free store")
 
-        def free(D: dict[str, Any], axi: int, rings: bool = False) -> dict[str, Any]:
-            return {k: 0 * np.asarray(v) for k, v in cost(D, axi, rings).items()}
 
-        dse.feature_store, dse.STORE_LEVELS = free, (0, 1 << 20)
-        try:
-            fn()
-        finally:
-            dse.feature_store, dse.STORE_LEVELS = cost, levels
-
-    _compare(("resnet50", "mobilenet_v2"), run, "an unlimited free store")
+def _busy(kinds: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """step_core with no weight reload in the steps of these layer kinds, every depthwise
+    column busy at 2 pixels per cycle."""
+    def patch(original: Callable[..., Any]) -> Callable[..., Any]:
+        def core(ly: LayerShape, tr: Any, tc: Any, tn: Any, Tn: Any, *a: Any) -> Any:
+            pix = np.asarray(tr) * -(-np.asarray(tc) // 2)
+            if ly.kind not in kinds:
+                return original(ly, tr, tc, tn, Tn, *a)
+            if ly.kind == "dwconv":
+                return -(-(ly.K * ly.K * pix) // np.asarray(Tn))
+            return ly.K * ly.K * -(-np.asarray(tn) // np.asarray(Tn)) * pix
+        return core
+    return patch
 
 
 def densedw() -> None:
-    def dense(original: Callable[..., Any]) -> Callable[..., Any]:
-        def core(ly: LayerShape, tr: Any, tc: Any, tn: Any, Tn: Any, *a: Any) -> Any:
-            if ly.kind != "dwconv":
-                return original(ly, tr, tc, tn, Tn, *a)
-            pix = np.asarray(tr) * -(-np.asarray(tc) // 2)
-            return -(-(ly.K * ly.K * pix) // np.asarray(Tn))
-        return core
-
-    _compare(("mobilenet_v2",), _patched("step_core", dense), "every depthwise column busy")
+    _compare(("mobilenet_v2",), _patched("step_core", _busy(("dwconv",))),
+             "every depthwise column busy")
 
 
 def shortrings() -> None:
@@ -202,12 +218,56 @@ def shortrings() -> None:
     _compare(("mobilenet_v2",), run, "one-row band rings")
 
 
+def _one_pass(original: Callable[..., Any]) -> Callable[..., Any]:
+    """engine_layers with the 8-bit network input in one pass (a true 8x8 mode)."""
+    def layers(*a: Any, **k: Any) -> list[LayerShape]:
+        return [dataclasses.replace(ly, planes=1) for ly in original(*a, **k)]
+    return layers
+
+
+def _all_chunks(original: Callable[..., Any]) -> Callable[..., Any]:
+    """chunk_capacity with every input channel of a layer in one step (free reuse buffers)."""
+    def cap(ly: LayerShape, D: dict[str, Any], geo: dict[str, Any], opts: EngineOptions):
+        return np.maximum(original(ly, D, geo, opts), -(-ly.N // np.asarray(D["Tn"])))
+    return cap
+
+
+#: The idealised levers of ``allin``: each runs a function with the model patched.
+LEVERS: dict[str, Callable[[Callable[[], None]], None]] = {
+    "store": _free_store,
+    "array": _patched("step_core", _busy(("dwconv", "conv", "fc"))),
+    "reuse": _patched("chunk_capacity", _all_chunks),
+    "first8x8": _patched("engine_layers", _one_pass),
+}
+
+
+def allin(levers: tuple[str, ...] = tuple(LEVERS), models: tuple[str, ...] = MODELS,
+          boards: tuple[str, ...] = ()) -> None:
+    def run(fn: Callable[[], None], i: int = 0) -> None:
+        LEVERS[levers[i]](lambda: run(fn, i + 1)) if i < len(levers) else fn()
+
+    _compare(models, run, "levers " + ", ".join(levers) + " (idealised)", boards)
+
+
 def main() -> None:
     runs = {"modes": modes, "floors": floors, "dsp": dsp, "reuse": reuse, "fusion": fusion,
-            "freestore": freestore, "densedw": densedw, "shortrings": shortrings}
+            "freestore": freestore, "densedw": densedw, "shortrings": shortrings,
+            "allin": allin}
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=sorted(runs))
-    runs[ap.parse_args().what]()
+    ap.add_argument("--levers", default=",".join(LEVERS), help="allin: which levers")
+    ap.add_argument("--models", default=",".join(MODELS), help="allin: which models")
+    ap.add_argument("--boards", default="", help="allin: which boards (default: both)")
+    args = ap.parse_args()
+    if args.what != "allin":
+        runs[args.what]()
+        return
+    levers = tuple(args.levers.split(","))
+    unknown = set(levers) - set(LEVERS)
+    if unknown:
+        ap.error(f"unknown lever(s) {', '.join(sorted(unknown))}; known: {', '.join(LEVERS)}")
+    boards = tuple(b for b in args.boards.split(",") if b)
+    allin(levers, tuple(args.models.split(",")), boards)
 
 
 if __name__ == "__main__":
