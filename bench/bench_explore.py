@@ -20,7 +20,7 @@ from pathlib import Path
 from filmqnn.hw.devices import load_board
 from filmqnn.hw.dse import explore
 from filmqnn.hw.layers import SUPPORTED_MODELS, TABLE_SIZE, model_layers
-from filmqnn.hw.trace import _traced, trace_model
+from filmqnn.hw.trace import build_model, layers_from_module
 
 CLI = [str(Path(sys.executable).with_name("filmqnn"))]
 
@@ -35,13 +35,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--boards", default="zcu102,pynq-z2")
     args = ap.parse_args()
-    trace_model("resnet18", TABLE_SIZE)  # import torchvision once, outside the timings
+    shape = (3, TABLE_SIZE, TABLE_SIZE)
+    layers_from_module(build_model("resnet18"), shape)  # import torchvision outside the timings
     head = ("model", "board", "trace_s", "explore_s", "ratio", "cli_s", "cli_out_s", "fps")
     print("{:14s} {:10s} {:>8s} {:>10s} {:>6s} {:>7s} {:>10s} {:>7s}".format(*head))
     for model in SUPPORTED_MODELS:
-        _traced.cache_clear()
         t0 = time.perf_counter()
-        trace_model(model, TABLE_SIZE)
+        layers_from_module(build_model(model), shape)
         base = time.perf_counter() - t0
         L = model_layers(model)
         for name in args.boards.split(","):

@@ -51,12 +51,12 @@ def plot_roofline(result: DseResult, board: Board, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     xs = [10 ** (i / 20) for i in range(-20, 81)]
     ax.plot(xs, [min(peak, bw * x) for x in xs], "k-", lw=1.5, label="roof (peak MACs, DDR)")
-    for lp in result.performance["layers"]:
-        if lp.macs == 0 or lp.ddr_bytes == 0:
-            continue
-        oi = 2 * lp.macs / lp.ddr_bytes
-        gops = 2 * lp.macs / (lp.cycles / clock) / 1e9
-        ax.scatter(oi, gops, s=14, c="tab:red" if lp.bound == "memory" else "tab:blue")
+    shown = [lp for lp in result.performance["layers"] if lp.macs and lp.ddr_bytes]
+    for bound, color in (("compute", "tab:blue"), ("memory", "tab:red")):
+        pts = [(2 * lp.macs / lp.ddr_bytes, 2 * lp.macs / (lp.cycles / clock) / 1e9)
+               for lp in shown if lp.bound == bound]
+        if pts:  # one scatter per colour: one collection to draw, not one per layer
+            ax.scatter(*zip(*pts, strict=True), s=14, c=color)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("operations per DDR byte (modelled)")

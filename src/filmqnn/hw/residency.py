@@ -123,6 +123,7 @@ def plan(
     if rows <= 0 or capacity <= 0:
         return best
     edges = _band_edges(layers, _readers(layers))
+    best_saved = _saved(layers, best)
     ring: dict[int, int] = {}
     current = best
     while True:
@@ -137,8 +138,9 @@ def plan(
             return best
         ring.update(more)
         current = _place(layers, capacity, ring, spans(layers, set(ring)))
-        if _saved(layers, current) > _saved(layers, best):
-            best = current
+        saved = _saved(layers, current)
+        if saved > best_saved:
+            best, best_saved = current, saved
 
 
 def _saved(layers: tuple[LayerShape, ...], placed: tuple[Placement, ...]) -> int:

@@ -217,23 +217,23 @@ def write_table(path: Path) -> None:
     """Write the traces of every built-in model at the table size to ``path`` (atomically)."""
     import torchvision
 
-    doc = {
+    head = {
         "about": "engine layer shapes traced from torchvision models; regenerate with "
         "`python -m filmqnn.hw.trace`",
         "torchvision": torchvision.__version__.split("+")[0],
         "input_size": TABLE_SIZE,
-        "models": {m: [_non_default(ly) for ly in trace_model(m, TABLE_SIZE)]
-                   for m in SUPPORTED_MODELS},
     }
-    models = doc.pop("models")
-    head = json.dumps(doc, indent=1)[:-2]  # one layer per line: the table diffs by layer
-    body = ",\n".join(
-        f'  "{m}": [\n' + ",\n".join("   " + json.dumps(ly) for ly in rows) + "\n  ]"
-        for m, rows in models.items()
+    # one layer per line, so the table diffs by layer
+    models = ",\n".join(
+        f"  {json.dumps(m)}: [\n"
+        + ",\n".join("   " + json.dumps(_non_default(ly)) for ly in trace_model(m, TABLE_SIZE))
+        + "\n  ]"
+        for m in SUPPORTED_MODELS
     )
+    text = "".join(f" {json.dumps(k)}: {json.dumps(v)},\n" for k, v in head.items())
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        f.write(f'{head},\n "models": {{\n{body}\n }}\n}}\n')
+        f.write(f'{{\n{text} "models": {{\n{models}\n }}\n}}\n')
     os.replace(tmp, path)
 
 
