@@ -3,11 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# dataset-fashion-mnist: the built-in data set; yosys: LUT calibration; g++: HLS C-simulation.
+# dataset-fashion-mnist: the built-in data set; yosys: LUT calibration; g++: HLS C-simulation;
+# tcl: tclsh, which parses the generated Vitis HLS / Vivado scripts in the tests.
 missing=()
 [ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
 command -v yosys >/dev/null || missing+=(yosys)
 command -v g++ >/dev/null || missing+=(g++)
+command -v tclsh >/dev/null || missing+=(tcl)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo

@@ -53,12 +53,19 @@ def boards_command(
 
 @app.command("explore")
 def explore_command(
-    model: str = typer.Option(..., "--model", help="resnet18 | resnet50 | mobilenet_v2"),
+    model: str = typer.Option(None, "--model", help="resnet18 | resnet50 | mobilenet_v2"),
+    artifact: Path = typer.Option(
+        None, "--artifact",
+        help="Explore the model of an integer artifact (`filmqnn export`) instead of --model: "
+        "its layer shapes and all-8-bit layers (--first-last-8bit does not apply).",
+    ),
     board: str = typer.Option(..., "--board", help="Board name or a board JSON file."),
     clock_mhz: float = typer.Option(None, "--clock-mhz", help="Clock (default: the board's)."),
     ratio: float = typer.Option(0.05, "--ratio", help="Fraction of 8-bit filters (mixed)."),
-    weights: str = typer.Option("mixed", "--weights", help="mixed | w4 | w8"),
-    input_size: int = typer.Option(224, "--input-size", help="Square input resolution."),
+    weights: str = typer.Option("mixed", "--weights", help="mixed | w4 | w8 (--model only)."),
+    input_size: int = typer.Option(
+        None, "--input-size", help="Square input resolution (--model only; default 224)."
+    ),
     first_last_8bit: bool = typer.Option(
         True, help="First conv and last FC all 8-bit, as `quantize --first-last-8bit` makes them."
     ),
@@ -105,13 +112,23 @@ def explore_command(
     from filmqnn.hw.design import EngineOptions
     from filmqnn.hw.devices import load_board
     from filmqnn.hw.dse import InfeasibleError, explore
-    from filmqnn.hw.layers import model_layers
+    from filmqnn.hw.layers import TABLE_SIZE, model_layers
     from filmqnn.hw.report import summary, write_report
 
+    if (model is None) == (artifact is None):
+        fail("give exactly one of --model NAME (a built-in model) or --artifact DIR "
+             "(an integer artifact written by `filmqnn export`)")
+    if artifact is not None and weights != "mixed":
+        fail("--weights does not apply with --artifact: the artifact's bit widths decide which "
+             "layers are all 8-bit; its mixed layers use --ratio's Tm8 rule")
+    if artifact is not None and input_size is not None:
+        fail("--input-size does not apply with --artifact: the artifact fixes its input shape")
     if weights not in ("mixed", "w4", "w8"):
         fail(f"--weights must be mixed, w4 or w8, got {weights!r}")
     if weights == "mixed" and not 0.0 < ratio < 1.0:
         fail(f"--ratio must lie in (0, 1) for mixed weights, got {ratio}")
+    if input_size is None:
+        input_size = TABLE_SIZE
     if input_size < 32:
         fail("--input-size must be at least 32")
     try:
@@ -119,7 +136,13 @@ def explore_command(
     except ValueError as e:
         fail(str(e))
     try:
-        layers = model_layers(model, input_size, first_last_8bit)
+        if artifact is not None:
+            from filmqnn.hw.artifact_layers import artifact_layers
+
+            layers = artifact_layers(artifact)
+            model = artifact.resolve().name
+        else:
+            layers = model_layers(model, input_size, first_last_8bit)
     except ValueError as e:
         fail(str(e))
     opts = EngineOptions(
@@ -138,6 +161,8 @@ def explore_command(
     except ValueError as e:
         fail(str(e))
     s = summary(res, b, model)
+    if artifact is not None:  # next to "model" in the JSON
+        s = {"model": s.pop("model"), "artifact": str(artifact), **s}
     if out is not None:
         s["files"] = [str(p) for p in write_report(res, b, model, out)]
     if as_json:

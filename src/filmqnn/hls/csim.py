@@ -1,0 +1,144 @@
+"""C-simulation: the generated kernel compiled with g++ against Xilinx's ap_types headers (as
+the hls4ml wheel ships them), loaded with ctypes, run on the project's DDR image frame by
+frame. Builds are cached by the content hash of the sources and the compiler command."""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from filmqnn.hls.ddr_image import DdrImage, read_tensor, write_input
+from filmqnn.hls.layout import Geometry
+from filmqnn.hls.project import KERNEL_FILES, ProjectError, load_project
+
+CXXFLAGS = ("-O2", "-DNDEBUG", "-std=c++14", "-fPIC", "-shared", "-w")
+STATS = ("cycles", "compute", "load_beats", "write_beats", "steps", "groups")
+
+
+class CsimError(RuntimeError):
+    """The C-simulation library could not be built or run."""
+
+
+def ap_types_dir() -> Path:
+    """Xilinx's ap_types headers inside the installed hls4ml package (never imported)."""
+    spec = importlib.util.find_spec("hls4ml")
+    if spec is None or not spec.submodule_search_locations:
+        raise CsimError("the hls4ml package (it ships Xilinx's ap_types headers) is missing; "
+                        "run `bash scripts/setup.sh`")
+    path = Path(list(spec.submodule_search_locations)[0]) / "templates/vivado/ap_types"
+    if not (path / "ap_int.h").is_file():
+        raise CsimError(f"{path}/ap_int.h is missing; reinstall hls4ml==1.3.0")
+    return path
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("FILMQNN_CACHE") or Path.home() / ".cache" / "filmqnn"
+    return Path(base) / "csim"
+
+
+def build_library(project: str | Path) -> Path:
+    """Compiles the project's kernel + C API into a shared library (cached by content)."""
+    root = Path(project)
+    cxx = shutil.which("g++")
+    if cxx is None:
+        raise CsimError("g++ is not installed; run `bash scripts/setup.sh` (Debian package g++)")
+    inc = ap_types_dir()
+    h = hashlib.sha256(" ".join(CXXFLAGS).encode())
+    for rel in (*KERNEL_FILES, "csim/csim_api.cpp"):
+        h.update(rel.encode() + b"\0" + (root / rel).read_bytes())
+    h.update((inc / "ap_int_base.h").read_bytes())
+    lib = cache_dir() / f"{h.hexdigest()[:24]}.so"
+    if lib.is_file():
+        return lib
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=lib.parent, suffix=".so.tmp")
+    os.close(fd)
+    cmd = [cxx, *CXXFLAGS, "-I", str(root / "src"), "-I", str(inc),
+           str(root / "csim/csim_api.cpp"), "-o", tmp]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode:
+        os.unlink(tmp)
+        raise CsimError("g++ failed on the generated kernel:\n" + res.stderr[-4000:])
+    os.replace(tmp, lib)
+    return lib
+
+
+@dataclass
+class CsimRun:
+    """Outputs (physical channel order restored to the original) and per-layer counters."""
+
+    outputs: list[np.ndarray]
+    stats: np.ndarray  # [layers, len(STATS)]
+
+
+class CsimEngine:
+    """A project's C-simulation: `run(x_int)` runs one frame on a fresh copy of the image."""
+
+    def __init__(self, project: str | Path) -> None:
+        self.root = Path(project)
+        self.meta = load_project(self.root)
+        lay = self.meta["layout"]
+        self.geo = Geometry(lay["axi_bits"], lay["g"])
+        self.tm = int(self.meta["engine"]["Tm"])
+        self.image = _image_of(lay, self.geo)
+        self.base = np.fromfile(self.root / "data/ddr.bin", dtype=np.uint8)
+        self.lib = ctypes.CDLL(str(build_library(self.root)))
+        self.lib.filmqnn_csim_run.restype = ctypes.c_int
+        self.lib.filmqnn_csim_run.argtypes = [
+            ctypes.POINTER(ctypes.c_uint8), ctypes.c_long, ctypes.c_uint, ctypes.c_uint,
+            ctypes.POINTER(ctypes.c_double)]
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [ly["name"] for ly in self.meta["layout"]["layers"]]
+
+    def run(self, x_int: np.ndarray) -> CsimRun:
+        """One frame: int8-range input [C, H, W] -> int64 outputs in the original order."""
+        shape = tuple(self.meta["input_shape"])
+        x = np.asarray(x_int)
+        if x.shape != shape:
+            raise ValueError(f"input of shape {x.shape}; the network takes {shape}")
+        data = self.base.copy()
+        write_input(self.image, data, x)
+        n = self.image.n_layers
+        stats = np.zeros(n * len(STATS), dtype=np.float64)
+        rc = self.lib.filmqnn_csim_run(
+            data.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), len(data), self.image.queue,
+            n, stats.ctypes.data_as(ctypes.POINTER(ctypes.c_double)))
+        if rc:
+            raise CsimError(f"the C-simulation refused the image (code {rc})")
+        outs = []
+        for name in self.image.outputs:
+            y = read_tensor(self.image, data, name, self.tm)
+            order = self.meta["output_order"].get(name)
+            if order is not None:
+                z = np.empty_like(y)
+                z[np.asarray(order)] = y
+                y = z
+            outs.append(y)
+        return CsimRun(outs, stats.reshape(n, len(STATS)))
+
+
+def _image_of(lay: dict[str, Any], geo: Geometry) -> DdrImage:
+    from filmqnn.hls.ddr_image import Region
+
+    def reg(r: dict[str, Any]) -> Region:
+        return Region(r["addr"], r["beats"], r["kind"], tuple(r["shape"]), r["signed"])
+
+    try:
+        return DdrImage(np.zeros(0, np.uint8), geo, lay["queue"], lay["n_layers"],
+                        {k: reg(v) for k, v in lay["tensors"].items()},
+                        (reg(lay["input_planes"][0]), reg(lay["input_planes"][1])),
+                        list(lay["outputs"]), list(lay["layers"]))
+    except (KeyError, TypeError, IndexError) as exc:
+        raise ProjectError(f"project.json's layout lacks {exc}; regenerate the project") from exc

@@ -1,0 +1,99 @@
+"""The engine's DDR image: layer descriptors, tables, weight blocks and activation buffers.
+
+One definition, read by the Python writer (``ddr_image``) and by the generated C++ (the
+descriptor field indices and the layout constants go into ``engine_config.h``):
+
+* every region starts on an AXI beat; addresses in descriptors are beat offsets;
+* a 5-bit activation tensor [C, H, W] is ``lower.packing.pack_activations`` of the tensor
+  zero-padded on the right to ``row_words(W)`` columns, so every row of every channel group
+  starts on a beat (the engine writes whole beats);
+* the network input (signed 8-bit) is two such 5-bit tensors: the high nibble ``x >> 4``
+  (-8..7) and the low nibble ``x & 15`` (0..15); the first conv accumulates the high plane,
+  shifts its accumulator left by 4 and accumulates the low plane;
+* an int32 output [M] is stored pass by pass: the ``Tm`` channels of a pass fill whole beats;
+* weights: per layer two streams, PE8 (one byte per weight) and PE4 (two 4-bit weights per
+  byte, ``packing.pack_int4``); each holds, per output tile of ``Tm`` filter positions and per
+  input chunk of ``Tn`` channels, one beat-aligned block of that tile's filters of the stream,
+  each filter a run of (kernel row, kernel column, channel) values as in
+  ``lower.weight_layout`` (depthwise: a run of the K*K taps);
+* a per-layer table of ``TABLE_WORDS`` 32-bit words per output channel (bias, rounding offset,
+  multiplier | shift << 16, skip multiplier), and an optional index table (one 32-bit word per
+  channel: the physical source channel of a gather).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: 32-bit fields of a layer descriptor, in order (the C++ reads them by these indices).
+DESC_FIELDS = (
+    "op", "flags", "n", "m", "h", "w", "r", "c", "kh", "kw", "sh", "sw", "ph", "pw", "planes",
+    "lo", "hi", "in_addr", "in2_addr", "skip_addr", "out_addr", "w4_addr", "w8_addr",
+    "table_addr", "index_addr", "skip_h", "skip_w",
+)
+DESC_WORDS = 32
+DESC_BYTES = DESC_WORDS * 4
+#: op codes of the engine's layer kinds
+OPS = {"conv": 0, "dwconv": 1, "maxpool": 2, "gap": 3, "add": 4}
+#: flag bits
+FLAGS = {
+    "requant": 1 << 0,  # requantize to 5 bit (else write int32 accumulators)
+    "residual": 1 << 1,  # fused residual add (skip operand at skip_addr)
+    "signed_in": 1 << 2,  # input activations are signed 5-bit
+    "all8": 1 << 3,  # every filter position is 8-bit: passes of Tm8 filters on PE8
+    "in_index": 1 << 4,  # the input (depthwise) or b operand (add) is gathered by the index
+    "skip_index": 1 << 5,  # the skip operand is gathered by the index
+    "signed_skip": 1 << 6,  # the skip / b operand is signed
+}
+TABLE_WORDS = 4
+INT32_BYTES = 4
+
+assert len(DESC_FIELDS) <= DESC_WORDS
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Beat geometry of a design: AXI width, activations per word (G), words per beat."""
+
+    axi_bits: int
+    g: int
+    act_bits: int = 5
+
+    @property
+    def beat_bytes(self) -> int:
+        return self.axi_bits // 8
+
+    @property
+    def wpb(self) -> int:
+        """Packed words per beat (a word never spans two beats)."""
+        return max(1, self.axi_bits // (self.g * self.act_bits))
+
+    def row_beats(self, w: int) -> int:
+        """Beats of one row of one channel group."""
+        return -(-w // self.wpb)
+
+    def row_words(self, w: int) -> int:
+        return self.row_beats(w) * self.wpb
+
+    def act_beats(self, shape: tuple[int, ...]) -> int:
+        """Beats of a 5-bit activation tensor [C, H, W] (or [F] as [F, 1, 1])."""
+        c, h, w = (shape[0], 1, 1) if len(shape) == 1 else shape
+        return -(-c // self.g) * h * self.row_beats(w)
+
+    def int32_beats(self, m: int, tm: int) -> int:
+        """Beats of an int32 output of m channels stored pass by pass (tm per pass)."""
+        per_pass = -(-tm * INT32_BYTES // self.beat_bytes)
+        return -(-m // tm) * per_pass
+
+    def bytes_to_beats(self, nbytes: int) -> int:
+        return -(-nbytes // self.beat_bytes)
+
+
+def run_bytes(tn: int, bits: int) -> int:
+    """Bytes of one filter's run of ``tn`` values in a stream of ``bits`` (4: nibbles)."""
+    return -(-tn // 2) if bits == 4 else tn
+
+
+def block_beats(geo: Geometry, nf: int, taps: int, tn: int, bits: int) -> int:
+    """Beats of one weight block: ``nf`` filters x ``taps`` x a run of ``tn`` channels."""
+    return geo.bytes_to_beats(nf * taps * run_bytes(tn, bits))

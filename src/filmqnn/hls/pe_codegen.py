@@ -1,0 +1,88 @@
+"""C++ of the packed DSP multiplies, generated from ``hw.dsp_packing`` (the one definition).
+
+Each function places the weights and activations in the A, D and B ports at the scheme's
+offsets as ``ap_int`` values of the port widths, forms ``(A + D) * B`` once (``bind_op`` to a
+DSP) and extracts every field with the scheme's read width and borrow (sign-correction) bit.
+P is extracted every cycle (accumulation depth 1, within every scheme's proven depth).
+"""
+
+from __future__ import annotations
+
+from filmqnn.hw.dsp_packing import PackingScheme, best_packing
+
+PORT_WIDTH = {"A": "a_mult", "D": "d_port", "B": "b_port"}
+
+
+def _dsp_function(name: str, scheme: PackingScheme, wtype: str) -> str:
+    spec = scheme.spec
+    n_w, n_a = len(scheme.weight_terms), len(scheme.act_terms)
+    ws = ", ".join(f"{wtype} w{i}" for i in range(n_w))
+    xs = ", ".join(f"act_t x{j}" for j in range(n_a))
+    out = "ap_int<32> f[2][2]" if n_w == 2 else "ap_int<32> f[2]"
+    lines = [
+        f"// {scheme.name} packing on {spec.name}, W{scheme.wbits}A{scheme.abits} "
+        f"{'signed' if scheme.signed_act else 'unsigned'} activations: {scheme.description}",
+        f"static inline void {name}({ws}, {xs}, {out}) {{",
+        "#pragma HLS inline",
+    ]
+    for port in ("A", "D", "B"):
+        width = getattr(spec, PORT_WIDTH[port])
+        terms = [f"((ap_int<{width}>)w{i} << {t.offset})"
+                 for i, t in enumerate(scheme.weight_terms) if t.port == port]
+        terms += [f"((ap_int<{width}>)x{j} << {t.offset})"
+                  for j, t in enumerate(scheme.act_terms) if t.port == port]
+        lines.append(f"    ap_int<{width}> {port} = {' + '.join(terms) or '0'};")
+    lines += [
+        f"    ap_int<{spec.preadd}> AD = A + D;  // pre-adder",
+        f"    ap_int<{spec.p_port}> P = AD * B;",
+        "#pragma HLS bind_op variable=P op=mul impl=dsp",
+    ]
+    for k, (fl, width) in enumerate(zip(scheme.fields, scheme.read_widths, strict=True)):
+        (i, j), = fl.products
+        target = f"f[{i}][{j}]" if n_w == 2 else f"f[{j}]"
+        borrow = f" + (int)P[{fl.lsb - 1}]" if k > 0 else ""
+        lines.append(f"    {{ ap_int<{width}> v = P.range({fl.lsb + width - 1}, {fl.lsb}); "
+                     f"{target} = v{borrow}; }}")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+FABRIC = """// multiplies on LUTs (no DSP): plain products of the same operands
+static inline void pe4_fabric(ap_int<4> w0, ap_int<4> w1, act_t x0, act_t x1,
+                              ap_int<32> f[2][2]) {
+#pragma HLS inline
+    ap_int<10> p00 = w0 * x0, p01 = w0 * x1, p10 = w1 * x0, p11 = w1 * x1;
+#pragma HLS bind_op variable=p00 op=mul impl=fabric
+#pragma HLS bind_op variable=p01 op=mul impl=fabric
+#pragma HLS bind_op variable=p10 op=mul impl=fabric
+#pragma HLS bind_op variable=p11 op=mul impl=fabric
+    f[0][0] = p00; f[0][1] = p01; f[1][0] = p10; f[1][1] = p11;
+}
+
+static inline void pe8_fabric(ap_int<8> w0, act_t x0, act_t x1, ap_int<32> f[2]) {
+#pragma HLS inline
+    ap_int<14> p0 = w0 * x0, p1 = w0 * x1;
+#pragma HLS bind_op variable=p0 op=mul impl=fabric
+#pragma HLS bind_op variable=p1 op=mul impl=fabric
+    f[0] = p0; f[1] = p1;
+}"""
+
+
+def schemes(dsp: str) -> dict[str, PackingScheme]:
+    """The general packings the engine uses on ``dsp``: PE4 (W4A5) and PE8 (W8A5), for
+    unsigned and signed 5-bit activations."""
+    out = {}
+    for signed in (False, True):
+        tag = "signed" if signed else "unsigned"
+        out[f"pe4_dsp_{tag}"] = best_packing(dsp, 4, 5, signed, general_only=True)
+        out[f"pe8_dsp_{tag}"] = best_packing(dsp, 8, 5, signed, general_only=True)
+    return out
+
+
+def pe_functions(dsp: str) -> str:
+    """C++ source of every PE multiply function for ``dsp`` ("dsp48e1" or "dsp48e2")."""
+    parts = []
+    for name, s in schemes(dsp).items():
+        parts.append(_dsp_function(name, s, "ap_int<4>" if s.wbits == 4 else "ap_int<8>"))
+    parts.append(FABRIC)
+    return "\n\n".join(parts)

@@ -1,0 +1,227 @@
+"""The engine's view of an integer graph: one descriptor per engine layer, and what must fit.
+
+`plan_network(graph, design)` maps every node of an artifact's graph onto the engine's layer
+kinds (conv / fc as conv, depthwise, max pool, global average pool, add; flatten is free),
+checks that the network fits the design (tiling of the artifact, formats, buffer sizes) and
+returns the per-layer facts the DDR image writer and the config header need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from filmqnn.hls.layout import Geometry
+from filmqnn.lower.graph import IntGraph, Node, TensorInfo
+from filmqnn.quant.formats import ACT_BITS
+
+
+class FitError(ValueError):
+    """The network does not fit the design (or the engine): names the layer and the fix."""
+
+
+@dataclass(frozen=True)
+class EngineDesign:
+    """What the kernel is generated for: the design point's tiling on one board."""
+
+    Tm: int
+    Tm8: int
+    Tn: int
+    Tr: int
+    Tc: int
+    G: int
+    axi_bits: int
+    ports: int
+    post: int
+    dsp4: int
+    dsp8: int
+    dsp: str  # dsp48e1 | dsp48e2
+    clock_mhz: float
+    ddr_bits_per_cycle: float
+    board: str
+
+    @property
+    def Tm4(self) -> int:
+        return self.Tm - self.Tm8
+
+    @property
+    def geo(self) -> Geometry:
+        return Geometry(self.axi_bits, self.G, ACT_BITS)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class EngineLayer:
+    """One engine layer: the node, its engine op and shape fields, and its tensors."""
+
+    node: Node
+    op: str
+    shape: dict[str, int]
+    inputs: list[str]  # tensor names: input (or a), then skip (or b)
+    output: str
+    all8: bool = False
+    planes: int = 1
+    signed_in: bool = False
+    signed_skip: bool = False
+    weight: np.ndarray | None = None  # [M, Cin, KH, KW] (depthwise [M, 1, KH, KW])
+    flags: dict[str, bool] = field(default_factory=dict)
+
+
+def _ints(v: Any) -> list[int]:
+    return [int(x) for x in v]
+
+
+def _check_design(d: EngineDesign) -> None:
+    geo = d.geo
+    problems = []
+    if d.Tm % d.G:
+        problems.append(f"Tm = {d.Tm} is not a multiple of G = {d.G} (a pass writes whole "
+                        "activation words)")
+    if d.Tc % geo.wpb:
+        problems.append(f"Tc = {d.Tc} is not a multiple of the {geo.wpb} packed words per "
+                        f"{d.axi_bits}-bit beat (a tile writes whole beats)")
+    if d.Tm8 < 1:
+        problems.append("Tm8 = 0: the engine needs at least one PE8 row")
+    if problems:
+        raise FitError(
+            "the implemented engine cannot take this design: " + "; ".join(problems)
+            + ". Run `filmqnn explore` (its default option set 'implemented' only returns "
+            "designs the kernel takes) and export the artifact with --design"
+        )
+
+
+def _check_tiling(graph: IntGraph, d: EngineDesign) -> None:
+    t = graph.tiling or {}
+    want = {"tm": d.Tm, "tm8": d.Tm8, "tn": d.Tn, "g": d.G, "axi_bits": d.axi_bits}
+    diff = {k: (t.get(k), v) for k, v in want.items() if t.get(k) != v}
+    if diff:
+        names = ", ".join(f"{k} {a} (artifact) vs {b} (design)" for k, (a, b) in diff.items())
+        raise FitError(
+            f"the artifact is laid out for another tiling: {names}; re-export it with "
+            "`filmqnn export --checkpoint CKPT --design design.json --out DIR`"
+        )
+    if not graph.reordered:
+        raise FitError("the artifact is not reordered for the tiling; export it without "
+                       "--no-reorder")
+
+
+def _act(t: TensorInfo, what: str) -> None:
+    if t.bits != ACT_BITS:
+        raise FitError(f"{what} '{t.name}' is {t.bits}-bit; the engine moves {ACT_BITS}-bit "
+                       "activations only (quantize with --act-bits 5)")
+
+
+def plan_network(graph: IntGraph, d: EngineDesign) -> list[EngineLayer]:
+    """Engine layers of ``graph`` in execution order; FitError names what does not fit."""
+    _check_design(d)
+    _check_tiling(graph, d)
+    tensors = graph.tensors
+    alias: dict[str, str] = {}  # flatten output -> its [C, H, W] input
+
+    def src(name: str) -> str:
+        return alias.get(name, name)
+
+    layers: list[EngineLayer] = []
+    for node in graph.nodes:
+        ins = [tensors[src(i)] for i in node.inputs]
+        out = tensors[node.output]
+        x = ins[0]
+        first = x.name == graph.input
+        if not first:
+            _act(x, "input tensor")
+        if node.op == "flatten":
+            alias[node.output] = x.name
+            continue
+        if first and node.op != "conv" and node.op != "fc":
+            raise FitError(f"layer '{node.name}' ({node.op}) reads the network input; the "
+                           "engine's first layer must be a conv or fc")
+        if node.requantizes:
+            _act(out, "output tensor")
+        signed_in = x.signed
+        xs = x.shape if len(x.shape) == 3 else (x.shape[0], 1, 1)
+        n, h, w = xs
+        ly: EngineLayer
+        if node.op in ("conv", "fc"):
+            wt = node.params["weight"]
+            a = node.attrs
+            if node.op == "fc":
+                m = wt.shape[0]
+                wt = wt.reshape(m, n, h, w)
+                k, s, p, groups = [h, w], [1, 1], [0, 0], 1
+            else:
+                k, s, p, groups = _ints(a["kernel"]), _ints(a["stride"]), _ints(a["padding"]), \
+                    int(a["groups"])
+            m = wt.shape[0]
+            dw = groups > 1
+            r = (h + 2 * p[0] - k[0]) // s[0] + 1
+            c = (w + 2 * p[1] - k[1]) // s[1] + 1
+            bits = node.params["bits"]
+            all8 = bool(np.all(bits == 8)) and len(np.unique(bits)) == 1
+            pe4 = (np.arange(m) % d.Tm) >= d.Tm8
+            if not all8 and np.any(bits[pe4] > 4):
+                bad = int(np.flatnonzero(pe4 & (bits > 4))[0])
+                raise FitError(f"layer '{node.name}': filter position {bad} is {bits[bad]}-bit "
+                               "but sits in a 4-bit slot of the tiling; re-export with --design")
+            if not node.requantizes and (r, c) != (1, 1):
+                raise FitError(f"layer '{node.name}' writes int32 accumulators over a {r}x{c} "
+                               "map; the engine writes int32 outputs of 1x1 maps only (logits)")
+            ly = EngineLayer(node, "dwconv" if dw else "conv",
+                             dict(n=n, m=m, h=h, w=w, r=r, c=c, kh=k[0], kw=k[1], sh=s[0],
+                                  sw=s[1], ph=p[0], pw=p[1]),
+                             [x.name] + [src(i) for i in node.inputs[1:]], node.output,
+                             all8=all8, planes=2 if first else 1, signed_in=signed_in or first,
+                             weight=wt)
+            if len(node.inputs) > 1:
+                ly.signed_skip = tensors[src(node.inputs[1])].signed
+            if first and x.fmt.bits != 8:
+                raise FitError(f"the network input '{x.name}' must be 8-bit")
+        elif node.op == "maxpool":
+            a = node.attrs
+            k, s, p = _ints(a["kernel"]), _ints(a["stride"]), _ints(a["padding"])
+            r, c = out.shape[1], out.shape[2]
+            ly = EngineLayer(node, "maxpool", dict(n=n, m=n, h=h, w=w, r=r, c=c, kh=k[0],
+                                                    kw=k[1], sh=s[0], sw=s[1], ph=p[0], pw=p[1]),
+                             [x.name], node.output, signed_in=signed_in)
+        elif node.op == "gap":
+            ly = EngineLayer(node, "gap", dict(n=n, m=n, h=h, w=w, r=1, c=1, kh=h, kw=w, sh=1,
+                                               sw=1, ph=0, pw=0),
+                             [x.name], node.output, signed_in=signed_in)
+        elif node.op == "add":
+            b = ins[1]
+            ly = EngineLayer(node, "add", dict(n=n, m=n, h=h, w=w, r=h, c=w, kh=1, kw=1, sh=1,
+                                               sw=1, ph=0, pw=0),
+                             [x.name, b.name], node.output, signed_in=signed_in,
+                             signed_skip=b.signed)
+        else:
+            raise FitError(f"layer '{node.name}': op {node.op!r} is not an engine mode")
+        layers.append(ly)
+    return layers
+
+
+@dataclass(frozen=True)
+class Buffers:
+    """On-chip buffer bounds the kernel is compiled with (maxima over the planned network)."""
+
+    kmax: int
+    in_r: int
+    in_c: int
+    mmax: int
+    weight_beats_max: int
+
+
+def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
+    """The input tile, kernel and table sizes the network needs at this design's tiling."""
+    kmax, in_r, in_c, mmax = 1, 1, 1, 1
+    for ly in layers:
+        s = ly.shape
+        tr, tc = min(d.Tr, s["r"]), min(d.Tc, s["c"])
+        kmax = max(kmax, s["kh"], s["kw"])
+        in_r = max(in_r, (tr - 1) * s["sh"] + s["kh"])
+        in_c = max(in_c, (tc - 1) * s["sw"] + s["kw"])
+        mmax = max(mmax, s["m"])
+    wmax = d.geo.bytes_to_beats(d.Tm * kmax * kmax * d.Tn) + 2
+    return Buffers(kmax, in_r, in_c, mmax, wmax)

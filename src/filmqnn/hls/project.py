@@ -1,0 +1,192 @@
+"""`filmqnn hls`: a self-contained Vitis HLS project for one design point and one artifact.
+
+Layout of the project directory::
+
+    project.json          design, board, files and their SHA-256, the DDR image's map
+    design.json           the design point (as `filmqnn explore --json` printed it)
+    src/engine.cpp        the kernel (top function filmqnn_engine)
+    src/engine.h, src/engine_config.h, src/engine_counters.h (C-sim only)
+    csim/csim_api.cpp     the C-simulation library's C API (includes src/engine.cpp)
+    data/ddr.bin          the DDR image without a frame (descriptors, tables, weights)
+    run_hls.tcl, vivado/<board>_bd.tcl, README.md
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from filmqnn.hls.ddr_image import DdrImage, build_image
+from filmqnn.hls.layout import DESC_FIELDS, DESC_WORDS, FLAGS, OPS, TABLE_WORDS
+from filmqnn.hls.pe_codegen import pe_functions
+from filmqnn.hls.plan import EngineDesign, EngineLayer, buffer_bounds, plan_network
+from filmqnn.hw.design import WEIGHT_RELOAD
+from filmqnn.hw.devices import Board, load_board
+from filmqnn.hw.performance import AXI_LATENCY, PIPE_DEPTH, QUEUE_LAUNCH, ddr_bits_per_cycle
+from filmqnn.lower.graph import IntGraph
+from filmqnn.quant.formats import ACT_BITS
+
+PROJECT_FORMAT = "filmqnn.hls-project/1"
+TOP = "filmqnn_engine"
+KERNEL_FILES = ("src/engine.cpp", "src/engine.h", "src/engine_config.h", "src/engine_counters.h")
+
+
+class ProjectError(ValueError):
+    """A project directory is missing, foreign or inconsistent."""
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("filmqnn.hls", "templates"),
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+    )
+
+
+def engine_design(design: dict[str, Any], board: Board) -> EngineDesign:
+    """The kernel's parameters from a design point dict (`explore --json`'s "design")."""
+    try:
+        return EngineDesign(
+            Tm=int(design["Tm"]), Tm8=int(design["Tm8"]), Tn=int(design["Tn"]),
+            Tr=int(design["Tr"]), Tc=int(design["Tc"]), G=int(design["G"]),
+            axi_bits=board.axi_width_bits, ports=int(design.get("ports") or board.axi_ports),
+            post=int(design.get("post", 16)), dsp4=int(design.get("dsp4", 0)),
+            dsp8=int(design.get("dsp8", 0)), dsp=board.dsp_kind,
+            clock_mhz=float(design.get("clock_mhz", board.default_clock_mhz)),
+            ddr_bits_per_cycle=ddr_bits_per_cycle(
+                board, float(design.get("clock_mhz", board.default_clock_mhz))),
+            board=board.name,
+        )
+    except KeyError as exc:
+        raise ProjectError(f"the design lacks {exc}; pass the JSON of `filmqnn explore "
+                           "--json` (or its 'design' object)") from exc
+
+
+def read_design(path: str | Path) -> tuple[dict[str, Any], Board]:
+    """The design point and its board from `filmqnn explore --json` output."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ProjectError(f"cannot read the design {p}: {exc}; write it with `filmqnn "
+                           "explore --model M --board B --json > design.json`") from exc
+    design = doc.get("design", doc)
+    board = doc.get("board") or design.get("board")
+    if not isinstance(board, str):
+        raise ProjectError(f"{p} names no board; use the JSON `filmqnn explore --json` prints")
+    return design, load_board(board)
+
+
+def render_sources(d: EngineDesign, layers: list[EngineLayer], image: DdrImage
+                   ) -> dict[str, str]:
+    """The kernel, its headers and the C-sim API, as text by relative path."""
+    env = _env()
+    buf = buffer_bounds(layers, d)
+    ctx = {
+        "d": d, "buf": buf, "ports": d.ports, "act_bits": ACT_BITS, "wpb": d.geo.wpb,
+        "desc_fields": DESC_FIELDS, "desc_words": DESC_WORDS, "ops": OPS, "flags": FLAGS,
+        "table_words": TABLE_WORDS, "ddr_beats": int(len(image.data) // d.geo.beat_bytes),
+        "max_layers": max(256, len(layers)),
+        "timing": {"pipe_depth": PIPE_DEPTH, "weight_reload": WEIGHT_RELOAD,
+                   "axi_latency": AXI_LATENCY, "queue_launch": QUEUE_LAUNCH},
+    }
+    config = env.get_template("engine_config.h.j2").render(ctx)
+    config = config.replace("#endif\n", "") + (
+        "\n// ---- packed DSP and fabric multiplies (hw/dsp_packing.py) ----\n"
+        "#include \"ap_int.h\"\ntypedef ap_int<6> act_t;\n\n" + pe_functions(d.dsp) + "\n\n#endif\n"
+    )
+    return {
+        "src/engine_config.h": config,
+        "src/engine.h": env.get_template("engine.h.j2").render(ctx),
+        "src/engine.cpp": env.get_template("engine.cpp.j2").render(ctx),
+        "src/engine_counters.h": env.get_template("engine_counters.h.j2").render(ctx),
+        "csim/csim_api.cpp": env.get_template("csim_api.cpp.j2").render(ctx),
+    }
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: str | Path,
+                  artifact: str = "") -> dict[str, Any]:
+    """Plans the network on the design, writes the project directory atomically; summary."""
+    d = engine_design(design, board)
+    layers = plan_network(graph, d)
+    image = build_image(graph, layers, d)
+    files = render_sources(d, layers, image)
+    files.update(_scripts(d, board))
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir())
+                                               and not (out / "project.json").is_file())):
+        raise ProjectError(f"{out} exists and is not a filmqnn HLS project; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        hashes = {}
+        for rel, text in files.items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            hashes[rel] = _sha(text.encode())
+        (tmp / "data").mkdir(exist_ok=True)
+        (tmp / "data/ddr.bin").write_bytes(image.data.tobytes())
+        hashes["data/ddr.bin"] = _sha(image.data.tobytes())
+        (tmp / "design.json").write_text(json.dumps({"board": board.name, "design": design},
+                                                    indent=1) + "\n")
+        meta = {
+            "format": PROJECT_FORMAT, "top": TOP, "board": board.name,
+            "engine": d.to_dict(), "design": design, "artifact": str(artifact),
+            "graph_meta": graph.meta,
+            "layout": image.layout(), "files": hashes,
+            "output_order": {o: (None if graph.tensors[o].order is None
+                                 else graph.tensors[o].order.tolist()) for o in graph.outputs},
+            "input_scale": float(graph.tensors[graph.input].scale),
+            "input_shape": list(graph.tensors[graph.input].shape),
+        }
+        (tmp / "project.json").write_text(json.dumps(meta, indent=1) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"project": str(out), "layers": len(layers), "ddr_bytes": int(len(image.data)),
+            "board": board.name, "engine": d.to_dict()}
+
+
+def _scripts(d: EngineDesign, board: Board) -> dict[str, str]:
+    """run_hls.tcl and the board's Vivado block design (hls/scripts.py), when available."""
+    try:
+        from filmqnn.hls import scripts
+    except ImportError:  # pragma: no cover - the scripts module ships with the package
+        return {}
+    out = {"run_hls.tcl": scripts.run_hls_tcl(scripts.full_part(board), d.clock_mhz, TOP)}
+    out[f"vivado/{board.name}_bd.tcl"] = scripts.block_design_tcl(board, d.ports, d.clock_mhz, TOP)
+    return out
+
+
+def load_project(path: str | Path) -> dict[str, Any]:
+    """project.json of a project directory, with its kernel files checked against it."""
+    root = Path(path)
+    mpath = root / "project.json"
+    if not mpath.is_file():
+        raise ProjectError(f"{root} is not an HLS project (no project.json); create one with "
+                           "`filmqnn hls --artifact DIR --design FILE --out DIR`")
+    meta = json.loads(mpath.read_text())
+    if meta.get("format") != PROJECT_FORMAT:
+        raise ProjectError(f"{mpath} is not a {PROJECT_FORMAT} project; regenerate it")
+    for rel in (*KERNEL_FILES, "csim/csim_api.cpp", "data/ddr.bin"):
+        f = root / rel
+        if not f.is_file():
+            raise ProjectError(f"{f} is missing; regenerate the project with `filmqnn hls`")
+        if _sha(f.read_bytes()) != meta["files"].get(rel):
+            raise ProjectError(f"{f} differs from the generated file (edited or corrupted); "
+                               "regenerate the project with `filmqnn hls`")
+    return meta
