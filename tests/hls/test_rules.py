@@ -199,6 +199,30 @@ void k(int *p, int n) {
     assert hls_rule_violations(fixed) == []
 
 
+def test_constant_names_and_expressions():
+    src = """\
+template <int W, int lanes> void f(int *p) {
+    const int per = BEAT_BYTES / 4;
+    constexpr int half = per / 2;
+    for (int e = 0; e < (W == 4 ? 2 : 1); e++) p[e] = 0;
+    for (int k = 0; k < per; k++) p[k] = 1;
+    for (int k = 0; k < half * 2 + 1; k++) p[k] = 2;
+    for (int k = 0; k < lanes; k++) p[k] = 3;
+    for (int k = 0; k < (int)N; k++) p[k] = 4;
+    for (int k = 0; 1 << LOG_N > k; k++) p[k] = 5;
+}
+void g(int *p, int n) {
+    int words = BEAT_BYTES / 4;
+    const int m = n;
+    for (int k = 0; k < words; k++) p[k] = 6;
+    for (int k = 0; k < m; k++) p[k] = 7;
+    for (int k = 0; k < n << 1; k++) p[k] = 8;
+}
+"""
+    # a plain int, a const from a variable, a variable shifted: no compile-time bound
+    assert lines(src) == [14, 15, 16]
+
+
 def test_csim_only_code_is_ignored():
     src = """\
 #include "engine.h"

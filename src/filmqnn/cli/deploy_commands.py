@@ -17,7 +17,7 @@ from filmqnn.lower.reordering import ReorderError
 from filmqnn.ref.evaluate import compare_logits, evaluate_artifact
 from filmqnn.ref.executor import ReferenceExecutor
 
-DEPLOY_ERRORS = (*USER_ERRORS, ArtifactError, LoweringError, ReorderError)
+DEPLOY_ERRORS = (*USER_ERRORS, ArtifactError, LoweringError, ReorderError, ValueError)
 ArtifactOpt = Annotated[Path, typer.Option(help="artifact directory written by `filmqnn export`")]
 CkptOpt = Annotated[Path, typer.Option(help="quantized checkpoint (quant.pt of `quantize`)")]
 
@@ -31,6 +31,15 @@ def _check_input(executor: ReferenceExecutor, images: torch.Tensor, data: str) -
         )
 
 
+def _tiling_of_design(path: Path) -> str:
+    """The --tiling text of a design JSON (`filmqnn explore --json`): Tm, Tm8, Tn, G, AXI."""
+    from filmqnn.hls.project import read_design
+
+    d, board = read_design(path)
+    return (f"tm={d['Tm']},tm8={d['Tm8']},tn={d['Tn']},g={d['G']},"
+            f"axi_bits={board.axi_width_bits}")
+
+
 @app.command("export")
 def export_cmd(
     checkpoint: CkptOpt,
@@ -41,10 +50,17 @@ def export_cmd(
                      "tm8 from the ratio; tm from the assignment's --tm)"),
     ] = None,
     reorder: Annotated[bool, typer.Option(help="reorder filters into tile slots")] = True,
+    design: Annotated[Path | None, typer.Option(
+        help="design JSON of `filmqnn explore --json`: lay the artifact out for its tiling "
+        "(instead of --tiling), as `filmqnn hls` needs")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Lower a quantized checkpoint to a packed, reordered integer artifact."""
+    if design is not None and tiling:
+        fail("give --design or --tiling, not both")
     try:
+        if design is not None:
+            tiling = _tiling_of_design(design)
         result = export_checkpoint(checkpoint, out, tiling, reorder)
     except DEPLOY_ERRORS as exc:
         fail(str(exc))

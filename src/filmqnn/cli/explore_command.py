@@ -105,11 +105,17 @@ def explore_command(
         False, "--no-band-fusion",
         help="Place whole tensors only: no row-band rings between a layer and the next.",
     ),
+    modes: str = typer.Option(
+        "implemented", "--modes",
+        help="implemented: only the engine modes the generated HLS kernel has (its designs are "
+        "what `filmqnn hls` builds); all: every modelled mode, a what-if (the --no-* flags "
+        "switch single modes off).",
+    ),
     out: Path = typer.Option(None, "--out", help="Write report.md and PNGs here."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Find the fastest modelled design point of a model on a board (DESIGN.md §5)."""
-    from filmqnn.hw.design import EngineOptions
+    from filmqnn.hw.design import IMPLEMENTED, EngineOptions, mode_table
     from filmqnn.hw.devices import load_board
     from filmqnn.hw.dse import InfeasibleError, explore
     from filmqnn.hw.layers import TABLE_SIZE, model_layers
@@ -145,7 +151,9 @@ def explore_command(
             layers = model_layers(model, input_size, first_last_8bit)
     except ValueError as e:
         fail(str(e))
-    opts = EngineOptions(
+    if modes not in ("implemented", "all"):
+        fail(f"--modes must be implemented or all, got {modes!r}")
+    opts = IMPLEMENTED if modes == "implemented" else EngineOptions(
         split8=not no_split8, first_im2col=not no_im2col, im2col_onchip=not host_im2col,
         dw_taps=not no_dw_taps,
         axi_outstanding=not no_axi_outstanding, layer_queue=not no_layer_queue,
@@ -153,6 +161,12 @@ def explore_command(
         multi_chunk=not no_multi_chunk, input_reuse=not no_input_reuse,
         fm_store=not no_fm_store, band_fusion=not no_band_fusion,
     )
+    flags = (no_split8, no_im2col, host_im2col, no_dw_taps, no_axi_outstanding, no_layer_queue,
+             no_pipe_rewind, no_fuse_pool, no_multi_chunk, no_input_reuse, no_fm_store,
+             no_band_fusion)
+    if modes == "implemented" and any(flags):
+        fail("the --no-* mode switches shape the what-if option set: add --modes all "
+             "(--modes implemented already has exactly the kernel's modes)")
     limits = {"lut": lut_limit, "dsp": dsp_limit, "bram18k": bram_limit}
     try:
         res = explore(layers, b, clock_mhz, ratio, weights, limits, opts)
@@ -161,6 +175,8 @@ def explore_command(
     except ValueError as e:
         fail(str(e))
     s = summary(res, b, model)
+    s["option_set"] = modes
+    s["modes"] = mode_table(opts)
     if artifact is not None:  # next to "model" in the JSON
         s = {"model": s.pop("model"), "artifact": str(artifact), **s}
     if out is not None:

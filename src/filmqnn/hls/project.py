@@ -27,14 +27,23 @@ from filmqnn.hls.ddr_image import DdrImage, build_image
 from filmqnn.hls.layout import DESC_FIELDS, DESC_WORDS, FLAGS, OPS, TABLE_WORDS
 from filmqnn.hls.pe_codegen import pe_functions
 from filmqnn.hls.plan import EngineDesign, EngineLayer, buffer_bounds, plan_network
-from filmqnn.hw.design import WEIGHT_RELOAD
+from filmqnn.hw.artifact_layers import artifact_layers
+from filmqnn.hw.design import IMPLEMENTED, WEIGHT_RELOAD, DesignPoint
 from filmqnn.hw.devices import Board, load_board
-from filmqnn.hw.performance import AXI_LATENCY, PIPE_DEPTH, QUEUE_LAUNCH, ddr_bits_per_cycle
+from filmqnn.hw.performance import (
+    AXI_LATENCY,
+    PIPE_DEPTH,
+    QUEUE_LAUNCH,
+    ddr_bits_per_cycle,
+    frame_launch,
+    network_performance,
+)
 from filmqnn.lower.graph import IntGraph
 from filmqnn.quant.formats import ACT_BITS
 
 PROJECT_FORMAT = "filmqnn.hls-project/1"
 TOP = "filmqnn_engine"
+FRAME = frame_launch(IMPLEMENTED)  # the host's start of a frame (cycles)
 KERNEL_FILES = ("src/engine.cpp", "src/engine.h", "src/engine_config.h", "src/engine_counters.h")
 
 
@@ -83,6 +92,20 @@ def read_design(path: str | Path) -> tuple[dict[str, Any], Board]:
     return design, load_board(board)
 
 
+def manifest_sha(artifact: str | Path) -> str:
+    """SHA-256 of an artifact's manifest (it holds every file's checksum)."""
+    return hashlib.sha256((Path(artifact) / "manifest.json").read_bytes()).hexdigest()
+
+
+def model_cycles(artifact: str | Path, design: dict[str, Any], board: Board) -> dict[str, int]:
+    """Per-layer cycles of ``hw.performance`` for the artifact's layers on this design, with
+    the option set of the implemented engine (what the C-sim counts)."""
+    keys = ("Tm", "Tm8", "Tn", "Tr", "Tc", "G", "dsp4", "dsp8", "post", "clock_mhz", "ports")
+    dp = DesignPoint(**{k: design[k] for k in keys if k in design})
+    perf = network_performance(artifact_layers(artifact), dp, board, IMPLEMENTED)
+    return {lp.name: int(lp.cycles) for lp in perf["layers"]}
+
+
 def render_sources(d: EngineDesign, layers: list[EngineLayer], image: DdrImage
                    ) -> dict[str, str]:
     """The kernel, its headers and the C-sim API, as text by relative path."""
@@ -115,13 +138,16 @@ def _sha(data: bytes) -> str:
 
 
 def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: str | Path,
-                  artifact: str = "") -> dict[str, Any]:
-    """Plans the network on the design, writes the project directory atomically; summary."""
+                  artifact: str | Path = "") -> dict[str, Any]:
+    """Plans the network on the design, writes the project directory atomically; summary.
+    With ``artifact`` (the directory ``graph`` was read from) the project records it and the
+    model's cycles per layer, which `filmqnn csim` checks the C-sim against."""
     d = engine_design(design, board)
     layers = plan_network(graph, d)
     image = build_image(graph, layers, d)
     files = render_sources(d, layers, image)
     files.update(_scripts(d, board))
+    cycles = model_cycles(artifact, design, board) if artifact else {}
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir())
                                                and not (out / "project.json").is_file())):
@@ -142,7 +168,11 @@ def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: st
                                                     indent=1) + "\n")
         meta = {
             "format": PROJECT_FORMAT, "top": TOP, "board": board.name,
-            "engine": d.to_dict(), "design": design, "artifact": str(artifact),
+            "engine": d.to_dict(), "design": design,
+            "artifact": str(Path(artifact).resolve()) if artifact else "",
+            "artifact_sha": manifest_sha(artifact) if artifact else "",
+            "model_cycles": cycles, "model_total": sum(cycles.values()) + FRAME if cycles else None,
+            "frame_launch": FRAME,
             "graph_meta": graph.meta,
             "layout": image.layout(), "files": hashes,
             "output_order": {o: (None if graph.tensors[o].order is None

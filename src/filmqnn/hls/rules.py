@@ -21,16 +21,19 @@ Rules (UG1399, "Unsupported C/C++ Constructs"):
   constant needs ``#pragma HLS loop_tripcount`` or a full ``#pragma HLS unroll`` (no
   ``factor=``) among the pragmas at the top of its body (before any nested loop, within the
   body's first 8 lines); ``#pragma HLS pipeline`` alone does not bound it. A bound is a
-  compile-time constant C (an integer literal, an ALL_CAPS identifier, or arithmetic of
-  those: ``N``, ``ROWS * COLS - 1``) that caps the counter from above in the condition
-  (``i < C``, ``i <= C``, ``i != C``; one ``&&`` term is enough, ``||`` never is), or from
-  below when the ``for`` also starts at a constant (``for (int i = N - 1; i >= 0; --i)``);
-  ``while (n > 0)`` counts down from an unknown start and needs the pragma. A range-for
-  (over an array: containers are already rejected) is bounded.
+  compile-time constant C (integer literals, ALL_CAPS identifiers, integer template
+  parameters, ``const`` / ``constexpr`` variables initialized from constants, combined by
+  operators, ``?:`` and integer casts: ``N``, ``ROWS * COLS - 1``, ``(W == 4 ? 2 : 1)``;
+  a plain ``int per = BEAT_BYTES / 4;`` is not one) that caps the counter from above in
+  the condition (``i < C``, ``i <= C``, ``i != C``; one ``&&`` term is enough, ``||``
+  never is), or from below when the ``for`` also starts at a constant
+  (``for (int i = N - 1; i >= 0; --i)``); ``while (n > 0)`` counts down from an unknown
+  start and needs the pragma. A range-for (over an array: containers are already
+  rejected) is bounded. Constant names are collected by name, not by scope.
 
-The check is textual, not a C++ parser: it is precise on the kernels filmqnn generates and
-on the snippets in tests/hls/test_rules.py; unusual layouts (macros that hide loops, loops
-split across preprocessor branches) may be missed or misread.
+The check is textual, not a C++ parser: it is written for the kernel filmqnn generates
+(templates/engine.cpp.j2) and the snippets in tests/hls/test_rules.py; unusual layouts
+(macros that hide loops, loops split across preprocessor branches) may be missed or misread.
 """
 
 from __future__ import annotations
@@ -78,10 +81,19 @@ _RE_GOTO = re.compile(r"\bgoto\b")
 _RE_FUNC_HEAD = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _RE_LOOP = re.compile(r"\b(for|while|do)\b")
 _RE_PRAGMA = re.compile(r"^\s*#\s*pragma\s+HLS\s+(\w+)(.*)$", re.IGNORECASE | re.MULTILINE)
-_CONST_TOKEN = re.compile(
-    r"\s*(?:0[xX][0-9a-fA-F]+|\d+)[uUlL]*\s*|\s*[A-Z][A-Z0-9_]*\s*|\s*[-+*/%()]\s*|\s*<<\s*|\s*>>\s*"
+# Tokens of a constant expression: numbers, names (checked separately), operators.
+_EXPR_TOKEN = re.compile(
+    r"\s*(?:(?P<num>(?:0[xX][0-9a-fA-F]+|\d+)[uUlL]*)|(?P<name>[A-Za-z_]\w*)"
+    r"|<<|>>|<=|>=|==|!=|[-+*/%()<>?:~&|^!])\s*"
 )
-_COMPARISON = re.compile(r"^(.*?)(<=|>=|!=|<|>)(.*)$")
+_CAST_WORDS = frozenset("int unsigned signed long short char bool size_t true false".split())
+_RE_CONST_DECL = re.compile(
+    r"\b(?:const|constexpr)\b[^;=(){}]*?\b([A-Za-z_]\w*)\s*=(?!=)\s*([^;{}]+);"
+)
+_RE_TEMPLATE = re.compile(r"\btemplate\s*<([^<>]*)>")
+_RE_TEMPLATE_PARAM = re.compile(r"\b(?:int|unsigned|bool|long|short|size_t|char)\s+(\w+)")
+# The first comparison operator that is not part of a shift.
+_COMPARISON = re.compile(r"^(.*?)(<=|>=|!=|(?<![<>])<(?!<)|(?<![<>])>(?!>))(.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -193,21 +205,44 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
-def _is_constant_expr(expr: str) -> bool:
-    """Only integer literals, ALL_CAPS identifiers and arithmetic: a compile-time constant."""
+def _is_constant_expr(expr: str, consts: frozenset[str] = frozenset()) -> bool:
+    """Only integer literals, ALL_CAPS names, names in ``consts`` and operators (arithmetic,
+    shifts, comparisons, ``?:``, casts to integer types): a compile-time constant."""
     expr = expr.strip()
-    if not expr or not re.search(r"\d|[A-Z]", expr):
+    if not expr:
         return False
-    pos = 0
+    pos, operands = 0, 0
     while pos < len(expr):
-        m = _CONST_TOKEN.match(expr, pos)
+        m = _EXPR_TOKEN.match(expr, pos)
         if not m or m.end() == pos:
             return False
+        name = m.group("name")
+        if name is not None:
+            if not (re.fullmatch(r"[A-Z][A-Z0-9_]*", name) or name in consts):
+                if name not in _CAST_WORDS:
+                    return False
+                operands -= 1  # a cast word is not an operand
+            operands += 1
+        elif m.group("num") is not None:
+            operands += 1
         pos = m.end()
-    return True
+    return operands > 0
 
 
-def _bound_sides(cond: str) -> tuple[bool, bool]:
+def _constants(code: str) -> frozenset[str]:
+    """Lower-case names that are compile-time constants: integer template parameters, and
+    ``const`` / ``constexpr`` variables initialized from constants (in source order; by name,
+    so a constant in one function also covers a same-named one elsewhere)."""
+    names: set[str] = set()
+    for m in _RE_TEMPLATE.finditer(code):
+        names.update(_RE_TEMPLATE_PARAM.findall(m.group(1)))
+    for m in _RE_CONST_DECL.finditer(code):
+        if _is_constant_expr(m.group(2), frozenset(names)):
+            names.add(m.group(1))
+    return frozenset(names)
+
+
+def _bound_sides(cond: str, consts: frozenset[str]) -> tuple[bool, bool]:
     """(upper, lower): does an ``&&`` term cap the counter from above / below by a constant?
 
     Upper: ``i < C``, ``i <= C``, ``i != C``, ``C > i``, ``C >= i``; lower: ``i > C``,
@@ -222,34 +257,34 @@ def _bound_sides(cond: str) -> tuple[bool, bool]:
         while term.startswith("(") and _match(term, 0, "(", ")") == len(term):
             term = term[1:-1].strip()
         m = _COMPARISON.match(term)
-        if not m or "<<" in term or ">>" in term:
+        if not m:
             continue
         lhs, op, rhs = m.groups()
-        if _is_constant_expr(rhs):
+        if _is_constant_expr(rhs, consts):
             upper |= op in ("<", "<=", "!=")
             lower |= op in (">", ">=")
-        elif _is_constant_expr(lhs):
+        elif _is_constant_expr(lhs, consts):
             upper |= op in (">", ">=", "!=")
             lower |= op in ("<", "<=")
     return upper, lower
 
 
-def _constant_init(init: str | None) -> bool:
+def _constant_init(init: str | None, consts: frozenset[str]) -> bool:
     """Every declarator of a for-init starts at a compile-time constant (``int i = N - 1``)."""
     if not init or not init.strip():
         return False
     for decl in _top_level_split(init, ","):
         m = re.match(r"^[^=]*=(?!=)(.*)$", decl.strip(), re.DOTALL)
-        if not m or not _is_constant_expr(m.group(1)):
+        if not m or not _is_constant_expr(m.group(1), consts):
             return False
     return True
 
 
-def _constant_bound(cond: str, init: str | None = None) -> bool:
+def _constant_bound(cond: str, init: str | None, consts: frozenset[str]) -> bool:
     """A compile-time trip-count bound: a counter rising to a constant (``i < N``), or one
     falling to a constant from a constant start (``for (int i = N - 1; i >= 0; --i)``)."""
-    upper, lower = _bound_sides(cond)
-    return upper or (lower and _constant_init(init))
+    upper, lower = _bound_sides(cond, consts)
+    return upper or (lower and _constant_init(init, consts))
 
 
 def _top_level_split(text: str, sep: str) -> list[str]:
@@ -296,7 +331,7 @@ def _bounding_pragma(body: str) -> bool:
     return False
 
 
-def _loop_violations(text: str) -> list[str]:
+def _loop_violations(text: str, consts: frozenset[str]) -> list[str]:
     out = []
     for m in _RE_LOOP.finditer(text):
         kind, line = m.group(1), _line(text, m.start())
@@ -329,7 +364,7 @@ def _loop_violations(text: str) -> list[str]:
                 init, cond = parts[0], parts[1]
             start, end = _body(text, close)
             body = text[start:end]
-        if _constant_bound(cond, init) or _bounding_pragma(body):
+        if _constant_bound(cond, init, consts) or _bounding_pragma(body):
             continue
         shown = " ".join(cond.split()) or "(none)"
         out.append(
@@ -391,6 +426,6 @@ def hls_rule_violations(source: str) -> list[str]:
             found.append((number, f"line {number}: stl: '#include <{inc.group(1)}>'"))
     for m in _RE_GOTO.finditer(code):
         add(m.start(), "goto: 'goto' is not supported")
-    for msg in _recursion_violations(code) + _loop_violations(views.loops):
+    for msg in _recursion_violations(code) + _loop_violations(views.loops, _constants(code)):
         found.append((int(msg.split(":", 1)[0].split()[1]), msg))
     return [msg for _, msg in sorted(found, key=lambda t: t[0])]

@@ -95,6 +95,30 @@ class EngineOptions:
         return asdict(self)
 
 
+#: Engine modes the generated HLS kernel implements (hls/templates/engine.cpp.j2), each
+#: bit-exact in C-simulation; every other mode of ``EngineOptions`` is modelled only.
+KERNEL_MODES = frozenset({"layer_queue"})
+#: The option set of the implemented engine: ``explore``'s default.
+IMPLEMENTED = EngineOptions(**{k: k in KERNEL_MODES for k in EngineOptions().to_dict()})
+
+
+def kernel_only(opts: EngineOptions) -> bool:
+    """Whether every mode ``opts`` turns on is one the generated kernel has."""
+    return all(k in KERNEL_MODES for k, on in opts.to_dict().items() if on)
+
+
+def mode_table(opts: EngineOptions) -> dict[str, dict[str, bool]]:
+    """Per engine mode: on in ``opts``, and implemented in the kernel or modelled only."""
+    return {k: {"on": on, "implemented": k in KERNEL_MODES} for k, on in opts.to_dict().items()}
+
+
+def kernel_takes(Tm: Any, Tm8: Any, Tc: Any, G: Any, axi_bits: int) -> Any:
+    """Designs the generated kernel takes: a pass writes whole activation words (G | Tm), a
+    tile whole beats (words per beat | Tc), and PE8 has a row for the all-8-bit layers."""
+    wpb = np.maximum(1, axi_bits // (ACT_BITS * np.asarray(G)))
+    return (np.asarray(Tm) % G == 0) & (np.asarray(Tc) % wpb == 0) & (np.asarray(Tm8) >= 1)
+
+
 @dataclass(frozen=True)
 class DesignPoint:
     """Tiling, PE split and packing factor of one accelerator instance."""

@@ -24,6 +24,8 @@ from filmqnn.hw.design import (
     EngineOptions,
     design_arrays,
     engine_layers,
+    kernel_only,
+    kernel_takes,
     ring_rows,
 )
 from filmqnn.hw.devices import Board
@@ -51,6 +53,7 @@ TM_GRID = (8, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 256, 3
 TN_GRID = (4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 TR_GRID = (7, 8, 14, 16, 28)
 TC_GRID = (7, 14, 16, 28, 56, 112)
+KERNEL_TC_GRID = (12, 24, 48)  # multiples of 3 and 6 words per beat
 G_GRID = (4, 6, 8, 12)
 POST_FRACTIONS = (0.25, 0.5, 1.0)  # post-processing lanes per output row (Tm)
 BUF_GRID = (1, 2, 4, 8)  # input / weight bank depth over one step's need
@@ -92,13 +95,19 @@ def _tm8(mode: str, ratio: float, Tm: np.ndarray) -> np.ndarray:
     return np.array([tm8_for_ratio(ratio, int(t)) for t in out])[np.searchsorted(out, Tm)]
 
 
-def _grid(mode: str, ratio: float, axi_bits: int) -> dict[str, np.ndarray]:
+def _grid(mode: str, ratio: float, axi_bits: int, kernel: bool = False
+          ) -> dict[str, np.ndarray]:
+    """The candidate designs; ``kernel``: only those the generated kernel takes (with the
+    column tiles that are whole beats for G = 4 and 8 added)."""
     Gs = [g for g in G_GRID if 5 * g <= axi_bits]
+    tcs = sorted(set(TC_GRID) | set(KERNEL_TC_GRID)) if kernel else TC_GRID
     Tm, Tn, Tr, Tc, G, pf, buf = (
-        a.ravel() for a in np.meshgrid(TM_GRID, TN_GRID, TR_GRID, TC_GRID, Gs, POST_FRACTIONS,
+        a.ravel() for a in np.meshgrid(TM_GRID, TN_GRID, TR_GRID, tcs, Gs, POST_FRACTIONS,
                                        BUF_GRID, indexing="ij")
     )
     keep = Tc >= Tr  # rows x columns: wide tiles are at least as good for bursts
+    if kernel:
+        keep &= kernel_takes(Tm, _tm8(mode, ratio, Tm), Tc, G, axi_bits)
     Tm, Tn, Tr, Tc, G, pf, buf = (a[keep] for a in (Tm, Tn, Tr, Tc, G, pf, buf))
     post = np.maximum(G, np.round(pf * Tm)).astype(np.int64)
     Tm8 = _tm8(mode, ratio, Tm)
@@ -300,7 +309,7 @@ def explore(
     signed = any(ly.signed_in for ly in layers if not ly.first)
     costs = mac_costs(board, signed)
 
-    D0 = _grid(mode, ratio, board.axi_width_bits)
+    D0 = _grid(mode, ratio, board.axi_width_bits, kernel_only(opts))
     _split(D0, board, lim_frac, costs)
     D, res, evaluated = _fit_ports(layers, D0, board, opts, costs, lim_abs)
     feasible = len(D["Tm4"])  # every design _fit_ports returns fits

@@ -1,0 +1,70 @@
+"""C-simulation against the integer reference: outputs bit for bit, cycles against the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from filmqnn.hls.csim import CsimEngine
+from filmqnn.hls.project import ProjectError, manifest_sha
+from filmqnn.lower.artifact import load_artifact
+from filmqnn.lower.graph import IntGraph
+from filmqnn.ref.executor import ReferenceExecutor
+
+
+def reference_of(meta: dict[str, Any]) -> tuple[IntGraph, ReferenceExecutor]:
+    """The integer reference of the artifact a project was generated from (checked)."""
+    art = meta.get("artifact")
+    if not art or not (Path(art) / "manifest.json").is_file():
+        raise ProjectError(f"the project's artifact {art!r} is gone; regenerate the project")
+    if manifest_sha(art) != meta.get("artifact_sha"):
+        raise ProjectError(f"the artifact {art} changed since the project was generated; "
+                           "rerun `filmqnn hls`")
+    graph = load_artifact(art)
+    return graph, ReferenceExecutor(graph)
+
+
+def compare(project: str | Path, images_int: np.ndarray, progress: bool = False
+            ) -> dict[str, Any]:
+    """Runs every frame [N, C, H, W] (int8 range) through C-sim and the reference; returns
+    the comparison and, per layer, the cycles the code counted beside the model's."""
+    eng = CsimEngine(project)
+    _, ref = reference_of(eng.meta)
+    mismatches = 0
+    stats = None
+    frames = range(len(images_int))
+    if progress:
+        from tqdm import tqdm
+
+        frames = tqdm(frames, desc="C-sim", unit="img")
+    for i in frames:
+        x = np.asarray(images_int[i])
+        got = eng.run(x)
+        want = ref.run_int(torch.from_numpy(x[None]).to(torch.int32))
+        same = all(np.array_equal(g, w[0].numpy().reshape(g.shape))
+                   for g, w in zip(got.outputs, want, strict=True))
+        mismatches += not same
+        stats = got.stats
+    model = eng.meta.get("model_cycles", {})
+    layers, worst = [], 0.0
+    for name, row in zip(eng.layer_names, stats, strict=True):
+        m = model.get(name)
+        err = None if not m else abs(row[0] - m) / m
+        if err is not None:
+            worst = max(worst, err)
+        layers.append({"name": name, "csim": int(row[0]), "model": m,
+                       "error": None if err is None else round(err, 4),
+                       "compute": int(row[1]), "load_beats": int(row[2]),
+                       "write_beats": int(row[3])})
+    total = int(stats[:, 0].sum()) + int(eng.meta.get("frame_launch", 0))
+    clock = float(eng.meta["engine"]["clock_mhz"])
+    return {
+        "project": str(project), "compared": len(images_int), "mismatches": mismatches,
+        "cycles": {"total": total, "model_total": eng.meta.get("model_total"),
+                   "layers": layers},
+        "max_layer_error": round(worst, 4),
+        "fps": clock * 1e6 / total, "clock_mhz": clock,
+    }

@@ -1,0 +1,69 @@
+"""Fixtures of the HLS tests: the lowering tests' calibrated models, reordered for a design."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from filmqnn.hw.devices import load_board
+from filmqnn.lower.reordering import reorder
+from filmqnn.lower.tiling import Tiling
+
+
+def _lower_conftest():
+    path = Path(__file__).parents[1] / "lower" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_hls_lower_conftest", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+LC = _lower_conftest()
+
+#: Designs the tests generate kernels for: ZCU102 (DSP48E2, 128-bit AXI, G = 8 so Tn = 4
+#: chunks start inside activation words), PYNQ-Z2 (DSP48E1, 64-bit, G = 4) and a design with
+#: every multiply on LUTs (depthwise at two pixels per cycle).
+DESIGNS = {
+    "zcu102": ("zcu102", dict(Tm=16, Tm8=2, Tn=4, Tr=4, Tc=6, G=8, dsp4=20, dsp8=4, post=16,
+                              ports=2, clock_mhz=150.0)),
+    "pynq-z2": ("pynq-z2", dict(Tm=16, Tm8=2, Tn=4, Tr=5, Tc=6, G=4, dsp4=56, dsp8=8, post=8,
+                                ports=3, clock_mhz=100.0)),
+    "fabric": ("pynq-z2", dict(Tm=16, Tm8=2, Tn=4, Tr=7, Tc=3, G=8, dsp4=0, dsp8=0, post=16,
+                               ports=1, clock_mhz=100.0)),
+}
+TILING = {k: Tiling(tm=d["Tm"], tm8=d["Tm8"], tn=d["Tn"], g=d["G"],
+                    axi_bits=load_board(b).axi_width_bits) for k, (b, d) in DESIGNS.items()}
+
+
+@pytest.fixture(scope="session")
+def designs():
+    """The test designs by key: (board name, design dict)."""
+    return DESIGNS
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    with LC.one_thread():
+        yield
+
+
+@pytest.fixture(scope="session")
+def graph_for():
+    """`graph_for(model, design)`: the model's integer graph reordered for the design."""
+    def make(name: str, design: str = "zcu102"):
+        return reorder(LC.build_lowered(name), TILING[design])
+    return make
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _csim_cache(tmp_path_factory):
+    """C-sim libraries are built into the session's temporary directory."""
+    import os
+
+    old = os.environ.get("FILMQNN_CACHE")
+    os.environ["FILMQNN_CACHE"] = str(tmp_path_factory.mktemp("csim_cache"))
+    yield
+    if old is None:
+        os.environ.pop("FILMQNN_CACHE", None)
+    else:
+        os.environ["FILMQNN_CACHE"] = old

@@ -1,0 +1,81 @@
+"""`filmqnn hls` / `filmqnn csim`: the CLI contract, fit errors and tampered projects."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from filmqnn.cli.main import app
+from filmqnn.hls.plan import FitError
+from filmqnn.hls.project import write_project
+from filmqnn.hls.rules import hls_rule_violations
+from filmqnn.hw.devices import load_board
+from filmqnn.lower.artifact import save_artifact
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def cli_project(tmp_path_factory, graph_for, designs):
+    root = tmp_path_factory.mktemp("hls_cli")
+    save_artifact(graph_for("user_cnn", "zcu102"), root / "art")
+    board, design = designs["zcu102"]
+    (root / "design.json").write_text(json.dumps({"board": board, "design": design}))
+    res = runner.invoke(app, ["hls", "--artifact", str(root / "art"), "--design",
+                              str(root / "design.json"), "--out", str(root / "prj"), "--json"])
+    assert res.exit_code == 0, res.output
+    return root
+
+
+def test_csim_json_contract(cli_project):
+    res = runner.invoke(app, ["csim", "--project", str(cli_project / "prj"), "--random", "2",
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["compared"] == 2 and out["mismatches"] == 0
+    layers = out["cycles"]["layers"]
+    assert out["cycles"]["total"] > 0 and len(layers) == 7
+    assert all({"name", "csim", "model"} <= set(ly) for ly in layers)
+    assert isinstance(out["max_layer_error"], float)
+
+
+def test_generated_kernel_follows_hls_rules(cli_project):
+    src = (cli_project / "prj/src/engine.cpp").read_text()
+    assert hls_rule_violations(src) == []
+    for name in ("engine_config.h", "engine.h"):
+        assert hls_rule_violations((cli_project / "prj/src" / name).read_text()) == []
+
+
+def test_tampered_kernel_is_refused(cli_project, tmp_path):
+    import shutil
+
+    prj = tmp_path / "prj"
+    shutil.copytree(cli_project / "prj", prj)
+    with open(prj / "src/engine.cpp", "a") as f:
+        f.write("// edited\n")
+    res = runner.invoke(app, ["csim", "--project", str(prj), "--random", "1"])
+    assert res.exit_code != 0 and "regenerate" in res.output
+
+
+def test_design_the_kernel_cannot_take(graph_for, designs, tmp_path):
+    board, design = designs["zcu102"]
+    with pytest.raises(FitError, match="multiple of G"):
+        write_project(graph_for("user_cnn", "zcu102"), {**design, "G": 6}, load_board(board),
+                      tmp_path / "p")
+
+
+def test_artifact_of_another_tiling(graph_for, designs, tmp_path):
+    board, design = designs["pynq-z2"]
+    with pytest.raises(FitError, match="re-export"):
+        write_project(graph_for("user_cnn", "zcu102"), design, load_board(board), tmp_path / "p")
+
+
+def test_network_that_does_not_fit_the_engine(graph_for, designs, tmp_path):
+    """An 8-bit filter in a 4-bit slot (a tiling with fewer 8-bit slots) is named."""
+    from filmqnn.lower.reordering import reorder
+    from filmqnn.lower.tiling import Tiling
+
+    board, design = designs["zcu102"]
+    g = reorder(graph_for("user_cnn", "zcu102"), Tiling(tm=16, tm8=4, tn=4, g=8, axi_bits=128))
+    with pytest.raises(FitError, match="tiling"):
+        write_project(g, design, load_board(board), tmp_path / "p")
