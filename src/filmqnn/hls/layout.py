@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from filmqnn.hw.performance import REQUANT_TABLE_BYTES
+
 #: 32-bit fields of a layer descriptor, in order (the C++ reads them by these indices).
 DESC_FIELDS = (
     "op", "flags", "n", "m", "h", "w", "r", "c", "kh", "kw", "sh", "sw", "ph", "pw", "planes",
@@ -45,7 +47,7 @@ FLAGS = {
     "skip_index": 1 << 5,  # the skip operand is gathered by the index
     "signed_skip": 1 << 6,  # the skip / b operand is signed
 }
-TABLE_WORDS = 4
+TABLE_WORDS = REQUANT_TABLE_BYTES // 4
 INT32_BYTES = 4
 
 assert len(DESC_FIELDS) <= DESC_WORDS
