@@ -12,7 +12,7 @@ runner = CliRunner()
 def test_explore_json_contract(tmp_path):
     out = tmp_path / "rep"
     r = runner.invoke(app, ["explore", "--model", "mobilenet_v2", "--board", "pynq-z2",
-                            "--json", "--out", str(out)])
+                            "--modes", "all", "--json", "--out", str(out)])
     assert r.exit_code == 0, r.output
     s = json.loads(r.stdout)
     keys = {"lut", "ff", "dsp", "bram18k"}
@@ -42,7 +42,7 @@ def test_explore_options_and_table():
 
 
 def test_explore_engine_mode_flags():
-    args = ["explore", "--model", "mobilenet_v2", "--board", "pynq-z2", "--json"]
+    args = ["explore", "--model", "mobilenet_v2", "--board", "pynq-z2", "--modes", "all", "--json"]
     new = json.loads(runner.invoke(app, args).stdout)
     flags = ["--no-dw-taps", "--no-axi-outstanding", "--host-im2col", "--no-pipe-rewind",
              "--no-fuse-pool", "--no-multi-chunk", "--no-input-reuse", "--no-fm-store",
@@ -58,7 +58,7 @@ def test_explore_engine_mode_flags():
 
 
 def test_explore_first_last_precision():
-    args = ["explore", "--model", "resnet18", "--board", "pynq-z2", "--json"]
+    args = ["explore", "--model", "resnet18", "--board", "pynq-z2", "--modes", "all", "--json"]
     eight = json.loads(runner.invoke(app, args).stdout)
     mixed = json.loads(runner.invoke(app, [*args, "--no-first-last-8bit"]).stdout)
     # the first conv's 8-bit filters cost PE4 two rows each: mixed filters run faster
@@ -77,6 +77,23 @@ def test_explore_errors():
     r = runner.invoke(app, ["explore", "--model", "resnet18", "--board", "pynq-z2",
                             "--lut-limit", "0.02"])
     assert r.exit_code != 0 and "cannot fit" in r.output
+
+
+def test_explore_implemented_option_set():
+    """The default option set holds exactly the kernel's modes, and its design is one the
+    kernel takes; the --no-* switches belong to --modes all."""
+    from filmqnn.hw.design import KERNEL_MODES, kernel_takes
+
+    r = runner.invoke(app, ["explore", "--model", "resnet18", "--board", "zcu102", "--json"])
+    s = json.loads(r.stdout)
+    assert s["option_set"] == "implemented"
+    assert {k for k, v in s["modes"].items() if v["on"]} == set(KERNEL_MODES)
+    assert all(v["implemented"] == (k in KERNEL_MODES) for k, v in s["modes"].items())
+    d = s["design"]
+    assert kernel_takes(d["Tm"], d["Tm8"], d["Tc"], d["G"], 128)
+    r = runner.invoke(app, ["explore", "--model", "resnet18", "--board", "zcu102",
+                            "--no-dw-taps"])
+    assert r.exit_code != 0 and "--modes all" in r.output
 
 
 def test_boards_command():

@@ -51,7 +51,8 @@ LAYER_LAUNCH = 600
 #: at most 8 beats, not prefetched) and load the loop bounds / base addresses from it.
 QUEUE_LAUNCH = AXI_LATENCY + 8 + 16
 #: Bytes of one output channel's requantization entry (bias, rounding offset, multiplier and
-#: shift, skip multiplier): the engine reads a layer's table once, at the layer's start.
+#: shift, skip multiplier): the engine reads a layer's table once, at the layer's start (the
+#: C-sim counts that read; the model does not yet).
 REQUANT_TABLE_BYTES = 16
 #: Bits of a weight in DDR by filter precision (4-bit weights packed two per byte).
 W4_BITS, W8_BITS = 4, 8
@@ -60,15 +61,6 @@ W4_BITS, W8_BITS = 4, 8
 def layer_launch(opts: EngineOptions) -> int:
     """Cycles to start one layer: a descriptor fetch with ``layer_queue``, else a host start."""
     return QUEUE_LAUNCH if opts.layer_queue else LAYER_LAUNCH
-
-
-def table_cycles(ly: LayerShape, axi_bits: int, ports: Any) -> Any:
-    """Cycles to read a layer's requantization table at its start: one entry per filter of a
-    conv / FC, one for a global average pool, none for a max pool."""
-    entries = 0 if ly.kind == "maxpool" else (1 if ly.kind == "gap" else ly.M)
-    if not entries:
-        return 0
-    return AXI_LATENCY + _cdiv(beats(entries * REQUANT_TABLE_BYTES * 8, axi_bits), ports)
 
 
 def frame_launch(opts: EngineOptions) -> int:
@@ -601,7 +593,6 @@ def _layer_cycles(
     ) - g["c_last"]
     total = total + g["w"] - fin + AXI_LATENCY - seq
     total = np.maximum(total, np.ceil(bits / ddr_bits)) + layer_launch(opts)
-    total = total + table_cycles(ly, axi_bits, ports)
     return {
         "cycles": total,
         "compute": comp,

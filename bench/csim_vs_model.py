@@ -1,0 +1,59 @@
+"""C-simulation cycles of the generated kernel against the hardware model, layer by layer.
+
+    .venv/bin/python bench/csim_vs_model.py [--model resnet18_small] [--design zcu102]
+
+Builds the lowering tests' calibrated small model (28x28 Fashion-MNIST shape), exports it for
+one of the HLS tests' designs, generates the project, runs one frame through C-sim against the
+integer reference and prints the per-layer cycles (C-sim count, model, difference).
+"""
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="resnet18_small")
+    ap.add_argument("--design", default="zcu102", choices=("zcu102", "pynq-z2", "fabric"))
+    args = ap.parse_args()
+    hc = _load("_bench_hls_conftest", ROOT / "tests/hls/conftest.py")
+    from filmqnn.hls.compare import compare
+    from filmqnn.hls.project import write_project
+    from filmqnn.hw.devices import load_board
+    from filmqnn.lower.artifact import save_artifact
+    from filmqnn.lower.reordering import reorder
+
+    graph = reorder(hc.LC.build_lowered(args.model), hc.TILING[args.design])
+    board, design = hc.DESIGNS[args.design]
+    with tempfile.TemporaryDirectory() as tmp:
+        save_artifact(graph, Path(tmp) / "art")
+        write_project(graph, design, load_board(board), Path(tmp) / "prj", Path(tmp) / "art")
+        x = np.random.default_rng(0).integers(-128, 128, size=(1, *graph.tensors[graph.input].shape))
+        r = compare(Path(tmp) / "prj", x)
+    c = r["cycles"]
+    print(f"{args.model} on the {args.design} test design: {r['mismatches']} mismatches; "
+          f"C-sim {c['total']} cycles, model {c['model_total']}; largest layer difference "
+          f"{100 * r['max_layer_error']:.1f} %")
+    print("| layer | C-sim | model | difference |\n|---|---:|---:|---:|")
+    for ly in c["layers"]:
+        err = "" if ly["error"] is None else f"{100 * ly['error']:.1f} %"
+        print(f"| {ly['name']} | {ly['csim']} | {ly['model']} | {err} |")
+
+
+if __name__ == "__main__":
+    main()
