@@ -43,7 +43,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         save_artifact(graph, Path(tmp) / "art")
         write_project(graph, design, load_board(board), Path(tmp) / "prj", Path(tmp) / "art")
-        x = np.random.default_rng(0).integers(-128, 128, size=(1, *graph.tensors[graph.input].shape))
+        shape = graph.tensors[graph.input].shape
+        x = np.random.default_rng(0).integers(-128, 128, size=(1, *shape))
         r = compare(Path(tmp) / "prj", x)
     c = r["cycles"]
     print(f"{args.model} on the {args.design} test design: {r['mismatches']} mismatches; "
