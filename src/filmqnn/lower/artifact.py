@@ -2,7 +2,6 @@
 formats and scales, tiling, SHA-256 of every binary) and raw little-endian binaries. No pickle;
 written into a temporary directory and renamed into place; every read is checked."""
 
-import hashlib
 import json
 import os
 import shutil
@@ -13,27 +12,25 @@ from typing import Any
 import numpy as np
 
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
+from filmqnn.lower.manifest import (
+    FORMAT,
+    MANIFEST,
+    VERSION,
+    ArtifactError,
+    CheckedFiles,
+    read_manifest,
+    sha256,
+)
 from filmqnn.lower.requant import OPERAND_MULT_BITS, REQUANT_MANTISSA_BITS
 from filmqnn.lower.tiling import Tiling
 from filmqnn.lower.validate import validate_graph
 from filmqnn.lower.weight_layout import pack_stream, stream_bits, stream_index, unpack_streams
 from filmqnn.quant.formats import ACC_BITS, ACT_BITS, INPUT_BITS
 
-FORMAT = "filmqnn.artifact"
-VERSION = 1
-MANIFEST = "manifest.json"
 WEIGHT_LAYOUT = "filmqnn.weight-stream/1"
 DTYPES = {"int8": "<i1", "uint8": "<u1", "int32": "<i4", "int64": "<i8"}
 PARAM_DTYPES = {"bits": "uint8", "shift": "uint8", "mult": "int64", "mult_b": "int64",
                 "skip_mult": "int64"}  # every other parameter: int32
-
-
-class ArtifactError(ValueError):
-    """An artifact is missing, of another version, corrupt, truncated or inconsistent."""
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class _Writer:
@@ -45,7 +42,7 @@ class _Writer:
         path = self.root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        self.files[name] = {"sha256": _sha256(data), "bytes": len(data)}
+        self.files[name] = {"sha256": sha256(data), "bytes": len(data)}
         return name
 
     def array(self, name: str, a: np.ndarray, dtype: str) -> dict[str, Any]:
@@ -142,32 +139,7 @@ def save_artifact(graph: IntGraph, out: str | Path) -> Path:
     return out
 
 
-class _Reader:
-    def __init__(self, root: Path, files: dict[str, Any]) -> None:
-        self.root = root
-        self.files = files
-
-    def read(self, name: Any) -> bytes:
-        if not isinstance(name, str) or name not in self.files:
-            raise ArtifactError(f"manifest refers to {name!r}, which its file list lacks")
-        path = (self.root / name).resolve()
-        if self.root.resolve() not in path.parents:
-            raise ArtifactError(f"file {name!r} lies outside the artifact directory")
-        if not path.is_file():
-            raise ArtifactError(f"file {name} of the artifact is missing; re-export it")
-        data = path.read_bytes()
-        want = self.files[name]
-        if len(data) != want.get("bytes"):
-            raise ArtifactError(
-                f"file {name} is truncated or padded: {len(data)} bytes, the manifest says "
-                f"{want.get('bytes')}; re-export the artifact"
-            )
-        if _sha256(data) != want.get("sha256"):
-            raise ArtifactError(
-                f"checksum mismatch in {name}: the file was modified or corrupted; re-export"
-            )
-        return data
-
+class _Reader(CheckedFiles):
     def array(self, ref: Any) -> np.ndarray:
         if not isinstance(ref, dict) or ref.get("dtype") not in DTYPES:
             raise ArtifactError(f"bad array reference {ref!r} in the manifest")
@@ -207,24 +179,8 @@ def _node_from(r: _Reader, e: dict[str, Any], tiling: Tiling) -> Node:
 
 def load_artifact(path: str | Path) -> IntGraph:
     """Read and check an artifact: version, checksums, sizes, shapes and value ranges."""
-    root = Path(path)
+    root, m = read_manifest(path)
     mpath = root / MANIFEST
-    if not mpath.is_file():
-        raise ArtifactError(
-            f"{root} is not an artifact directory (no {MANIFEST}); create one with "
-            "`filmqnn export --checkpoint CKPT --out DIR`"
-        )
-    try:
-        m = json.loads(mpath.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{mpath} is not valid JSON ({exc}); re-export the artifact") from exc
-    if not isinstance(m, dict) or m.get("format") != FORMAT:
-        raise ArtifactError(f"{mpath} is not a filmqnn artifact manifest")
-    if m.get("version") != VERSION:
-        raise ArtifactError(
-            f"artifact version {m.get('version')!r} is not supported (this filmqnn reads version "
-            f"{VERSION}); re-export it with this filmqnn"
-        )
     try:
         r = _Reader(root, m["files"])
         tiling = Tiling.from_dict(m["tiling"])
