@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -15,14 +14,14 @@ from filmqnn.cli.quant_commands import DataRootOpt, JsonOpt
 
 def _explore_design(artifact: Path, board: str) -> dict:
     """explore --artifact's best design (implemented option set) as `explore --json` prints it."""
-    from filmqnn.hw.artifact_layers import artifact_layers
+    from filmqnn.hw.artifact_layers import artifact_layers, artifact_tiling
     from filmqnn.hw.design import IMPLEMENTED
     from filmqnn.hw.devices import load_board
     from filmqnn.hw.dse import explore
     from filmqnn.hw.report import summary
 
     b = load_board(board)
-    tiling = json.loads((artifact / "manifest.json").read_text())["tiling"]
+    tiling = artifact_tiling(artifact)
     res = explore(artifact_layers(artifact), b, None, tiling["tm8"] / tiling["tm"], "mixed",
                   None, IMPLEMENTED)
     return summary(res, b, artifact.name)
@@ -41,10 +40,9 @@ def hls_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Write a Vitis HLS project (kernel, C-sim library, DDR image, tcl) for an artifact."""
-    from filmqnn.hls.plan import FitError
-    from filmqnn.hls.project import ProjectError, read_design, write_project
+    from filmqnn.hls.project import read_design, write_project
     from filmqnn.hw.devices import load_board
-    from filmqnn.lower.artifact import ArtifactError, load_artifact
+    from filmqnn.lower.artifact import load_artifact
 
     if (design is None) == (board is None):
         fail("give exactly one of --design FILE (from `filmqnn explore --json`) or --board B")
@@ -56,7 +54,7 @@ def hls_cmd(
             found = _explore_design(artifact, board)
             d, b = found["design"], load_board(board)
         result = write_project(graph, d, b, out, artifact)
-    except (FitError, ProjectError, ArtifactError, ValueError) as exc:
+    except ValueError as exc:  # FitError, ProjectError, ArtifactError, a bad board
         fail(str(exc))
     if json_out:
         emit_json(result)

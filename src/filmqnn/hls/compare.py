@@ -11,11 +11,10 @@ import torch
 from filmqnn.hls.csim import CsimEngine
 from filmqnn.hls.project import ProjectError, manifest_sha
 from filmqnn.lower.artifact import load_artifact
-from filmqnn.lower.graph import IntGraph
 from filmqnn.ref.executor import ReferenceExecutor
 
 
-def reference_of(meta: dict[str, Any]) -> tuple[IntGraph, ReferenceExecutor]:
+def reference_of(meta: dict[str, Any]) -> ReferenceExecutor:
     """The integer reference of the artifact a project was generated from (checked)."""
     art = meta.get("artifact")
     if not art or not (Path(art) / "manifest.json").is_file():
@@ -23,8 +22,7 @@ def reference_of(meta: dict[str, Any]) -> tuple[IntGraph, ReferenceExecutor]:
     if manifest_sha(art) != meta.get("artifact_sha"):
         raise ProjectError(f"the artifact {art} changed since the project was generated; "
                            "rerun `filmqnn hls`")
-    graph = load_artifact(art)
-    return graph, ReferenceExecutor(graph)
+    return ReferenceExecutor(load_artifact(art))
 
 
 def compare(project: str | Path, images_int: np.ndarray, progress: bool = False
@@ -32,7 +30,7 @@ def compare(project: str | Path, images_int: np.ndarray, progress: bool = False
     """Runs every frame [N, C, H, W] (int8 range) through C-sim and the reference; returns
     the comparison and, per layer, the cycles the code counted beside the model's."""
     eng = CsimEngine(project)
-    _, ref = reference_of(eng.meta)
+    ref = reference_of(eng.meta)
     mismatches = 0
     stats = None
     frames = range(len(images_int))

@@ -13,12 +13,10 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from filmqnn.hls.ddr_image import DdrImage, read_tensor, write_input
-from filmqnn.hls.layout import Geometry
 from filmqnn.hls.project import KERNEL_FILES, ProjectError, load_project
 
 CXXFLAGS = ("-O2", "-DNDEBUG", "-std=c++14", "-fPIC", "-shared", "-w")
@@ -87,10 +85,12 @@ class CsimEngine:
     def __init__(self, project: str | Path) -> None:
         self.root = Path(project)
         self.meta = load_project(self.root)
-        lay = self.meta["layout"]
-        self.geo = Geometry(lay["axi_bits"], lay["g"])
         self.tm = int(self.meta["engine"]["Tm"])
-        self.image = _image_of(lay, self.geo)
+        try:
+            self.image = DdrImage.from_layout(self.meta["layout"])
+        except (KeyError, TypeError, IndexError) as exc:
+            raise ProjectError(f"project.json's layout lacks {exc}; regenerate the project") \
+                from exc
         self.base = np.fromfile(self.root / "data/ddr.bin", dtype=np.uint8)
         self.lib = ctypes.CDLL(str(build_library(self.root)))
         self.lib.filmqnn_csim_run.restype = ctypes.c_int
@@ -127,18 +127,3 @@ class CsimEngine:
                 y = z
             outs.append(y)
         return CsimRun(outs, stats.reshape(n, len(STATS)))
-
-
-def _image_of(lay: dict[str, Any], geo: Geometry) -> DdrImage:
-    from filmqnn.hls.ddr_image import Region
-
-    def reg(r: dict[str, Any]) -> Region:
-        return Region(r["addr"], r["beats"], r["kind"], tuple(r["shape"]), r["signed"])
-
-    try:
-        return DdrImage(np.zeros(0, np.uint8), geo, lay["queue"], lay["n_layers"],
-                        {k: reg(v) for k, v in lay["tensors"].items()},
-                        (reg(lay["input_planes"][0]), reg(lay["input_planes"][1])),
-                        list(lay["outputs"]), list(lay["layers"]))
-    except (KeyError, TypeError, IndexError) as exc:
-        raise ProjectError(f"project.json's layout lacks {exc}; regenerate the project") from exc

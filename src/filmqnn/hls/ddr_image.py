@@ -42,6 +42,10 @@ class Region:
         return {"addr": self.addr, "beats": self.beats, "kind": self.kind,
                 "shape": list(self.shape), "signed": self.signed}
 
+    @classmethod
+    def from_dict(cls, r: dict[str, Any]) -> Region:
+        return cls(r["addr"], r["beats"], r["kind"], tuple(r["shape"]), r["signed"])
+
 
 def _stream(weight: np.ndarray, positions: list[np.ndarray], tn: int, depthwise: bool,
             bits: int, geo: Geometry) -> bytes:
@@ -159,6 +163,16 @@ class DdrImage:
             "outputs": self.outputs, "layers": self.layers,
         }
 
+    @classmethod
+    def from_layout(cls, lay: dict[str, Any]) -> DdrImage:
+        """The map of an image from ``layout()`` (without its bytes): what the host needs to
+        write inputs and read outputs."""
+        reg = Region.from_dict
+        return cls(np.zeros(0, np.uint8), Geometry(lay["axi_bits"], lay["g"]), lay["queue"],
+                   lay["n_layers"], {k: reg(v) for k, v in lay["tensors"].items()},
+                   (reg(lay["input_planes"][0]), reg(lay["input_planes"][1])),
+                   list(lay["outputs"]), list(lay["layers"]))
+
 
 def _act_region(b: ImageBuilder, shape: tuple[int, ...], signed: bool) -> Region:
     return b.add(b.geo.act_beats(shape), "act", shape=tuple(shape), signed=signed)
@@ -210,9 +224,9 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
         second = None
         if len(ly.inputs) > 1:
             second = tensors[ly.inputs[1]]
-        if ly.node.requantizes or ly.op in ("maxpool",):
+        if ly.node.requantizes or ly.op == "maxpool":
             flags |= FLAGS["requant"]
-        if ly.op == "conv" and len(ly.inputs) > 1 or ly.op == "dwconv" and len(ly.inputs) > 1:
+        if ly.op in ("conv", "dwconv") and len(ly.inputs) > 1:
             flags |= FLAGS["residual"]
         if ly.signed_in:
             flags |= FLAGS["signed_in"]

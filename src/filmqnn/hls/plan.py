@@ -8,12 +8,13 @@ returns the per-layer facts the DDR image writer and the config header need.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from filmqnn.hls.layout import Geometry
+from filmqnn.hw.design import DesignPoint
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
 from filmqnn.quant.formats import ACT_BITS
 
@@ -23,35 +24,18 @@ class FitError(ValueError):
 
 
 @dataclass(frozen=True)
-class EngineDesign:
-    """What the kernel is generated for: the design point's tiling on one board."""
+class EngineDesign(DesignPoint):
+    """What the kernel is generated for: a design point with its board's facts resolved
+    (``ports`` the AXI ports it uses, the AXI width, DSP kind, DDR bits per cycle)."""
 
-    Tm: int
-    Tm8: int
-    Tn: int
-    Tr: int
-    Tc: int
-    G: int
-    axi_bits: int
-    ports: int
-    post: int
-    dsp4: int
-    dsp8: int
-    dsp: str  # dsp48e1 | dsp48e2
-    clock_mhz: float
-    ddr_bits_per_cycle: float
-    board: str
-
-    @property
-    def Tm4(self) -> int:
-        return self.Tm - self.Tm8
+    axi_bits: int = 64
+    dsp: str = "dsp48e1"  # dsp48e1 | dsp48e2
+    ddr_bits_per_cycle: float = 0.0
+    board: str = ""
 
     @property
     def geo(self) -> Geometry:
         return Geometry(self.axi_bits, self.G, ACT_BITS)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass
@@ -68,7 +52,6 @@ class EngineLayer:
     signed_in: bool = False
     signed_skip: bool = False
     weight: np.ndarray | None = None  # [M, Cin, KH, KW] (depthwise [M, 1, KH, KW])
-    flags: dict[str, bool] = field(default_factory=dict)
 
 
 def _ints(v: Any) -> list[int]:

@@ -13,16 +13,17 @@ Layout of the project directory::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import tempfile
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from filmqnn.hls import scripts
 from filmqnn.hls.ddr_image import DdrImage, build_image
 from filmqnn.hls.layout import DESC_FIELDS, DESC_WORDS, FLAGS, OPS, TABLE_WORDS
 from filmqnn.hls.pe_codegen import pe_functions
@@ -39,6 +40,7 @@ from filmqnn.hw.performance import (
     network_performance,
 )
 from filmqnn.lower.graph import IntGraph
+from filmqnn.lower.manifest import MANIFEST, sha256
 from filmqnn.quant.formats import ACT_BITS
 
 PROJECT_FORMAT = "filmqnn.hls-project/1"
@@ -58,23 +60,23 @@ def _env() -> jinja2.Environment:
     )
 
 
-def engine_design(design: dict[str, Any], board: Board) -> EngineDesign:
-    """The kernel's parameters from a design point dict (`explore --json`'s "design")."""
+def design_point(design: dict[str, Any]) -> DesignPoint:
+    """The design point of `explore --json`'s "design" object (derived keys ignored)."""
+    keys = {f.name for f in fields(DesignPoint)}
     try:
-        return EngineDesign(
-            Tm=int(design["Tm"]), Tm8=int(design["Tm8"]), Tn=int(design["Tn"]),
-            Tr=int(design["Tr"]), Tc=int(design["Tc"]), G=int(design["G"]),
-            axi_bits=board.axi_width_bits, ports=int(design.get("ports") or board.axi_ports),
-            post=int(design.get("post", 16)), dsp4=int(design.get("dsp4", 0)),
-            dsp8=int(design.get("dsp8", 0)), dsp=board.dsp_kind,
-            clock_mhz=float(design.get("clock_mhz", board.default_clock_mhz)),
-            ddr_bits_per_cycle=ddr_bits_per_cycle(
-                board, float(design.get("clock_mhz", board.default_clock_mhz))),
-            board=board.name,
-        )
-    except KeyError as exc:
-        raise ProjectError(f"the design lacks {exc}; pass the JSON of `filmqnn explore "
-                           "--json` (or its 'design' object)") from exc
+        return DesignPoint(**{k: v for k, v in design.items() if k in keys})
+    except TypeError as exc:
+        raise ProjectError(f"the design is incomplete ({exc}); pass the JSON of `filmqnn "
+                           "explore --json` (or its 'design' object)") from exc
+
+
+def engine_design(design: dict[str, Any], board: Board) -> EngineDesign:
+    """The kernel's parameters: the design point on ``board``."""
+    d = design_point(design)
+    return EngineDesign(**{**asdict(d), "ports": d.axi_ports(board)},
+                        axi_bits=board.axi_width_bits, dsp=board.dsp_kind,
+                        ddr_bits_per_cycle=ddr_bits_per_cycle(board, d.clock_mhz),
+                        board=board.name)
 
 
 def read_design(path: str | Path) -> tuple[dict[str, Any], Board]:
@@ -94,15 +96,14 @@ def read_design(path: str | Path) -> tuple[dict[str, Any], Board]:
 
 def manifest_sha(artifact: str | Path) -> str:
     """SHA-256 of an artifact's manifest (it holds every file's checksum)."""
-    return hashlib.sha256((Path(artifact) / "manifest.json").read_bytes()).hexdigest()
+    return sha256((Path(artifact) / MANIFEST).read_bytes())
 
 
 def model_cycles(artifact: str | Path, design: dict[str, Any], board: Board) -> dict[str, int]:
     """Per-layer cycles of ``hw.performance`` for the artifact's layers on this design, with
     the option set of the implemented engine (what the C-sim counts)."""
-    keys = ("Tm", "Tm8", "Tn", "Tr", "Tc", "G", "dsp4", "dsp8", "post", "clock_mhz", "ports")
-    dp = DesignPoint(**{k: design[k] for k in keys if k in design})
-    perf = network_performance(artifact_layers(artifact), dp, board, IMPLEMENTED)
+    perf = network_performance(artifact_layers(artifact), design_point(design), board,
+                               IMPLEMENTED)
     return {lp.name: int(lp.cycles) for lp in perf["layers"]}
 
 
@@ -119,22 +120,14 @@ def render_sources(d: EngineDesign, layers: list[EngineLayer], image: DdrImage
         "timing": {"pipe_depth": PIPE_DEPTH, "weight_reload": WEIGHT_RELOAD,
                    "axi_latency": AXI_LATENCY, "queue_launch": QUEUE_LAUNCH},
     }
-    config = env.get_template("engine_config.h.j2").render(ctx)
-    config = config.replace("#endif\n", "") + (
-        "\n// ---- packed DSP and fabric multiplies (hw/dsp_packing.py) ----\n"
-        "#include \"ap_int.h\"\ntypedef ap_int<6> act_t;\n\n" + pe_functions(d.dsp) + "\n\n#endif\n"
-    )
+    ctx["pe_functions"] = pe_functions(d.dsp)
     return {
-        "src/engine_config.h": config,
+        "src/engine_config.h": env.get_template("engine_config.h.j2").render(ctx),
         "src/engine.h": env.get_template("engine.h.j2").render(ctx),
         "src/engine.cpp": env.get_template("engine.cpp.j2").render(ctx),
         "src/engine_counters.h": env.get_template("engine_counters.h.j2").render(ctx),
         "csim/csim_api.cpp": env.get_template("csim_api.cpp.j2").render(ctx),
     }
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: str | Path,
@@ -160,10 +153,10 @@ def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: st
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-            hashes[rel] = _sha(text.encode())
+            hashes[rel] = sha256(text.encode())
         (tmp / "data").mkdir(exist_ok=True)
         (tmp / "data/ddr.bin").write_bytes(image.data.tobytes())
-        hashes["data/ddr.bin"] = _sha(image.data.tobytes())
+        hashes["data/ddr.bin"] = sha256(image.data.tobytes())
         (tmp / "design.json").write_text(json.dumps({"board": board.name, "design": design},
                                                     indent=1) + "\n")
         meta = {
@@ -192,14 +185,11 @@ def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: st
 
 
 def _scripts(d: EngineDesign, board: Board) -> dict[str, str]:
-    """run_hls.tcl and the board's Vivado block design (hls/scripts.py), when available."""
-    try:
-        from filmqnn.hls import scripts
-    except ImportError:  # pragma: no cover - the scripts module ships with the package
-        return {}
-    out = {"run_hls.tcl": scripts.run_hls_tcl(scripts.full_part(board), d.clock_mhz, TOP)}
-    out[f"vivado/{board.name}_bd.tcl"] = scripts.block_design_tcl(board, d.ports, d.clock_mhz, TOP)
-    return out
+    """run_hls.tcl and the board's Vivado block design."""
+    return {
+        "run_hls.tcl": scripts.run_hls_tcl(scripts.full_part(board), d.clock_mhz, TOP),
+        f"vivado/{board.name}_bd.tcl": scripts.block_design_tcl(board, d.ports, d.clock_mhz, TOP),
+    }
 
 
 def load_project(path: str | Path) -> dict[str, Any]:
@@ -216,7 +206,7 @@ def load_project(path: str | Path) -> dict[str, Any]:
         f = root / rel
         if not f.is_file():
             raise ProjectError(f"{f} is missing; regenerate the project with `filmqnn hls`")
-        if _sha(f.read_bytes()) != meta["files"].get(rel):
+        if sha256(f.read_bytes()) != meta["files"].get(rel):
             raise ProjectError(f"{f} differs from the generated file (edited or corrupted); "
                                "regenerate the project with `filmqnn hls`")
     return meta

@@ -3,7 +3,8 @@
 Reads ``DIR/manifest.json`` and each conv / fc node's per-filter bit widths through the
 torch-free ``lower.manifest`` (never ``lower.artifact``, which imports torch), so
 ``filmqnn explore --artifact DIR`` starts as fast as ``--model``. The tensor ids follow
-``hw.trace``: the index of the producing layer, -1 for the network input (and for the output of a standalone add, which is not modelled).
+``hw.trace``: the index of the producing layer, -1 for the network input (and for the output
+of a standalone add, which is not modelled).
 """
 
 from __future__ import annotations
