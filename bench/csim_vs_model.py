@@ -32,13 +32,14 @@ def main() -> None:
     ap.add_argument("--design", default="zcu102", choices=("zcu102", "pynq-z2", "fabric"))
     args = ap.parse_args()
     hc = _load("_bench_hls_conftest", ROOT / "tests/hls/conftest.py")
+    lower = _load("_bench_conftest", ROOT / "tests/conftest.py").load_lower_builders()
     from filmqnn.hls.compare import compare
     from filmqnn.hls.project import write_project
     from filmqnn.hw.devices import load_board
     from filmqnn.lower.artifact import save_artifact
     from filmqnn.lower.reordering import reorder
 
-    graph = reorder(hc.LC.build_lowered(args.model), hc.TILING[args.design])
+    graph = reorder(lower.build_lowered(args.model), hc.TILING[args.design])
     board, design = hc.DESIGNS[args.design]
     with tempfile.TemporaryDirectory() as tmp:
         save_artifact(graph, Path(tmp) / "art")

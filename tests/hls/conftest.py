@@ -1,24 +1,10 @@
 """Fixtures of the HLS tests: the lowering tests' calibrated models, reordered for a design."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from filmqnn.hw.devices import load_board
 from filmqnn.lower.reordering import reorder
 from filmqnn.lower.tiling import Tiling
-
-
-def _lower_conftest():
-    path = Path(__file__).parents[1] / "lower" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_hls_lower_conftest", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-LC = _lower_conftest()
 
 #: Designs the tests generate kernels for: ZCU102 (DSP48E2, 128-bit AXI, G = 8 so Tn = 4
 #: chunks start inside activation words), PYNQ-Z2 (DSP48E1, 64-bit, G = 4) and a design with
@@ -42,16 +28,16 @@ def designs():
 
 
 @pytest.fixture(autouse=True)
-def _single_thread():
-    with LC.one_thread():
+def _single_thread(lower_models):
+    with lower_models.one_thread():
         yield
 
 
 @pytest.fixture(scope="session")
-def graph_for():
+def graph_for(lower_models):
     """`graph_for(model, design)`: the model's integer graph reordered for the design."""
     def make(name: str, design: str = "zcu102"):
-        return reorder(LC.build_lowered(name), TILING[design])
+        return reorder(lower_models.build_lowered(name), TILING[design])
     return make
 
 

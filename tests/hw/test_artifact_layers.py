@@ -1,6 +1,5 @@
 """Engine layers read from an integer artifact (`filmqnn explore --artifact DIR`)."""
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -21,28 +20,16 @@ runner = CliRunner()
 COMPUTE = ("conv", "dwconv", "fc")
 
 
-def _lower_conftest():
-    """The lowering tests' model builders (calibrated, 8-bit first/last, random 8-bit filters)."""
-    path = Path(__file__).parents[1] / "lower" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_hw_lower_conftest", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-LC = _lower_conftest()
-
-
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(lower_models, tmp_path_factory):
     """`exported(name)`: (artifact dir, its IntGraph), exported once per model."""
     root = tmp_path_factory.mktemp("hw_artifacts")
     done = {}
 
     def get(name):
         if name not in done:
-            with LC.one_thread():
-                g = reorder(LC.build_lowered(name), LC.TILING)
+            with lower_models.one_thread():
+                g = reorder(lower_models.build_lowered(name), lower_models.TILING)
             done[name] = (lower_artifact.save_artifact(g, root / name), g)
         return done[name]
 
@@ -50,9 +37,9 @@ def exported(tmp_path_factory):
 
 
 @pytest.fixture
-def art(exported, tmp_path):
+def art(lower_models, exported, tmp_path):
     """A fresh copy of the user CNN's artifact to tamper with."""
-    return Path(shutil.copytree(exported(LC.USER_CNN)[0], tmp_path / "art"))
+    return Path(shutil.copytree(exported(lower_models.USER_CNN)[0], tmp_path / "art"))
 
 
 def _node_macs(g, n):
@@ -112,8 +99,8 @@ def test_layers_match_a_trace_of_the_float_model(exported):
             assert sum(ly.residual for ly in read) == sum(ly.residual for ly in traced) == 8
 
 
-def test_user_cnn_mapping(exported):
-    layers = artifact_layers(exported(LC.USER_CNN)[0])
+def test_user_cnn_mapping(lower_models, exported):
+    layers = artifact_layers(exported(lower_models.USER_CNN)[0])
     by = {ly.name: ly for ly in layers}
     assert [ly.name for ly in layers] == ["stem", "dw", "pw", "pool", "fc1", "fc2"]  # no add
     assert by["stem"].first and by["stem"].all8 and (by["stem"].K, by["stem"].stride) == (5, 2)
@@ -130,8 +117,8 @@ def test_user_cnn_mapping(exported):
     assert (fc2.kind, fc2.N, fc2.M, fc2.K) == ("fc", 40, 10, 1) and fc2.all8
 
 
-def test_tiling_and_format(exported):
-    assert artifact_tiling(exported(LC.USER_CNN)[0]) == LC.TILING.to_dict()
+def test_tiling_and_format(lower_models, exported):
+    assert artifact_tiling(exported(lower_models.USER_CNN)[0]) == lower_models.TILING.to_dict()
     assert (al.FORMAT, al.VERSION, al.MANIFEST) == (
         lower_artifact.FORMAT, lower_artifact.VERSION, lower_artifact.MANIFEST)
 
@@ -179,8 +166,8 @@ def test_explore_artifact_cli(exported):
     assert [ly["name"] for ly in s["layers"]][:2] == ["conv1", "layer1_0_conv1"]
 
 
-def test_explore_artifact_cli_errors(exported):
-    path = str(exported(LC.USER_CNN)[0])
+def test_explore_artifact_cli_errors(lower_models, exported):
+    path = str(exported(lower_models.USER_CNN)[0])
     both = ["explore", "--model", "resnet18", "--artifact", path, "--board", "pynq-z2"]
     for args in (both, ["explore", "--board", "pynq-z2"]):
         r = runner.invoke(app, args)
@@ -192,9 +179,9 @@ def test_explore_artifact_cli_errors(exported):
     assert r.exit_code == 2 and "filmqnn export" in r.output
 
 
-def test_explore_artifact_runs_without_torch(exported):
-    args = ["explore", "--artifact", str(exported(LC.USER_CNN)[0]), "--board", "pynq-z2",
-            "--json"]
+def test_explore_artifact_runs_without_torch(lower_models, exported):
+    art = str(exported(lower_models.USER_CNN)[0])
+    args = ["explore", "--artifact", art, "--board", "pynq-z2", "--json"]
     code = (
         "import sys; from filmqnn.cli.main import load_app; "
         f"load_app({args!r})({args!r}, standalone_mode=False); "
