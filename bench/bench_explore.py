@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/bench_explore.py [--boards zcu102,pynq-z2]
 Baseline: tracing the model's layer list from torchvision with torch.fx (uncached).
 explore_s: the DSE alone, in this process. cli_s / cli_out_s: the whole command
-`filmqnn explore --model M --board B --json` (without / with `--out DIR`: report and PNGs) in a
+`filmqnn explore --model M --board B --modes all --json` (without / with `--out DIR`: report and PNGs) in a
 new process, start-up and imports included: what a user waits for.
 No timing is asserted anywhere; this prints seconds and ratios.
 """
@@ -48,7 +48,7 @@ def main() -> None:
             t0 = time.perf_counter()
             res = explore(L, load_board(name))
             dt = time.perf_counter() - t0
-            cmd = [*CLI, "explore", "--model", model, "--board", name, "--json"]
+            cmd = [*CLI, "explore", "--model", model, "--board", name, "--modes", "all", "--json"]
             cli = _wall(cmd)
             with tempfile.TemporaryDirectory() as out:
                 cli_out = _wall([*cmd, "--out", out])
