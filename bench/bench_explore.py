@@ -3,8 +3,8 @@
 Run: .venv/bin/python bench/bench_explore.py [--boards zcu102,pynq-z2]
 Baseline: tracing the model's layer list from torchvision with torch.fx (uncached).
 explore_s: the DSE alone, in this process. cli_s / cli_out_s: the whole command
-`filmqnn explore --model M --board B --modes all --json` (without / with `--out DIR`: report and PNGs) in a
-new process, start-up and imports included: what a user waits for.
+`filmqnn explore --model M --board B --modes all --json` (without / with `--out DIR`: report
+and PNGs) in a new process, start-up and imports included: what a user waits for.
 No timing is asserted anywhere; this prints seconds and ratios.
 """
 
