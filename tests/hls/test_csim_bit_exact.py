@@ -1,11 +1,15 @@
 """C-simulation of the generated kernel equals the integer reference bit for bit."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from filmqnn.hls.csim import CsimEngine
-from filmqnn.hls.project import write_project
+from filmqnn.hls.ddr_image import unroll
+from filmqnn.hls.project import ProjectError, write_project
+from filmqnn.hw.design import IMPLEMENTED, KERNEL_MODES, EngineOptions
 from filmqnn.hw.devices import load_board
 from filmqnn.ref.executor import ReferenceExecutor
 
@@ -20,9 +24,13 @@ def _frames(shape: tuple[int, ...], seed: int) -> list[np.ndarray]:
             np.zeros(shape, np.int64)]
 
 
-def _check(graph, designs, design_key: str, tmp_path) -> CsimEngine:
+#: Kernel modes a project can switch off (the descriptor queue is how the kernel runs).
+SWITCHABLE = sorted(KERNEL_MODES - {"layer_queue"})
+
+
+def _check(graph, designs, design_key: str, tmp_path, opts=IMPLEMENTED) -> CsimEngine:
     board, design = designs[design_key]
-    write_project(graph, design, load_board(board), tmp_path / "prj")
+    write_project(graph, design, load_board(board), tmp_path / "prj", opts=opts)
     eng = CsimEngine(tmp_path / "prj")
     ref = ReferenceExecutor(graph)
     for x in _frames(tuple(graph.tensors[graph.input].shape), 0):
@@ -53,3 +61,28 @@ def test_counters_report_every_layer(graph_for, designs, tmp_path):
     run = eng.run(np.zeros(tuple(eng.meta["input_shape"]), np.int64))
     assert run.stats.shape[0] == len(eng.layer_names)
     assert np.all(run.stats[:, 0] > 0) and np.all(run.stats[:, 2] > 0)
+
+
+@pytest.mark.parametrize("mode", SWITCHABLE)
+@pytest.mark.parametrize("name", ("resnet18_small", "mobilenet_v2_small"))
+def test_each_mode_off(graph_for, designs, name, mode, tmp_path):
+    eng = _check(graph_for(name, "zcu102"), designs, "zcu102", tmp_path,
+                 replace(IMPLEMENTED, **{mode: False}))
+    assert eng.meta["engine"]["opts"][mode] is False
+
+
+def test_modelled_only_modes_are_refused(graph_for, designs, tmp_path):
+    board, design = designs["zcu102"]
+    with pytest.raises(ProjectError, match="modelled only"):
+        write_project(graph_for("user_cnn"), design, load_board(board), tmp_path / "p",
+                      opts=EngineOptions())
+
+
+@pytest.mark.parametrize("geom", [(3, 3, 1, 1, 1, 1), (7, 7, 2, 2, 3, 3), (3, 2, 2, 1, 0, 1)])
+def test_host_im2col_matches_unfold(geom):
+    kh, kw, sh, sw, ph, pw = geom
+    x = np.random.default_rng(1).integers(-128, 128, size=(3, 11, 9))
+    got = unroll(x, geom)
+    want = torch.nn.functional.unfold(torch.from_numpy(x[None]).double(), (kh, kw),
+                                      padding=(ph, pw), stride=(sh, sw))[0]
+    assert np.array_equal(got.reshape(got.shape[0], -1), want.numpy().astype(np.int64))

@@ -151,6 +151,7 @@ class DdrImage:
     input_planes: tuple[Region, Region]
     outputs: list[str]
     layers: list[dict[str, Any]]
+    im2col: tuple[int, ...] | None = None  # (kh, kw, sh, sw, ph, pw): host-unrolled input
 
     def layout(self) -> dict[str, Any]:
         """JSON-ready map of the image (what the host and the board driver need)."""
@@ -161,6 +162,7 @@ class DdrImage:
             "tensors": {k: r.to_dict() for k, r in self.tensors.items()},
             "input_planes": [r.to_dict() for r in self.input_planes],
             "outputs": self.outputs, "layers": self.layers,
+            "input_im2col": list(self.im2col) if self.im2col else None,
         }
 
     @classmethod
@@ -171,7 +173,8 @@ class DdrImage:
         return cls(np.zeros(0, np.uint8), Geometry(lay["axi_bits"], lay["g"]), lay["queue"],
                    lay["n_layers"], {k: reg(v) for k, v in lay["tensors"].items()},
                    (reg(lay["input_planes"][0]), reg(lay["input_planes"][1])),
-                   list(lay["outputs"]), list(lay["layers"]))
+                   list(lay["outputs"]), list(lay["layers"]),
+                   tuple(lay["input_im2col"]) if lay.get("input_im2col") else None)
 
 
 def _act_region(b: ImageBuilder, shape: tuple[int, ...], signed: bool) -> Region:
@@ -183,8 +186,9 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
     geo = d.geo
     b = ImageBuilder(geo)
     queue = b.add(geo.bytes_to_beats(len(layers) * DESC_WORDS * 4), "queue")
-    x = graph.tensors[graph.input]
-    planes = (_act_region(b, x.shape, True), _act_region(b, x.shape, True))
+    head = next(ly for ly in layers if ly.inputs[0] == graph.input)
+    xs = (head.shape["n"], head.shape["h"], head.shape["w"])
+    planes = (_act_region(b, xs, True), _act_region(b, xs, True))
     tensors: dict[str, Region] = {}
     descs, infos = [], []
     for ly in layers:
@@ -257,7 +261,7 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
         if name not in tensors:
             raise ValueError(f"network output '{name}' is not written by an engine layer")
     return DdrImage(b.image(), geo, queue.addr, len(layers), tensors, planes,
-                    list(graph.outputs), infos)
+                    list(graph.outputs), infos, head.im2col)
 
 
 def _pad_cols(q: np.ndarray, geo: Geometry) -> np.ndarray:
@@ -273,9 +277,21 @@ def pack_tensor(q: np.ndarray, signed: bool, geo: Geometry) -> bytes:
     return pack_activations(_pad_cols(q, geo), ACT_BITS, signed, geo.g, geo.axi_bits).tobytes()
 
 
+def unroll(x: np.ndarray, im2col: tuple[int, ...]) -> np.ndarray:
+    """The first conv's input as the host unrolls it: [C*KH*KW, R, C'] (channel c*KH*KW +
+    i*KW + j holds tap (i, j)), the layout of a 1x1 conv over the filters' flattened taps."""
+    kh, kw, sh, sw, ph, pw = im2col
+    xp = np.pad(x, ((0, 0), (ph, ph), (pw, pw)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
+    return win.transpose(0, 3, 4, 1, 2).reshape(-1, win.shape[1], win.shape[2])
+
+
 def write_input(image: DdrImage, data: np.ndarray, x_int: np.ndarray) -> None:
-    """Writes one frame's signed 8-bit input [C, H, W] as its two 5-bit planes into ``data``."""
+    """Writes one frame's signed 8-bit input [C, H, W] as its two 5-bit planes into ``data``
+    (unrolled first when the first conv runs as im2col)."""
     x = np.asarray(x_int, dtype=np.int64)
+    if image.im2col:
+        x = unroll(x, image.im2col)
     hi, lo = x >> 4, x & 15
     bb = image.geo.beat_bytes
     for reg, plane in zip(image.input_planes, (hi, lo), strict=True):

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from filmqnn.hls.layout import Geometry
-from filmqnn.hw.design import DesignPoint
+from filmqnn.hw.design import IMPLEMENTED, DesignPoint, EngineOptions
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
 from filmqnn.quant.formats import ACT_BITS
 
@@ -32,6 +32,7 @@ class EngineDesign(DesignPoint):
     dsp: str = "dsp48e1"  # dsp48e1 | dsp48e2
     ddr_bits_per_cycle: float = 0.0
     board: str = ""
+    opts: EngineOptions = IMPLEMENTED  # the engine modes this kernel runs with
 
     @property
     def geo(self) -> Geometry:
@@ -52,6 +53,7 @@ class EngineLayer:
     signed_in: bool = False
     signed_skip: bool = False
     weight: np.ndarray | None = None  # [M, Cin, KH, KW] (depthwise [M, 1, KH, KW])
+    im2col: tuple[int, ...] | None = None  # (kh, kw, sh, sw, ph, pw) the host unrolls
 
 
 def _ints(v: Any) -> list[int]:
@@ -142,6 +144,11 @@ def plan_network(graph: IntGraph, d: EngineDesign) -> list[EngineLayer]:
             dw = groups > 1
             r = (h + 2 * p[0] - k[0]) // s[0] + 1
             c = (w + 2 * p[1] - k[1]) // s[1] + 1
+            im2col = None
+            if first and node.op == "conv" and d.opts.first_im2col and k != [1, 1] and not dw:
+                im2col = (*k, *s, *p)  # the host writes the unrolled input: a 1x1 conv
+                n, h, w, k, s, p = n * k[0] * k[1], r, c, [1, 1], [1, 1], [0, 0]
+                wt = wt.reshape(m, n, 1, 1)
             bits = node.params["bits"]
             all8 = bool(np.all(bits == 8)) and len(np.unique(bits)) == 1
             pe4 = (np.arange(m) % d.Tm) >= d.Tm8
@@ -157,7 +164,7 @@ def plan_network(graph: IntGraph, d: EngineDesign) -> list[EngineLayer]:
                                   sw=s[1], ph=p[0], pw=p[1]),
                              [x.name] + [src(i) for i in node.inputs[1:]], node.output,
                              all8=all8, planes=2 if first else 1, signed_in=signed_in or first,
-                             weight=wt)
+                             weight=wt, im2col=im2col)
             if len(node.inputs) > 1:
                 ly.signed_skip = tensors[src(node.inputs[1])].signed
             if first and x.fmt.bits != 8:

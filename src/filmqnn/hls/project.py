@@ -29,7 +29,7 @@ from filmqnn.hls.layout import DESC_FIELDS, DESC_WORDS, FLAGS, OPS, TABLE_WORDS
 from filmqnn.hls.pe_codegen import pe_functions
 from filmqnn.hls.plan import EngineDesign, EngineLayer, buffer_bounds, plan_network
 from filmqnn.hw.artifact_layers import artifact_layers
-from filmqnn.hw.design import IMPLEMENTED, WEIGHT_RELOAD, DesignPoint
+from filmqnn.hw.design import IMPLEMENTED, KERNEL_MODES, WEIGHT_RELOAD, DesignPoint, EngineOptions
 from filmqnn.hw.devices import Board, load_board
 from filmqnn.hw.performance import (
     AXI_LATENCY,
@@ -70,13 +70,19 @@ def design_point(design: dict[str, Any]) -> DesignPoint:
                            "explore --json` (or its 'design' object)") from exc
 
 
-def engine_design(design: dict[str, Any], board: Board) -> EngineDesign:
-    """The kernel's parameters: the design point on ``board``."""
+def engine_design(design: dict[str, Any], board: Board, opts: EngineOptions = IMPLEMENTED
+                  ) -> EngineDesign:
+    """The kernel's parameters: the design point on ``board`` with the engine modes ``opts``
+    (the kernel's modes only; the rest must be off)."""
+    extra = [k for k, on in opts.to_dict().items() if on and k not in KERNEL_MODES]
+    if extra:
+        raise ProjectError(f"engine modes {', '.join(extra)} are modelled only; the generated "
+                           f"kernel has {', '.join(sorted(KERNEL_MODES))}")
     d = design_point(design)
     return EngineDesign(**{**asdict(d), "ports": d.axi_ports(board)},
                         axi_bits=board.axi_width_bits, dsp=board.dsp_kind,
                         ddr_bits_per_cycle=ddr_bits_per_cycle(board, d.clock_mhz),
-                        board=board.name)
+                        board=board.name, opts=opts)
 
 
 def read_design(path: str | Path) -> tuple[dict[str, Any], Board]:
@@ -99,11 +105,11 @@ def manifest_sha(artifact: str | Path) -> str:
     return sha256((Path(artifact) / MANIFEST).read_bytes())
 
 
-def model_cycles(artifact: str | Path, design: dict[str, Any], board: Board) -> dict[str, int]:
+def model_cycles(artifact: str | Path, design: dict[str, Any], board: Board,
+                 opts: EngineOptions = IMPLEMENTED) -> dict[str, int]:
     """Per-layer cycles of ``hw.performance`` for the artifact's layers on this design, with
-    the option set of the implemented engine (what the C-sim counts)."""
-    perf = network_performance(artifact_layers(artifact), design_point(design), board,
-                               IMPLEMENTED)
+    the kernel's engine modes ``opts`` (what the C-sim counts)."""
+    perf = network_performance(artifact_layers(artifact), design_point(design), board, opts)
     return {lp.name: int(lp.cycles) for lp in perf["layers"]}
 
 
@@ -131,16 +137,17 @@ def render_sources(d: EngineDesign, layers: list[EngineLayer], image: DdrImage
 
 
 def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: str | Path,
-                  artifact: str | Path = "") -> dict[str, Any]:
+                  artifact: str | Path = "", opts: EngineOptions = IMPLEMENTED) -> dict[str, Any]:
     """Plans the network on the design, writes the project directory atomically; summary.
     With ``artifact`` (the directory ``graph`` was read from) the project records it and the
-    model's cycles per layer, which `filmqnn csim` checks the C-sim against."""
-    d = engine_design(design, board)
+    model's cycles per layer, which `filmqnn csim` checks the C-sim against. ``opts``: the
+    engine modes the kernel runs with (default: every mode it has)."""
+    d = engine_design(design, board, opts)
     layers = plan_network(graph, d)
     image = build_image(graph, layers, d)
     files = render_sources(d, layers, image)
     files.update(_scripts(d, board))
-    cycles = model_cycles(artifact, design, board) if artifact else {}
+    cycles = model_cycles(artifact, design, board, opts) if artifact else {}
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir())
                                                and not (out / "project.json").is_file())):
