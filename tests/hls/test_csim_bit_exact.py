@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from filmqnn.hls.csim import CsimEngine
-from filmqnn.hls.ddr_image import unroll
+from filmqnn.hls.ddr_image import split_nibbles, unroll
 from filmqnn.hls.project import ProjectError, write_project
 from filmqnn.hw.design import IMPLEMENTED, KERNEL_MODES, EngineOptions
 from filmqnn.hw.devices import load_board
@@ -86,3 +86,10 @@ def test_host_im2col_matches_unfold(geom):
     want = torch.nn.functional.unfold(torch.from_numpy(x[None]).double(), (kh, kw),
                                       padding=(ph, pw), stride=(sh, sw))[0]
     assert np.array_equal(got.reshape(got.shape[0], -1), want.numpy().astype(np.int64))
+
+
+def test_split8_nibbles_cover_every_8bit_weight():
+    w = np.arange(-128, 128)
+    hi, lo = split_nibbles(w).astype(np.int64).reshape(2, -1)
+    assert np.array_equal(16 * hi + lo + 8, w)
+    assert hi.min() == lo.min() == -8 and hi.max() == lo.max() == 7

@@ -14,6 +14,7 @@ from filmqnn.hw.dsp_packing import (
     check_scheme,
     get_scheme,
     max_safe_depth,
+    split8_packing,
 )
 
 IDS = [
@@ -28,6 +29,23 @@ def test_scheme_is_exact(scheme):
     n_a = scheme.act_range[1] - scheme.act_range[0] + 1
     assert r.exhaustive_cases == n_w ** len(scheme.weight_terms) * n_a ** len(scheme.act_terms)
     assert r.mismatches == 0
+
+
+SPLIT8 = [split8_packing(d, 5, sg) for d in ("dsp48e1", "dsp48e2") for sg in (False, True)]
+
+
+@pytest.mark.parametrize("scheme", SPLIT8, ids=lambda s: f"{s.dsp}-{s.signed_act}")
+def test_split8_nibble_scheme(scheme):
+    """Split 8-bit weights put -8 in the 4-bit fields: its own scheme, exhaustively checked
+    over -8..7 at its own depth, which one cycle more breaks."""
+    assert scheme.weight_range == (-8, 7)
+    general = best_packing(scheme.dsp, 4, 5, scheme.signed_act, general_only=True)
+    assert 1 <= scheme.accumulate_depth <= general.accumulate_depth
+    r = check_scheme(scheme, random_sequences=512)
+    assert r.exhaustive_cases == 16 ** 2 * (32 ** 2) and r.mismatches == 0
+    deeper = check_scheme(scheme, depth=scheme.accumulate_depth + 1, random_sequences=64,
+                          exhaustive=False)
+    assert deeper.mismatches > 0
 
 
 @pytest.mark.parametrize("scheme", PACKING_SCHEMES, ids=IDS)

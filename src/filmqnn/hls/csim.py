@@ -18,6 +18,7 @@ import numpy as np
 
 from filmqnn.hls.ddr_image import DdrImage, read_tensor, write_input
 from filmqnn.hls.project import KERNEL_FILES, ProjectError, load_project
+from filmqnn.pynq.host_io import restore_order
 
 CXXFLAGS = ("-O2", "-DNDEBUG", "-std=c++14", "-fPIC", "-shared", "-w")
 STATS = ("cycles", "compute", "load_beats", "write_beats", "steps", "groups")
@@ -44,8 +45,19 @@ def cache_dir() -> Path:
     return Path(base) / "csim"
 
 
+def design_id(project: str | Path) -> str:
+    """The identity of a project's kernel: SHA-256 over its kernel sources (what a bitstream
+    is built from). The deploy bundle records it; the C-sim library returns it."""
+    root = Path(project)
+    h = hashlib.sha256()
+    for rel in KERNEL_FILES:
+        h.update(rel.encode() + b"\0" + (root / rel).read_bytes())
+    return h.hexdigest()
+
+
 def build_library(project: str | Path) -> Path:
-    """Compiles the project's kernel + C API into a shared library (cached by content)."""
+    """Compiles the project's kernel + C API into a shared library (cached by content); the
+    library's ``filmqnn_csim_design()`` returns the project's ``design_id``."""
     root = Path(project)
     cxx = shutil.which("g++")
     if cxx is None:
@@ -61,7 +73,8 @@ def build_library(project: str | Path) -> Path:
     lib.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=lib.parent, suffix=".so.tmp")
     os.close(fd)
-    cmd = [cxx, *CXXFLAGS, "-I", str(root / "src"), "-I", str(inc),
+    cmd = [cxx, *CXXFLAGS, f'-DFILMQNN_DESIGN_ID="{design_id(root)}"', "-I", str(root / "src"),
+           "-I", str(inc),
            str(root / "csim/csim_api.cpp"), "-o", tmp]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode:
@@ -120,10 +133,5 @@ class CsimEngine:
         outs = []
         for name in self.image.outputs:
             y = read_tensor(self.image, data, name, self.tm)
-            order = self.meta["output_order"].get(name)
-            if order is not None:
-                z = np.empty_like(y)
-                z[np.asarray(order)] = y
-                y = z
-            outs.append(y)
+            outs.append(restore_order(y, self.meta["output_order"].get(name)))
         return CsimRun(outs, stats.reshape(n, len(STATS)))

@@ -16,7 +16,6 @@ from filmqnn.hls.layout import (
     DESC_FIELDS,
     DESC_WORDS,
     FLAGS,
-    INT32_BYTES,
     OPS,
     TABLE_WORDS,
     Geometry,
@@ -24,7 +23,8 @@ from filmqnn.hls.layout import (
 )
 from filmqnn.hls.plan import EngineDesign, EngineLayer
 from filmqnn.lower.graph import IntGraph
-from filmqnn.lower.packing import pack_activations, pack_int4, unpack_activations
+from filmqnn.lower.packing import pack_int4
+from filmqnn.pynq import host_io
 from filmqnn.quant.formats import ACT_BITS
 
 
@@ -74,21 +74,34 @@ def _stream(weight: np.ndarray, positions: list[np.ndarray], tn: int, depthwise:
     return bytes(out)
 
 
+def split_nibbles(w: np.ndarray) -> np.ndarray:
+    """8-bit weights as [high nibbles; low nibbles - 8] (both -8..7): w = 16 hi + lo + 8, the
+    8 times the input sum that the kernel adds (``FLAGS["split8"]``)."""
+    w = np.asarray(w, np.int64)
+    return np.concatenate([w >> 4, (w & 15) - 8]).astype(np.int8)
+
+
 def weight_streams(ly: EngineLayer, d: EngineDesign) -> tuple[bytes, bytes]:
-    """(PE4 stream, PE8 stream) of a conv / depthwise layer."""
+    """(PE4 stream, PE8 stream) of a conv / depthwise layer. A split8 layer's pass runs steps
+    of ``Tm8 + split_k`` filters: the first Tm8 on PE8, the rest on PE4 as (high, low) nibble
+    rows; each stream holds a pass's steps in order."""
     w = ly.weight
     m = w.shape[0]
+    cap = d.Tm8 + d.split_k if ly.split8 else d.Tm8
+    w4 = split_nibbles(w) if ly.split8 else w
     pos4, pos8 = [], []
     for t0 in range(0, m, d.Tm):
         p = np.arange(t0, min(m, t0 + d.Tm))
         if ly.all8:
-            pos8.append(p)
-            pos4.append(p[:0])
+            steps = [p[i:i + cap] for i in range(0, len(p), cap)]
+            pos8.append(np.concatenate([f[: d.Tm8] for f in steps]))
+            pos4.append(np.concatenate([np.stack([f[d.Tm8:], f[d.Tm8:] + m], -1).reshape(-1)
+                                        for f in steps]))
         else:
             pos8.append(p[: d.Tm8])
             pos4.append(p[d.Tm8:])
     dw = ly.op == "dwconv"
-    return (_stream(w, pos4, d.Tn, dw, 4, d.geo), _stream(w, pos8, d.Tn, dw, 8, d.geo))
+    return (_stream(w4, pos4, d.Tn, dw, 4, d.geo), _stream(w, pos8, d.Tn, dw, 8, d.geo))
 
 
 def _table(ly: EngineLayer) -> np.ndarray:
@@ -236,6 +249,8 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
             flags |= FLAGS["signed_in"]
         if ly.all8:
             flags |= FLAGS["all8"]
+        if ly.split8:
+            flags |= FLAGS["split8"]
         if ly.signed_skip:
             flags |= FLAGS["signed_skip"]
         attrs = ly.node.attrs
@@ -253,6 +268,7 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
         }
         descs.append([int(fields[k]) & 0xFFFFFFFF for k in DESC_FIELDS])
         infos.append({"name": ly.node.name, "op": ly.op, **s, "all8": ly.all8,
+                      "split8": ly.split8,
                       "planes": ly.planes})
     q = np.zeros((len(layers), DESC_WORDS), np.uint32)
     q[:, : len(DESC_FIELDS)] = np.array(descs, np.uint64).astype(np.uint32)
@@ -264,54 +280,32 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
                     list(graph.outputs), infos, head.im2col)
 
 
-def _pad_cols(q: np.ndarray, geo: Geometry) -> np.ndarray:
-    c, h, w = q.shape
-    out = np.zeros((c, h, geo.row_words(w)), dtype=np.int64)
-    out[:, :, :w] = q
-    return out
-
-
 def pack_tensor(q: np.ndarray, signed: bool, geo: Geometry) -> bytes:
-    """The bytes of a 5-bit [C, H, W] tensor in the engine's layout (rows padded to beats)."""
-    q = np.asarray(q).reshape(q.shape if q.ndim == 3 else (q.shape[0], 1, 1))
-    return pack_activations(_pad_cols(q, geo), ACT_BITS, signed, geo.g, geo.axi_bits).tobytes()
+    """The bytes of a 5-bit [C, H, W] tensor in the engine's layout (rows padded to beats):
+    ``pynq.host_io.pack_tensor``, the host's own packing."""
+    return host_io.pack_tensor(q, signed, geo.g, geo.axi_bits, ACT_BITS)
 
 
 def unroll(x: np.ndarray, im2col: tuple[int, ...]) -> np.ndarray:
-    """The first conv's input as the host unrolls it: [C*KH*KW, R, C'] (channel c*KH*KW +
-    i*KW + j holds tap (i, j)), the layout of a 1x1 conv over the filters' flattened taps."""
-    kh, kw, sh, sw, ph, pw = im2col
-    xp = np.pad(x, ((0, 0), (ph, ph), (pw, pw)))
-    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
-    return win.transpose(0, 3, 4, 1, 2).reshape(-1, win.shape[1], win.shape[2])
+    """The first conv's input as the host unrolls it (``pynq.host_io.unroll``): [C*KH*KW, R,
+    C'], the layout of a 1x1 conv over the filters' flattened taps."""
+    return host_io.unroll(x, im2col)
 
 
 def write_input(image: DdrImage, data: np.ndarray, x_int: np.ndarray) -> None:
     """Writes one frame's signed 8-bit input [C, H, W] as its two 5-bit planes into ``data``
-    (unrolled first when the first conv runs as im2col)."""
-    x = np.asarray(x_int, dtype=np.int64)
-    if image.im2col:
-        x = unroll(x, image.im2col)
-    hi, lo = x >> 4, x & 15
-    bb = image.geo.beat_bytes
-    for reg, plane in zip(image.input_planes, (hi, lo), strict=True):
-        raw = np.frombuffer(pack_tensor(plane, True, image.geo), np.uint8)
-        data[reg.addr * bb: reg.addr * bb + len(raw)] = raw
+    (unrolled first when the first conv runs as im2col), as the board driver does."""
+    for off, raw in host_io.input_writes(x_int, [r.addr for r in image.input_planes],
+                                         image.geo.g, image.geo.axi_bits, ACT_BITS,
+                                         image.im2col):
+        data[off:off + len(raw)] = raw
 
 
 def read_tensor(image: DdrImage, data: np.ndarray, name: str, tm: int) -> np.ndarray:
-    """A tensor of the image in physical channel order: int32 [M] or 5-bit [C, H, W]."""
+    """A tensor of the image in physical channel order: int32 [M] or 5-bit [C, H, W]
+    (``pynq.host_io.decode_region``, as the board driver reads it)."""
     reg = image.tensors[name]
-    geo = image.geo
-    bb = geo.beat_bytes
+    bb = image.geo.beat_bytes
     raw = data[reg.addr * bb:(reg.addr + reg.beats) * bb]
-    if reg.kind == "int32":
-        m = reg.shape[0]
-        seg = -(-tm * INT32_BYTES // bb) * bb
-        per = raw.reshape(-1, seg)[:, : tm * INT32_BYTES].copy().view("<i4").reshape(-1)
-        return per[:m].reshape(reg.shape).astype(np.int64)
-    shape = reg.shape if len(reg.shape) == 3 else (reg.shape[0], 1, 1)
-    c, h, w = shape
-    full = unpack_activations(raw, (c, h, geo.row_words(w)), ACT_BITS, reg.signed, geo.g,
-                              geo.axi_bits)
-    return full[:, :, :w].reshape(reg.shape)
+    return host_io.decode_region(raw, reg.to_dict(), image.geo.g, image.geo.axi_bits, ACT_BITS,
+                                 tm)

@@ -42,10 +42,11 @@ FLAGS = {
     "requant": 1 << 0,  # requantize to 5 bit (else write int32 accumulators)
     "residual": 1 << 1,  # fused residual add (skip operand at skip_addr)
     "signed_in": 1 << 2,  # input activations are signed 5-bit
-    "all8": 1 << 3,  # every filter position is 8-bit: passes of Tm8 filters on PE8
+    "all8": 1 << 3,  # every filter position is 8-bit: steps of Tm8 filters on PE8
     "in_index": 1 << 4,  # the input (depthwise) or b operand (add) is gathered by the index
     "skip_index": 1 << 5,  # the skip operand is gathered by the index
     "signed_skip": 1 << 6,  # the skip / b operand is signed
+    "split8": 1 << 7,  # an all8 layer's steps also put SPLIT_K filters on PE4 as nibble pairs
 }
 TABLE_WORDS = REQUANT_TABLE_BYTES // 4
 INT32_BYTES = 4

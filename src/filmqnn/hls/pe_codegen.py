@@ -8,7 +8,8 @@ P is extracted every cycle (accumulation depth 1, within every scheme's proven d
 
 from __future__ import annotations
 
-from filmqnn.hw.dsp_packing import PackingScheme, best_packing
+from filmqnn.hw.dsp_packing import PackingScheme, best_packing, split8_packing
+from filmqnn.quant.formats import ACT_BITS
 
 PORT_WIDTH = {"A": "a_mult", "D": "d_port", "B": "b_port"}
 
@@ -69,13 +70,13 @@ static inline void pe8_fabric(ap_int<8> w0, act_t x0, act_t x1, ap_int<32> f[2])
 
 
 def schemes(dsp: str) -> dict[str, PackingScheme]:
-    """The general packings the engine uses on ``dsp``: PE4 (W4A5) and PE8 (W8A5), for
-    unsigned and signed 5-bit activations."""
+    """The general packings the engine uses on ``dsp``: PE4 (W4A5, over -8..7 since split
+    8-bit weights put -8 in the nibbles) and PE8 (W8A5), for unsigned and signed activations."""
     out = {}
     for signed in (False, True):
         tag = "signed" if signed else "unsigned"
-        out[f"pe4_dsp_{tag}"] = best_packing(dsp, 4, 5, signed, general_only=True)
-        out[f"pe8_dsp_{tag}"] = best_packing(dsp, 8, 5, signed, general_only=True)
+        out[f"pe4_dsp_{tag}"] = split8_packing(dsp, ACT_BITS, signed)
+        out[f"pe8_dsp_{tag}"] = best_packing(dsp, 8, ACT_BITS, signed, general_only=True)
     return out
 
 

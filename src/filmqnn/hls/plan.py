@@ -38,6 +38,12 @@ class EngineDesign(DesignPoint):
     def geo(self) -> Geometry:
         return Geometry(self.axi_bits, self.G, ACT_BITS)
 
+    @property
+    def split_k(self) -> int:
+        """8-bit filters a split8 step puts on PE4 (a high and a low nibble row each, one row
+        left for the input sum: ``hw.performance.split8_capacity``); 0 without split8."""
+        return max(self.Tm4 - 1, 0) // 2 if self.opts.split8 else 0
+
 
 @dataclass
 class EngineLayer:
@@ -49,6 +55,7 @@ class EngineLayer:
     inputs: list[str]  # tensor names: input (or a), then skip (or b)
     output: str
     all8: bool = False
+    split8: bool = False  # all8 conv whose steps also run 8-bit filters on PE4 as nibbles
     planes: int = 1
     signed_in: bool = False
     signed_skip: bool = False
@@ -164,7 +171,7 @@ def plan_network(graph: IntGraph, d: EngineDesign) -> list[EngineLayer]:
                                   sw=s[1], ph=p[0], pw=p[1]),
                              [x.name] + [src(i) for i in node.inputs[1:]], node.output,
                              all8=all8, planes=2 if first else 1, signed_in=signed_in or first,
-                             weight=wt, im2col=im2col)
+                             weight=wt, im2col=im2col, split8=all8 and not dw and d.split_k > 0)
             if len(node.inputs) > 1:
                 ly.signed_skip = tensors[src(node.inputs[1])].signed
             if first and x.fmt.bits != 8:

@@ -61,6 +61,7 @@ class PackingScheme:
     loop: str  # which loop nest the packed operands map onto
     general: bool  # True: every field is an independent product usable in any MAC array
     description: str = ""
+    full_range: bool = False  # weights over the whole two's-complement field (-8..7 at 4 bits)
 
     @property
     def spec(self) -> DspSpec:
@@ -72,9 +73,10 @@ class PackingScheme:
 
     @property
     def weight_range(self) -> tuple[int, int]:
-        """Narrow symmetric signed range, e.g. -7..7 for 4 bits (the quantizer's grid)."""
+        """Narrow symmetric signed range, e.g. -7..7 for 4 bits (the quantizer's grid), or the
+        full field (-8..7) for the nibbles of a split 8-bit weight."""
         m = (1 << (self.wbits - 1)) - 1
-        return -m, m
+        return (-m - 1 if self.full_range else -m), m
 
     @property
     def act_range(self) -> tuple[int, int]:
@@ -399,6 +401,19 @@ def best_packing(
         s for s in schemes_for(dsp, wbits, abits, signed_act) if s.general or not general_only
     ]
     return max(options, key=lambda s: (s.products_per_dsp, s.accumulate_depth))
+
+
+def split8_packing(dsp: str, abits: int, signed_act: bool = False) -> PackingScheme:
+    """The PE4 packing for the nibbles of split 8-bit weights (``EngineOptions.split8``):
+    ``w = 16 hi + (lo - 8) + 8`` puts -8 in both nibbles, one below the 4-bit grid, so the
+    general W4A5 layout gets its own proven depth and read widths over -8..7."""
+    base = best_packing(dsp, 4, abits, signed_act, general_only=True)
+    s = replace(base, name=f"{base.name}-split8", full_range=True, accumulate_depth=1,
+                description=base.description + "; weights -8..7 (split 8-bit nibbles)")
+    depth = max_safe_depth(s)
+    if depth < 1:
+        raise ValueError(f"the {base.name} layout on {dsp} cannot hold -8 weights")
+    return replace(s, accumulate_depth=depth)
 
 
 # --------------------------------------------------------------------------- checking

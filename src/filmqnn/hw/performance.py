@@ -93,6 +93,12 @@ def _cdiv(a: Any, b: Any) -> Any:
     return -(-np.asarray(a) // np.asarray(b))
 
 
+def split8_capacity(Tm4: Any, Tm8: Any, opts: EngineOptions) -> Any:
+    """8-bit filters one step of an all-8-bit layer computes: Tm8 on PE8 and, with
+    ``split8``, one per two PE4 rows (high and low nibble) beside the shared input-sum row."""
+    return np.asarray(Tm8) + (np.maximum(np.asarray(Tm4) - 1, 0) // 2 if opts.split8 else 0)
+
+
 def m_passes(ly: LayerShape, Tm4: Any, Tm8: Any, opts: EngineOptions) -> tuple[Any, Any, Any]:
     """Output-channel passes and the 4-/8-bit filters of the layer: (P_m, M4, M8)."""
     Tm4, Tm8 = np.asarray(Tm4), np.asarray(Tm8)
@@ -105,8 +111,9 @@ def m_passes(ly: LayerShape, Tm4: Any, Tm8: Any, opts: EngineOptions) -> tuple[A
     if ly.all8:
         M8 = np.full_like(Tm, M)
         M4 = np.zeros_like(Tm)
-        cap = Tm8 + (np.maximum(Tm4 - 1, 0) // 2 if opts.split8 else 0)
-        P = np.where(cap > 0, _cdiv(M, np.maximum(cap, 1)), big)
+        cap = split8_capacity(Tm4, Tm8, opts)
+        c1 = np.maximum(cap, 1)  # sub-passes of cap filters inside each Tm-filter pass
+        P = np.where(cap > 0, (M // Tm) * _cdiv(Tm, c1) + _cdiv(M % Tm, c1), big)
         return P, M4, M8
     M8 = np.where(Tm8 > 0, Tm8 * (M // Tm) + np.minimum(Tm8, M % Tm), 0)  # as high_filter_count
     M4 = M - M8
@@ -123,7 +130,7 @@ def pass_split(ly: LayerShape, Tm4: Any, Tm8: Any, opts: EngineOptions) -> tuple
     if ly.kind in ("maxpool", "gap"):
         a_f, b_f = np.minimum(Tm4 + Tm8, ly.M), np.zeros_like(Tm4)
         return P_m, a_f, b_f, ly.M - (P_m - 1) * a_f, np.zeros_like(Tm4)
-    cap8 = Tm8 + (np.maximum(Tm4 - 1, 0) // 2 if (ly.all8 and opts.split8) else 0)
+    cap8 = split8_capacity(Tm4, Tm8, opts) if ly.all8 else Tm8
     a_f, b_f = np.minimum(Tm4, M4), np.minimum(cap8, M8)
     return P_m, a_f, b_f, M4 - (P_m - 1) * a_f, M8 - (P_m - 1) * b_f
 
