@@ -119,7 +119,8 @@ def render_sources(d: EngineDesign, layers: list[EngineLayer], image: DdrImage
     env = _env()
     buf = buffer_bounds(layers, d)
     ctx = {
-        "d": d, "buf": buf, "ports": d.ports, "split_k": d.split_k, "act_bits": ACT_BITS, "wpb": d.geo.wpb,
+        "d": d, "buf": buf, "ports": d.ports, "split_k": d.split_k, "act_bits": ACT_BITS,
+        "wpb": d.geo.wpb,
         "desc_fields": DESC_FIELDS, "desc_words": DESC_WORDS, "ops": OPS, "flags": FLAGS,
         "table_words": TABLE_WORDS, "ddr_beats": int(len(image.data) // d.geo.beat_bytes),
         "max_layers": max(256, len(layers)),
