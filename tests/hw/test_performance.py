@@ -33,19 +33,22 @@ def test_single_tile_by_hand():
     d = DesignPoint(Tm=8, Tm8=1, Tn=8, Tr=4, Tc=4, G=4, post=16, clock_mhz=100)
     # compute: 1 tap x max(4 rows x 2 pixel-pairs, weight reload 16) + pipeline fill
     comp = max(4 * 2, 16) + PIPE_DEPTH
-    # load: input 2 words x 16 px = 32 words / 3 per beat = 11 beats; weights
-    # (7x4 + 1x8) bits x 8 ch = 288 bits = 5 beats; 16 beats over 4 ports = 4 cycles, but
-    # DDR gives 2.1e9 x 0.7 x 8 / 1e8 = 117.6 bits/cycle -> 16 x 64 / 117.6 -> 9 cycles
-    load = 9 + AXI_LATENCY
+    # load: input 2 groups x 4 row bursts of 4 words at 3 per beat (2 beats) = 16 beats;
+    # weights (7x4 + 1x8) bits x 8 ch = 288 bits = 5 beats; 21 beats over 4 ports = 6 cycles,
+    # but DDR gives 2.1e9 x 0.7 x 8 / 1e8 = 117.6 bits/cycle -> 21 x 64 / 117.6 -> 12 cycles
+    load = 12 + AXI_LATENCY
     # write: 11 beats / 4 ports = 3; requant 8 x 16 / 16 lanes = 8; DDR 11 x 64 / 117.6 -> 6
     write = 8 + AXI_LATENCY
+    # the requantization table at the layer's start: 8 x 16 bytes = 16 beats -> DDR 9 cycles
+    table = 9 + AXI_LATENCY
     r = network_performance([ly], d, b)
-    assert r["layers"][0].cycles == load + comp + write + QUEUE_LAUNCH
+    assert r["layers"][0].cycles == load + comp + write + table + QUEUE_LAUNCH
     # the host starts the descriptor queue once per frame
     assert r["cycles"] == r["layers"][0].cycles + LAYER_LAUNCH
     assert r["fps"] == pytest.approx(100e6 / r["cycles"])
     host = network_performance([ly], d, b, EngineOptions(layer_queue=False))
-    assert host["cycles"] == host["layers"][0].cycles == load + comp + write + LAYER_LAUNCH
+    assert host["cycles"] == host["layers"][0].cycles == (load + comp + write + table
+                                                           + LAYER_LAUNCH)
 
 
 def test_layer_queue_saves_host_starts():
@@ -120,16 +123,17 @@ def test_two_steps_with_outstanding_reads_by_hand():
     ly = LayerShape("c", "conv", 16, 8, 4, 4, 4, 4, 1)
     d = DesignPoint(Tm=8, Tm8=1, Tn=8, Tr=4, Tc=4, G=4, post=16, clock_mhz=100)
     comp = max(4 * 2, 16) + PIPE_DEPTH  # 28 per step
-    load, write = 9, 8  # data cycles as in test_single_tile_by_hand
-    # step 2's load is requested at t=0 (its buffer is free) and follows step 1's data:
-    # load1 ends at 40+9, load2 at 58; compute 49..77, 77..105; write 105..113, response +40
-    expect = AXI_LATENCY + load + 2 * comp + write + AXI_LATENCY + QUEUE_LAUNCH
+    load, write, table = 12, 8, 9 + AXI_LATENCY  # as in test_single_tile_by_hand
+    # the table is read first; then step 2's load is requested at once (its buffer is free)
+    # and follows step 1's data: load1 ends at 40+12, load2 at 64; compute 52..80, 80..108;
+    # write 108..116, response +40
+    expect = table + AXI_LATENCY + load + 2 * comp + write + AXI_LATENCY + QUEUE_LAUNCH
     fill = EngineOptions(pipe_rewind=False, multi_chunk=False)
     assert simulate_layer(ly, d, b, fill) == expect
-    # the analytic model splits the steady-state two-step bound evenly, (28+40+9)/2 = 39 per
-    # step instead of 28 here, where step 0 has no predecessor (11 cycles on this tiny layer)
+    # the analytic model splits the steady-state two-step bound evenly, (28+40+12)/2 = 40 per
+    # step instead of 28 here, where step 0 has no predecessor (12 cycles on this tiny layer)
     ana = network_performance([ly], d, b, fill)["layers"][0].cycles
-    assert ana == expect + (39 - comp)
+    assert ana == expect + (40 - comp)
     # with the host's per-layer start the layer is within 5 % (the tolerance of the network
     # checks in test_schedule_sim); the short descriptor-queue start exposes 5.1 % here
     host = EngineOptions(layer_queue=False, pipe_rewind=False, multi_chunk=False)
@@ -137,9 +141,9 @@ def test_two_steps_with_outstanding_reads_by_hand():
     ana_host = network_performance([ly], d, b, host)["layers"][0].cycles
     assert sim_host == expect - QUEUE_LAUNCH + LAYER_LAUNCH
     assert abs(ana_host - sim_host) <= 0.05 * sim_host
-    # without outstanding reads step 2's load waits for step 1's: 40+9 then 40+9 < 28
+    # without outstanding reads step 2's load waits for step 1's: 40+12 then 40+12 > 28
     serial = EngineOptions(axi_outstanding=False, pipe_rewind=False, multi_chunk=False)
-    ser = AXI_LATENCY + load + 2 * comp + write + AXI_LATENCY + QUEUE_LAUNCH
+    ser = table + AXI_LATENCY + load + 2 * comp + write + AXI_LATENCY + QUEUE_LAUNCH
     assert simulate_layer(ly, d, b, serial) == ser + (AXI_LATENCY + load - comp)
 
 
@@ -148,8 +152,10 @@ def test_pipe_rewind_pays_the_fill_once_per_group_by_hand():
     b = load_board("pynq-z2")
     ly = LayerShape("c", "conv", 16, 8, 4, 4, 4, 4, 1)
     d = DesignPoint(Tm=8, Tm8=1, Tn=8, Tr=4, Tc=4, G=4, post=16, clock_mhz=100)
-    # load1 ends at 40+9, load2 at 58; compute 49..65, 65..81; drain to 93, write to 101
-    expect = AXI_LATENCY + 9 + 2 * 16 + PIPE_DEPTH + 8 + AXI_LATENCY + QUEUE_LAUNCH
+    # after the table: load1 ends at 40+12, load2 at 64; compute 52..68, 68..84; drain to 96,
+    # write to 104
+    table = 9 + AXI_LATENCY
+    expect = table + AXI_LATENCY + 12 + 2 * 16 + PIPE_DEPTH + 8 + AXI_LATENCY + QUEUE_LAUNCH
     assert simulate_layer(ly, d, b, EngineOptions(multi_chunk=False)) == expect
     assert int(step_compute(ly, 4, 4, 8, 8, rewind=True)) == 16
     # a step shorter than the pipeline waits for it (accumulator read-after-write)
@@ -219,9 +225,10 @@ def test_onchip_im2col_reads_the_raw_tile_once_per_group():
 def test_stride_two_pointwise_skips_unread_rows():
     ly = LayerShape("ds", "conv", 16, 32, 16, 16, 8, 8, 1, stride=2)
     ddr = 1e9
-    # 4 output rows read input rows 0, 2, 4, 6 (4 rows, not 7) x 15 columns, 16 channels
+    # 4 output rows read input rows 0, 2, 4, 6 (4 rows, not 7) x 15 columns, 16 channels:
+    # 4 groups x 4 row bursts of 15 words at 6 per beat (3 beats)
     _, bits = step_load(ly, 4, 8, 16, 0, 4, 128, 1, ddr)
-    assert int(bits) == -(-(16 // 4) * 4 * 15 // (128 // 20)) * 128
+    assert int(bits) == (16 // 4) * 4 * 3 * 128
 
 
 def test_stem_pool_fuses_into_the_first_conv_write_back():
@@ -281,9 +288,9 @@ def test_input_reuse_loads_the_input_once_per_tile():
     d = DesignPoint(Tm=8, Tm8=1, Tn=16, Tr=8, Tc=8, G=4, post=8, clock_mhz=150, ports=2)
     on = network_performance([ly], d, b)["layers"][0]
     off = network_performance([ly], d, b, EngineOptions(input_reuse=False))["layers"][0]
-    # 4 output passes over one 8 x 8 tile: the 16-channel input (4 words x 64 pixels, 6 words
-    # per 128-bit beat) is read once instead of 4 times
-    assert off.ddr_bytes - on.ddr_bytes == 3 * -(-4 * 64 // 6) * 16
+    # 4 output passes over one 8 x 8 tile: the 16-channel input (4 groups x 8 row bursts of
+    # 8 words, 6 words per 128-bit beat: 2 beats) is read once instead of 4 times
+    assert off.ddr_bytes - on.ddr_bytes == 3 * 4 * 8 * 2 * 16
     assert on.cycles <= off.cycles
     for opts in (EngineOptions(), EngineOptions(input_reuse=False)):
         sim = simulate_layer(ly, d, b, opts)

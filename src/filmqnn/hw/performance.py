@@ -51,8 +51,8 @@ LAYER_LAUNCH = 600
 #: at most 8 beats, not prefetched) and load the loop bounds / base addresses from it.
 QUEUE_LAUNCH = AXI_LATENCY + 8 + 16
 #: Bytes of one output channel's requantization entry (bias, rounding offset, multiplier and
-#: shift, skip multiplier): the engine reads a layer's table once, at the layer's start (the
-#: C-sim counts that read; the model does not yet).
+#: shift, skip multiplier): the engine reads a layer's table once, at the layer's start
+#: (``table_cycles``), before its first load.
 REQUANT_TABLE_BYTES = 16
 #: Bits of a weight in DDR by filter precision (4-bit weights packed two per byte).
 W4_BITS, W8_BITS = 4, 8
@@ -87,6 +87,16 @@ class LayerPerf:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
         return {**self.__dict__, "on_chip": list(self.on_chip)}
+
+
+def table_cycles(ly: LayerShape, axi_bits: int, ports: Any, ddr_bits: float) -> Any:
+    """Cycles of the read of a layer's requantization table at its start: one entry per
+    output channel (one for an add or a global average pool, none for a max pool), striped
+    over the ports, after one AXI latency."""
+    entries = 0 if ly.kind == "maxpool" else (1 if ly.kind in ("gap", "add") else ly.M)
+    b = _cdiv(entries * REQUANT_TABLE_BYTES * 8, axi_bits)
+    t = np.maximum(_cdiv(b, np.asarray(ports)), np.ceil(b * axi_bits / ddr_bits))
+    return np.where(b > 0, AXI_LATENCY + t, 0)
 
 
 def _cdiv(a: Any, b: Any) -> Any:
@@ -179,6 +189,17 @@ def beats(bits: Any, axi_bits: int) -> Any:
 def act_beats(channels: Any, pixels: Any, G: Any, axi_bits: int) -> Any:
     """Beats of a packed activation tile: ceil(ch/G) words of 5G bits per pixel."""
     return packing.activation_beats(channels, pixels, G, axi_bits)
+
+
+def row_burst_beats(tn: Any, rows: Any, cols: Any, pad: int, G: Any, axi_bits: int) -> Any:
+    """Beats of an input tile read as the kernel reads it: one burst per map row of each
+    G-channel group, spanning the beats its ``cols`` words touch. A tile's first column sits
+    ``pad`` words before a beat boundary (tiles start at multiples of ``Tc``, a whole number
+    of beats), so a row touches ``((-pad) mod wpb + cols - 1) // wpb + 1`` beats."""
+    G = np.asarray(G)
+    wpb = np.maximum(1, axi_bits // (ACT_BITS * G))
+    per_row = ((-pad) % wpb + np.asarray(cols) - 1) // wpb + 1
+    return _cdiv(tn, G) * np.asarray(rows) * per_row
 
 
 def step_compute(
@@ -296,7 +317,7 @@ def tile_beats(
     rin, cin = np.minimum(rin, ly.H + 2 * ly.pad), np.minimum(cin, ly.W + 2 * ly.pad)
     if ly.stride > ly.K:  # rows no output reads (1x1 stride 2) are never requested
         rin = np.minimum(rin, np.asarray(tr) * ly.K)
-    b_in = act_beats(tn, rin * cin, G, axi_bits)
+    b_in = row_burst_beats(tn, rin, cin, ly.pad, G, axi_bits)
     if ly.kind in ("maxpool", "gap"):
         b_w = np.zeros_like(b_in)
     elif ly.kind == "dwconv":
@@ -600,6 +621,7 @@ def _layer_cycles(
     ) - g["c_last"]
     total = total + g["w"] - fin + AXI_LATENCY - seq
     total = np.maximum(total, np.ceil(bits / ddr_bits)) + layer_launch(opts)
+    total = total + table_cycles(ly, axi_bits, ports, ddr_bits)
     return {
         "cycles": total,
         "compute": comp,

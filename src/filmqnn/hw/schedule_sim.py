@@ -33,9 +33,11 @@ from filmqnn.hw.performance import (
     layer_cycles_vec,
     layer_launch,
     m_passes,
+    split8_capacity,
     step_compute,
     step_load,
     switch_cycles,
+    table_cycles,
 )
 
 
@@ -44,10 +46,12 @@ def _passes(ly: LayerShape, d: DesignPoint, opts: EngineOptions) -> list[tuple[i
     P, M4, M8 = (int(np.asarray(x).ravel()[0]) for x in m_passes(ly, d.Tm4, d.Tm8, opts))
     if ly.kind in ("maxpool", "gap"):
         return [(min(d.Tm, ly.M - i * d.Tm), 0) for i in range(P)]
+    if ly.all8:  # steps of split8_capacity filters inside each Tm-filter pass
+        cap = max(int(np.asarray(split8_capacity(d.Tm4, d.Tm8, opts))), 1)
+        return [(0, min(cap, tm - s)) for t0 in range(0, ly.M, d.Tm)
+                for tm in [min(d.Tm, ly.M - t0)] for s in range(0, tm, cap)]
     cap8 = d.Tm8
     cap4 = d.Tm4
-    if ly.all8 and opts.split8:
-        cap8 = d.Tm8 + max(d.Tm4 - 1, 0) // 2
     out = []
     r4, r8 = M4, M8
     for _ in range(P):
@@ -154,7 +158,8 @@ def simulate_layer(
     bits = sum(st[2] for st in steps) + sum(gr[1] for gr in groups)
     total = max(total, math.ceil(bits / ddr))
     switches = sc(band_switches(ly, {"Tr": d.Tr})) * switch_cycles(opts)
-    return int(math.ceil(total)) + layer_launch(opts) + switches
+    table = sc(table_cycles(ly, axi, ports, ddr))
+    return int(math.ceil(total)) + layer_launch(opts) + switches + table
 
 
 def simulate_network(

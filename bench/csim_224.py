@@ -1,0 +1,141 @@
+"""Full-size networks at 224x224 through the generated kernel's C-simulation.
+
+    .venv/bin/python bench/csim_224.py --model resnet18 --board zcu102 [--no-first-last-8bit]
+        [--frames 1] [--json]
+
+`explore` picks the implemented engine's best design for the model on the board (the paper's
+clock: ZCU102 150 MHz, PYNQ-Z2 100 MHz); the torchvision model (random weights, randomised
+BatchNorm statistics, random 8-bit filters within the design's tile rule) is quantized,
+calibrated on random images, lowered, exported for the design's tiling and generated as an
+HLS project. Each frame runs through C-sim and the integer reference: mismatches, the
+per-layer cycles the kernel counted beside the model's, the frame rate from the C-sim
+cycles, and the C-sim time per frame as a ratio to the reference executor's in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CLOCKS = {"zcu102": 150.0, "pynq-z2": 100.0}
+
+
+def _quantized(model: str, first_last: bool, tm: int, tm8: int, seed: int = 0):
+    from torch import nn
+
+    from filmqnn.models import build_model
+    from filmqnn.quant import calibrate, convert, quant_layers
+    from filmqnn.quant.assignment import tile_high_filters
+    from filmqnn.quant.config import QuantConfig
+
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    net = build_model(model, num_classes=1000, in_channels=3, input_size=224)
+    with torch.no_grad():
+        for mod in net.modules():
+            if isinstance(mod, nn.BatchNorm2d):
+                n = mod.num_features
+                mod.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
+                mod.running_var.copy_(torch.rand(n, generator=gen) * 1.5 + 0.5)
+                mod.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+                mod.bias.data.copy_((torch.rand(n, generator=gen) - 0.5) * 0.4)
+    q = convert(net, QuantConfig(first_last_high=first_last))
+    layers = quant_layers(q)
+    mixed = layers[1:-1] if first_last else layers
+    for _, layer in mixed:
+        m = layer.num_filters
+        n8 = min(m, tile_high_filters(tm, tm8 / tm) * math.ceil(m / tm))
+        layer.set_high_precision(torch.randperm(m, generator=gen)[:n8].tolist())
+    calibrate(q, [torch.randn(2, 3, 224, 224, generator=gen)])
+    return q
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="resnet18",
+                    choices=("resnet18", "resnet50", "mobilenet_v2"))
+    ap.add_argument("--board", default="zcu102", choices=tuple(CLOCKS))
+    ap.add_argument("--no-first-last-8bit", dest="first_last", action="store_false",
+                    help="every layer mixed 4/8-bit, as the paper's intra-layer designs")
+    ap.add_argument("--frames", type=int, default=1)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    from filmqnn.hls.compare import compare
+    from filmqnn.hls.csim import CsimEngine
+    from filmqnn.hls.project import write_project
+    from filmqnn.hw.design import IMPLEMENTED
+    from filmqnn.hw.devices import load_board
+    from filmqnn.hw.dse import explore
+    from filmqnn.hw.layers import model_layers
+    from filmqnn.lower.artifact import save_artifact
+    from filmqnn.lower.lowering import lower
+    from filmqnn.lower.reordering import reorder
+    from filmqnn.lower.tiling import Tiling
+    from filmqnn.ref.executor import ReferenceExecutor
+
+    board = load_board(args.board)
+    clock = CLOCKS[args.board]
+    res = explore(model_layers(args.model, 224, args.first_last), board, clock, 0.05, "mixed",
+                  opts=IMPLEMENTED)
+    d = res.best
+    design = {k: v for k, v in d.to_dict().items() if k not in ("Tm4", "macs_per_cycle")}
+    t0 = time.perf_counter()
+    q = _quantized(args.model, args.first_last, d.Tm, d.Tm8)
+    graph = reorder(lower(q, (3, 224, 224)),
+                    Tiling(tm=d.Tm, tm8=d.Tm8, tn=d.Tn, g=d.G, axi_bits=board.axi_width_bits))
+    t_build = time.perf_counter() - t0
+    x = np.random.default_rng(0).integers(-128, 128, size=(args.frames, 3, 224, 224))
+    with tempfile.TemporaryDirectory() as tmp:
+        save_artifact(graph, Path(tmp) / "art")
+        write_project(graph, design, board, Path(tmp) / "prj", Path(tmp) / "art")
+        CsimEngine(Path(tmp) / "prj")  # compile outside the timed runs
+        t0 = time.perf_counter()
+        r = compare(Path(tmp) / "prj", x)
+        t_both = time.perf_counter() - t0
+    ref = ReferenceExecutor(graph)
+    ref.run_int(torch.from_numpy(x[:1]).to(torch.int32))  # warm-up
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for f in x:
+            ref.run_int(torch.from_numpy(f[None]).to(torch.int32))
+        times.append((time.perf_counter() - t0) / len(x))
+    t_ref = float(np.median(times))
+    t_csim = t_both / len(x) - t_ref
+    out = {
+        "model": args.model, "board": args.board, "clock_mhz": clock,
+        "first_last_8bit": args.first_last, "design": design,
+        "frames": len(x), "mismatches": r["mismatches"],
+        "csim_cycles": r["cycles"]["total"], "model_cycles": r["cycles"]["model_total"],
+        "csim_fps": round(r["fps"], 1), "model_fps": round(res.performance["fps"], 1),
+        "max_layer_error": r["max_layer_error"],
+        "csim_s_per_frame": round(t_csim, 2), "ref_s_per_frame": round(t_ref, 3),
+        "csim_vs_ref": round(t_csim / t_ref, 1), "build_s": round(t_build, 1),
+        "layers": r["cycles"]["layers"],
+    }
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return
+    print(f"{args.model} @224 on {args.board} ({clock:g} MHz, "
+          f"{'first/last 8-bit' if args.first_last else 'every layer mixed'}), design "
+          f"{design}: {out['mismatches']} mismatches in {len(x)} frame(s); C-sim "
+          f"{out['csim_cycles']} cycles = {out['csim_fps']} FPS (implemented engine), model "
+          f"{out['model_cycles']} = {out['model_fps']} FPS; largest layer difference "
+          f"{100 * out['max_layer_error']:.1f} %; C-sim {t_csim:.2f} s/frame = "
+          f"{out['csim_vs_ref']}x the reference ({t_ref:.3f} s)")
+    print("| layer | C-sim | model | difference |\n|---|---:|---:|---:|")
+    for ly in out["layers"]:
+        err = "" if ly["error"] is None else f"{100 * ly['error']:.1f} %"
+        print(f"| {ly['name']} | {ly['csim']} | {ly['model']} | {err} |")
+
+
+if __name__ == "__main__":
+    main()
