@@ -190,6 +190,15 @@ class DdrImage:
                    tuple(lay["input_im2col"]) if lay.get("input_im2col") else None)
 
 
+def tile_permutation(index: np.ndarray, tm: int) -> bool:
+    """Whether a gather only permutes the channels of each ``tm``-channel tile among
+    themselves (the reordering's gathers do): the kernel then reads each tile's channel
+    groups once, in order, and scatters the channels into place (``FLAGS["in_perm"]``)."""
+    idx = np.asarray(index, np.int64)
+    return all(np.array_equal(np.sort(idx[t:t + tm]), np.arange(t, min(t + tm, len(idx))))
+               for t in range(0, len(idx), tm))
+
+
 def _act_region(b: ImageBuilder, shape: tuple[int, ...], signed: bool) -> Region:
     return b.add(b.geo.act_beats(shape), "act", shape=tuple(shape), signed=signed)
 
@@ -220,8 +229,10 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
             idx = np.zeros(2 * m, np.uint32)
             if in_key in p:
                 idx[:m] = p[in_key]
+                flags |= FLAGS["in_perm"] if tile_permutation(p[in_key], d.Tm) else 0
             if "skip_index" in p:
                 idx[m:] = p["skip_index"]
+                flags |= FLAGS["skip_perm"] if tile_permutation(p["skip_index"], d.Tm) else 0
         t_reg = b.add_bytes(table.tobytes(), "table") if table.size else None
         i_reg = b.add_bytes(np.asarray(idx, np.uint32).tobytes(), "index") if len(idx) else None
         w4 = w8 = None

@@ -47,6 +47,8 @@ FLAGS = {
     "skip_index": 1 << 5,  # the skip operand is gathered by the index
     "signed_skip": 1 << 6,  # the skip / b operand is signed
     "split8": 1 << 7,  # an all8 layer's steps also put SPLIT_K filters on PE4 as nibble pairs
+    "in_perm": 1 << 8,  # the input / b gather permutes the channels of each Tm tile in place
+    "skip_perm": 1 << 9,  # the skip gather permutes the channels of each Tm tile in place
 }
 TABLE_WORDS = REQUANT_TABLE_BYTES // 4
 INT32_BYTES = 4
