@@ -66,6 +66,8 @@ def main() -> None:
                     help="every layer mixed 4/8-bit, as the paper's intra-layer designs")
     ap.add_argument("--frames", type=int, default=1)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="keep the artifact and the HLS project in this directory")
     args = ap.parse_args()
 
     from filmqnn.hls.compare import compare
@@ -94,6 +96,9 @@ def main() -> None:
     t_build = time.perf_counter() - t0
     x = np.random.default_rng(0).integers(-128, 128, size=(args.frames, 3, 224, 224))
     with tempfile.TemporaryDirectory() as tmp:
+        if args.keep:
+            tmp = args.keep
+            Path(tmp).mkdir(parents=True, exist_ok=True)
         save_artifact(graph, Path(tmp) / "art")
         write_project(graph, design, board, Path(tmp) / "prj", Path(tmp) / "art")
         CsimEngine(Path(tmp) / "prj")  # compile outside the timed runs

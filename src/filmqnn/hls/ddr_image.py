@@ -190,13 +190,12 @@ class DdrImage:
                    tuple(lay["input_im2col"]) if lay.get("input_im2col") else None)
 
 
-def tile_permutation(index: np.ndarray, tm: int) -> bool:
-    """Whether a gather only permutes the channels of each ``tm``-channel tile among
-    themselves (the reordering's gathers do): the kernel then reads each tile's channel
-    groups once, in order, and scatters the channels into place (``FLAGS["in_perm"]``)."""
+def gather_order(index: np.ndarray, tm: int) -> np.ndarray:
+    """Per ``tm``-position tile, its positions sorted by the source channel they gather: the
+    kernel reads a tile's gathered channels in this order, each channel group once."""
     idx = np.asarray(index, np.int64)
-    return all(np.array_equal(np.sort(idx[t:t + tm]), np.arange(t, min(t + tm, len(idx))))
-               for t in range(0, len(idx), tm))
+    return np.concatenate([t + np.argsort(idx[t:t + tm], kind="stable")
+                           for t in range(0, len(idx), tm)]) if len(idx) else idx
 
 
 def _act_region(b: ImageBuilder, shape: tuple[int, ...], signed: bool) -> Region:
@@ -226,13 +225,13 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
             flags |= FLAGS["skip_index"]
         if flags & (FLAGS["in_index"] | FLAGS["skip_index"]):
             m = s["m"]
-            idx = np.zeros(2 * m, np.uint32)
+            idx = np.zeros(4 * m, np.uint32)  # in, skip gathers; then their read orders
             if in_key in p:
                 idx[:m] = p[in_key]
-                flags |= FLAGS["in_perm"] if tile_permutation(p[in_key], d.Tm) else 0
+                idx[2 * m:3 * m] = gather_order(p[in_key], d.Tm)
             if "skip_index" in p:
-                idx[m:] = p["skip_index"]
-                flags |= FLAGS["skip_perm"] if tile_permutation(p["skip_index"], d.Tm) else 0
+                idx[m:2 * m] = p["skip_index"]
+                idx[3 * m:] = gather_order(p["skip_index"], d.Tm)
         t_reg = b.add_bytes(table.tobytes(), "table") if table.size else None
         i_reg = b.add_bytes(np.asarray(idx, np.uint32).tobytes(), "index") if len(idx) else None
         w4 = w8 = None

@@ -17,8 +17,10 @@ descriptor field indices and the layout constants go into ``engine_config.h``):
   each filter a run of (kernel row, kernel column, channel) values as in
   ``lower.weight_layout`` (depthwise: a run of the K*K taps);
 * a per-layer table of ``TABLE_WORDS`` 32-bit words per output channel (bias, rounding offset,
-  multiplier | shift << 16, skip multiplier), and an optional index table (one 32-bit word per
-  channel: the physical source channel of a gather).
+  multiplier | shift << 16, skip multiplier), and an optional index table of 4 x M 32-bit
+  words: the physical source channel of each position for the input / b gather and for the
+  skip gather, then for each the positions of every Tm tile sorted by source channel (the
+  order the kernel reads them in, ``ddr_image.gather_order``).
 """
 
 from __future__ import annotations
@@ -47,8 +49,6 @@ FLAGS = {
     "skip_index": 1 << 5,  # the skip operand is gathered by the index
     "signed_skip": 1 << 6,  # the skip / b operand is signed
     "split8": 1 << 7,  # an all8 layer's steps also put SPLIT_K filters on PE4 as nibble pairs
-    "in_perm": 1 << 8,  # the input / b gather permutes the channels of each Tm tile in place
-    "skip_perm": 1 << 9,  # the skip gather permutes the channels of each Tm tile in place
 }
 TABLE_WORDS = REQUANT_TABLE_BYTES // 4
 INT32_BYTES = 4

@@ -308,16 +308,60 @@ def chip_flags(ly: LayerShape, D: dict[str, Any]) -> tuple[Any, Any, Any]:
             D.get("skip_chip", ly.skip_chip))
 
 
+def span_beats(x0: Any, n: Any, extent: int, wpb: Any) -> Any:
+    """Beats a row burst touches for words x0 .. x0 + n - 1 clipped to the map (0 .. extent-1)."""
+    a = np.maximum(x0, 0)
+    b = np.minimum(np.asarray(x0) + n, extent) - 1
+    return np.where(b >= a, b // wpb - a // wpb + 1, 0)
+
+
+def rows_read(ly: LayerShape, y0: Any, tr: Any) -> Any:
+    """Map rows a tile of ``tr`` output rows starting at input row ``y0`` reads (clipped to
+    the map; a 1x1 stride-2 conv reads only the rows its outputs use)."""
+    if ly.stride > ly.K:
+        return np.asarray(tr) * ly.K
+    ny = (np.asarray(tr) - 1) * ly.stride + ly.K
+    return np.maximum(np.minimum(np.asarray(y0) + ny, ly.H) - np.maximum(y0, 0), 0)
+
+
+def edge_input(ly: LayerShape, tr: Any, tc: Any, Tr: Any, Tc: Any, G: Any, axi_bits: int,
+               last_row: bool, last_col: bool) -> tuple[Any, Any]:
+    """(map rows read, beats per row burst) of an input tile as the kernel reads it, clipped
+    to the map: the last row / column tile at its own position, the others averaged over the
+    first tile (its top / left padding not read) and the inner ones (whose first column sits
+    ``pad`` words before a beat boundary, as tiles start at multiples of ``Tc`` words)."""
+    wpb = np.maximum(1, axi_bits // (ACT_BITS * np.asarray(G)))
+    s, p = ly.stride, ly.pad
+
+    def mean_or_last(first: Any, inner: Any, last: Any, n: Any, is_last: bool) -> Any:
+        return last if is_last else np.where(n >= 2, (first + (n - 2) * inner)
+                                             / np.maximum(n - 1, 1), first)
+
+    Tr_, Tc_ = np.minimum(Tr, ly.R), np.minimum(Tc, ly.C)
+    P_r, P_c = _cdiv(ly.R, Tr_), _cdiv(ly.C, Tc_)
+    nx = (np.asarray(tc) - 1) * s + ly.K
+    cols = mean_or_last(span_beats(-p, nx, ly.W, wpb), span_beats(Tc_ * s - p, nx, ly.W, wpb),
+                        span_beats((P_c - 1) * Tc_ * s - p, nx, ly.W, wpb), P_c, last_col)
+    rows = mean_or_last(rows_read(ly, -p, tr), rows_read(ly, Tr_ * s - p, tr),
+                        rows_read(ly, (P_r - 1) * Tr_ * s - p, tr), P_r, last_row)
+    return rows, cols
+
+
 def tile_beats(
-    ly: LayerShape, tr: Any, tc: Any, tn: Any, wbits_per_row: Any, G: Any, axi_bits: int
+    ly: LayerShape, tr: Any, tc: Any, tn: Any, wbits_per_row: Any, G: Any, axi_bits: int,
+    edge: tuple[Any, Any] | None = None,
 ) -> tuple[Any, Any]:
-    """AXI beats of one step's input tile and weight tile (``step_load``'s two parts)."""
-    rin = (np.asarray(tr) - 1) * ly.stride + ly.K
-    cin = (np.asarray(tc) - 1) * ly.stride + ly.K
-    rin, cin = np.minimum(rin, ly.H + 2 * ly.pad), np.minimum(cin, ly.W + 2 * ly.pad)
-    if ly.stride > ly.K:  # rows no output reads (1x1 stride 2) are never requested
-        rin = np.minimum(rin, np.asarray(tr) * ly.K)
-    b_in = row_burst_beats(tn, rin, cin, ly.pad, G, axi_bits)
+    """AXI beats of one step's input tile and weight tile (``step_load``'s two parts);
+    ``edge``: the tile's (rows, beats per row) from ``edge_input``, else an inner tile's."""
+    if edge is None:
+        rin = (np.asarray(tr) - 1) * ly.stride + ly.K
+        cin = (np.asarray(tc) - 1) * ly.stride + ly.K
+        rin, cin = np.minimum(rin, ly.H + 2 * ly.pad), np.minimum(cin, ly.W + 2 * ly.pad)
+        if ly.stride > ly.K:  # rows no output reads (1x1 stride 2) are never requested
+            rin = np.minimum(rin, np.asarray(tr) * ly.K)
+        b_in = row_burst_beats(tn, rin, cin, ly.pad, G, axi_bits)
+    else:
+        b_in = np.ceil(_cdiv(tn, G) * edge[0] * edge[1]).astype(np.int64)
     if ly.kind in ("maxpool", "gap"):
         b_w = np.zeros_like(b_in)
     elif ly.kind == "dwconv":
@@ -391,7 +435,8 @@ def _tile_groups(q: dict, P_m: Any, nxt_tile: dict, seq: int) -> Callable[[Any],
     """Cycles of one spatial tile's groups (passes f_1 .. f_{P-1}, l) as a function of the
     write-back its first group waits for (None: nothing to wait for). ``q["f"]`` / ``q["l"]``
     describe a full / last pass's group (inner steps, first and last computes and loads,
-    write); ``nxt_tile`` the next tile's first group, averaged over the tiles."""
+    write); ``nxt_tile`` the next tile's first group (averaged over the tiles that follow
+    tiles of this type)."""
 
     def grp(cur: str, nxt: str) -> Any:
         g, n = q[cur], (nxt_tile if nxt == "tile" else q[nxt])
@@ -515,7 +560,8 @@ def _layer_cycles(
     one = np.ones_like(P_m)
     rc_types = tile_types(ly, Tr, Tc, one)
     qs = []
-    for tr, tc, nrc in rc_types:
+    for k, (tr, tc, nrc) in enumerate(rc_types):
+        edge = edge_input(ly, tr, tc, Tr, Tc, G, axi_bits, k >= 2, k % 2 == 1)
         q = {}  # per pass type: (inner steps, last compute, first load, write)
         for mk, a, b, nm in (("f", a_f, b_f, P_m - 1), ("l", a_l, b_l, one)):
             tm = a + b
@@ -528,8 +574,8 @@ def _layer_cycles(
             c_f = step_compute(ly, tr, tc, tn_f, Tn, dw_px, opts.dw_taps, opts.pipe_rewind)
             c_l = step_compute(ly, tr, tc, tn_l, Tn, dw_px, opts.dw_taps, opts.pipe_rewind)
             args = (wrow, G, axi_bits, ports, ddr_bits)
-            t_f = tile_beats(ly, tr, tc, tn_f, wrow, G, axi_bits)
-            t_l = tile_beats(ly, tr, tc, tn_l, wrow, G, axi_bits)
+            t_f = tile_beats(ly, tr, tc, tn_f, wrow, G, axi_bits, edge)
+            t_l = tile_beats(ly, tr, tc, tn_l, wrow, G, axi_bits, edge)
             l_f, bits_f = step_load(ly, tr, tc, tn_f, *args, chip=chip, tile=t_f)
             l_l, bits_l = step_load(ly, tr, tc, tn_l, *args, chip=chip, tile=t_l)
             # a group's first step also prefetches the residual operand of its output tile
@@ -587,16 +633,30 @@ def _layer_cycles(
             }
 
         qs.append(q)
-    # the pass after a tile's last pass is the next tile's first pass: its loads are taken as
-    # the average first-pass loads over all spatial tiles (edge tiles are few)
+    # the pass after a tile's last pass is the next tile's first pass. Tiles run row-major:
+    # a full-column tile is followed by the full-column tiles of its row and then its last
+    # column, a last-column tile by the next row's first tile; each type's next tile is
+    # taken as the average over the tiles that follow it
     n_tiles = P_r * P_c
     multi_m = P_m > 1
-    nxt_tile = {
-        k: sum(nrc * np.where(multi_m, q["f"][src], q["l"][src])
-               for (_, _, nrc), q in zip(rc_types, qs, strict=True)) / n_tiles
-        for k, src in (("first", "first_full"), ("d_after", "d_after"), ("c_first", "c_first"))
-    }
-    tiles = [_tile_groups(q, P_m, nxt_tile, seq) for q in qs]
+    keys = (("first", "first_full"), ("d_after", "d_after"), ("c_first", "c_first"))
+    firsts = [{k: np.where(multi_m, q["f"][src], q["l"][src]) for k, src in keys} for q in qs]
+
+    def mix(a: dict, b: dict, n_a: Any, n_b: Any) -> dict:
+        n = np.maximum(n_a + n_b, 1)
+        return {k: (n_a * a[k] + n_b * b[k]) / n for k, _ in keys}
+
+    nxt_tile = {k: sum(nrc * f[k] for (_, _, nrc), f in zip(rc_types, firsts, strict=True))
+                / n_tiles for k, _ in keys}
+    more_cols = P_c >= 2
+    row_first = [mix(firsts[0], firsts[1], more_cols, ~more_cols),  # next row: a full row
+                 mix(firsts[2], firsts[3], more_cols, ~more_cols)]  # next row: the last row
+    after_row = mix(row_first[0], row_first[1], np.maximum(P_r - 2, 0), P_r >= 2)
+    nexts = [mix(firsts[0], firsts[1], np.maximum(P_c - 2, 0), 1),
+             after_row,
+             mix(firsts[2], firsts[3], np.maximum(P_c - 2, 0), 1),
+             nxt_tile]
+    tiles = [_tile_groups(q, P_m, nx, seq) for q, nx in zip(qs, nexts, strict=True)]
     w_last = [q["l"]["w"] for q in qs]
     # tiles run row-major over the types (full/last row) x (full/last column); a tile's first
     # group waits for the previous tile's last write-back (same row: the column to its left;

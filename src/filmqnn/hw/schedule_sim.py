@@ -33,12 +33,16 @@ from filmqnn.hw.performance import (
     layer_cycles_vec,
     layer_launch,
     m_passes,
+    rows_read,
+    span_beats,
     split8_capacity,
     step_compute,
     step_load,
     switch_cycles,
     table_cycles,
+    tile_beats,
 )
+from filmqnn.quant.formats import ACT_BITS
 
 
 def _passes(ly: LayerShape, d: DesignPoint, opts: EngineOptions) -> list[tuple[int, int]]:
@@ -100,8 +104,10 @@ def simulate_layer(
                     ly, tr, tc, tn, d.Tn, dw_px, opts.dw_taps, opts.pipe_rewind
                 ))
             elif kind == "l":
-                tr, tc, tn, wrow, extra, with_input = key
-                t, bits = step_load(ly, tr, tc, tn, wrow, d.G, axi, ports, ddr, extra, with_input)
+                tr, tc, tn, wrow, extra, with_input, edge = key
+                tile = tile_beats(ly, tr, tc, tn, wrow, d.G, axi, edge)
+                t, bits = step_load(ly, tr, tc, tn, wrow, d.G, axi, ports, ddr, extra, with_input,
+                                    tile=tile)
                 cache[k] = (sc(t), float(np.asarray(bits).ravel()[0]))
             else:
                 tr, tc, tm = key
@@ -116,17 +122,21 @@ def simulate_layer(
     # input_reuse: one step per group over all input channels keeps the input for the tile
     reuse = (opts.input_reuse and ly.kind in ("conv", "fc") and ly.raw is None
              and nsteps is not None and len(nsteps) == 1)
-    for tr in rows:
-        for tc in cols:
+    for i, tr in enumerate(rows):
+        for j, tc in enumerate(cols):
+            # the rows and row-burst beats this tile reads, at its own position in the map
+            edge = (int(rows_read(ly, i * tr_max * ly.stride - ly.pad, tr)),
+                    int(span_beats(j * d.Tc * ly.stride - ly.pad, (tc - 1) * ly.stride + ly.K,
+                                    ly.W, max(1, axi // (ACT_BITS * d.G)))))
             for pi, (a, b) in enumerate(passes):
                 tm = a + b
                 wrow = a * W4_BITS + b * W8_BITS
                 w, wbits, skip = cost("w", tr, tc, tm)
                 ns = [tm] if nsteps is None else nsteps
                 groups.append((w, wbits, len(steps)))
-                for i, tn in enumerate(ns):
+                for k, tn in enumerate(ns):
                     fresh = not (reuse and pi > 0)
-                    lt, lbits = cost("l", tr, tc, tn, wrow, skip if i == 0 else 0, fresh)
+                    lt, lbits = cost("l", tr, tc, tn, wrow, skip if k == 0 else 0, fresh, edge)
                     steps.append((lt, cost("c", tr, tc, tn), lbits))
     n = len(steps)
     load_end = np.zeros(n)
