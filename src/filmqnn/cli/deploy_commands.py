@@ -1,7 +1,9 @@
 """CLI commands of the integer deployment: export (artifact), run (accuracy), verify (bit-exact)."""
 
+from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import torch
 import typer
@@ -12,6 +14,7 @@ from filmqnn.data import load_dataset
 from filmqnn.lower.artifact import ArtifactError, load_artifact
 from filmqnn.lower.deploy import to_deploy
 from filmqnn.lower.export import export_checkpoint, lower_checkpoint
+from filmqnn.lower.graph import IntGraph
 from filmqnn.lower.lowering import LoweringError
 from filmqnn.lower.reordering import ReorderError
 from filmqnn.ref.evaluate import compare_logits, evaluate_artifact
@@ -20,6 +23,37 @@ from filmqnn.ref.executor import ReferenceExecutor
 DEPLOY_ERRORS = (*USER_ERRORS, ArtifactError, LoweringError, ReorderError, ValueError)
 ArtifactOpt = Annotated[Path, typer.Option(help="artifact directory written by `filmqnn export`")]
 CkptOpt = Annotated[Path, typer.Option(help="quantized checkpoint (quant.pt of `quantize`)")]
+
+
+def _reference(graph: IntGraph, artifact: Path, project: Path | None) -> Any:
+    return ReferenceExecutor(graph)
+
+
+def _onnxruntime(graph: IntGraph, artifact: Path, project: Path | None) -> Any:
+    from filmqnn.onnx_export.runtime import OnnxRuntimeExecutor
+
+    return OnnxRuntimeExecutor(graph)
+
+
+def _csim(graph: IntGraph, artifact: Path, project: Path | None) -> Any:
+    if project is None:
+        raise ValueError("--device csim needs --project DIR: the HLS project generated from "
+                         "the artifact (`filmqnn hls --artifact ... --out DIR`)")
+    from filmqnn.pynq.csim_executor import CsimExecutor
+
+    return CsimExecutor(graph, artifact, project)
+
+
+#: `filmqnn run --device`: (label, executor of a checked graph, its artifact directory and
+#: --project) per device. An executor has ReferenceExecutor's interface (graph, logits) and
+#: may add a `report()` of its own to the result.
+DEVICES: dict[str, tuple[str, Callable[[IntGraph, Path, Path | None], Any]]] = {
+    "reference": ("integer reference", _reference),
+    "onnxruntime": ("ONNX Runtime (CPU)", _onnxruntime),
+    "csim": ("C-simulation of the HLS kernel through the board driver", _csim),
+}
+Device = Enum("Device", {name: name for name in DEVICES}, type=str)
+DEFAULT_DEVICE = Device("reference")
 
 
 def _check_input(executor: ReferenceExecutor, images: torch.Tensor, data: str) -> None:
@@ -82,22 +116,42 @@ def run_cmd(
     data_root: DataRootOpt = None,
     limit_test: LimitOpt = None,
     batch_size: int = 250,
+    device: Annotated[Device, typer.Option(
+        help="executor: the integer reference, the integer ONNX model on ONNX Runtime's CPU "
+        "execution provider, or the HLS kernel's C-simulation through the board driver "
+        "(csim: needs --project; also counts frames whose int logits differ from the "
+        "reference's)")] = DEFAULT_DEVICE,
+    project: Annotated[Path | None, typer.Option(
+        help="HLS project of the artifact (`filmqnn hls`), for --device csim")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Accuracy of an artifact on a test set, computed by the integer reference executor."""
+    """Accuracy of an artifact on a test set: integer reference, ONNX Runtime or C-sim."""
+    from filmqnn.pynq.device import DeviceError
+
+    label, make_executor = DEVICES[device.value]
+    if project is not None and device.value != "csim":
+        fail("--project is for --device csim")
     try:
-        executor = ReferenceExecutor(load_artifact(artifact))
+        executor = make_executor(load_artifact(artifact), artifact, project)
         info = load_dataset(data, "test", root=data_root, limit=limit_test)
         _check_input(executor, info.dataset[0][0][None], data)
         result = evaluate_artifact(executor, info.dataset, batch_size, progress=not json_out)
-    except DEPLOY_ERRORS as exc:
+    except (*DEPLOY_ERRORS, DeviceError) as exc:
         fail(str(exc))
-    result.update(artifact=str(artifact), data=data)
+    result.update(artifact=str(artifact), data=data, device=device.value)
+    if hasattr(executor, "report"):
+        result.update(executor.report())
     if json_out:
         emit_json(result)
     else:
-        typer.echo(f"integer reference on {data}: {100 * result['accuracy']:.2f} % "
+        typer.echo(f"{label} on {data}: {100 * result['accuracy']:.2f} % "
                    f"({result['samples']} images)")
+        if "mismatches" in result:
+            typer.echo(f"{result['compared']} frames compared with the integer reference: "
+                       f"{result['mismatches']} with different int logits; "
+                       f"{result['images_per_s']:.2f} images/s")
+    if result.get("mismatches"):
+        raise typer.Exit(1)
 
 
 @app.command("verify")

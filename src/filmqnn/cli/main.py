@@ -15,6 +15,7 @@ import typer
 #: Every module that registers commands on the shared app.
 COMMAND_MODULES = (
     "quant_commands", "deploy_commands", "explore_command", "dsp_pack_command", "hls_commands",
+    "onnx_command", "pynq_commands",
 )
 #: Commands of the modules that need no torch, and those modules.
 LIGHT_COMMANDS = ("explore", "boards", "dsp-pack")

@@ -19,6 +19,9 @@ Activations (``pack_activations``)
     (k % wpb) * g * bits. Bits of a beat above wpb*g*bits are 0, and the last beat is filled
     up with zero words. Each beat is stored little-endian: beat bit j is bit j % 8 of byte
     j // 8, so the buffer is n_beats * axi_bits / 8 bytes, beats in increasing address order.
+
+The activation packing itself is ``filmqnn.pynq.host_io`` (numpy only, shipped to the board
+with the driver); this module validates formats and ranges and calls it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from filmqnn.pynq import host_io
 from filmqnn.quant.formats import ACT_BITS, IntFormat, activation_format
 
 __all__ = [
@@ -90,7 +94,7 @@ def words_per_beat(axi_bits: int, g: int, bits: int = ACT_BITS) -> int:
             f"a word of g*bits = {g}*{bits} = {g * bits} bits does not fit a "
             f"{axi_bits}-bit AXI beat"
         )
-    return max(1, axi_bits // (bits * g))
+    return host_io.words_per_beat(axi_bits, g, bits)
 
 
 def activation_beats(channels: Any, pixels: Any, g: Any, axi_bits: int, bits: int = ACT_BITS
@@ -132,19 +136,9 @@ def pack_activations(q: np.ndarray, bits: int, signed: bool, g: int, axi_bits: i
     _check_integer(a, "activations")
     if a.ndim not in (1, 3):
         raise ValueError(f"activations must be [C, H, W] or [F], got shape {a.shape}")
-    c, h, w, groups, words, wpb, beats = _act_geometry(a.shape, bits, g, axi_bits)
+    c, h, w, *_ = _act_geometry(a.shape, bits, g, axi_bits)
     _check_range(a, activation_format(bits, signed), "activations")
-    a = a.astype(np.int64).reshape(c, h, w) & ((1 << bits) - 1)
-    padded = np.zeros((groups * g, h, w), dtype=np.int64)
-    padded[:c] = a
-    # [groups, g, H, W] -> [groups, H, W, g]: one row of g fields per word, words row-major.
-    fields = padded.reshape(groups, g, h, w).transpose(0, 2, 3, 1).reshape(words, g)
-    wbits = (fields[..., None] >> np.arange(bits)) & 1  # [words, g, bits], LSB first
-    bitmat = np.zeros((beats * wpb, g * bits), dtype=np.uint8)
-    bitmat[:words] = wbits.reshape(words, g * bits)
-    beat_bits = np.zeros((beats, axi_bits), dtype=np.uint8)
-    beat_bits[:, : wpb * g * bits] = bitmat.reshape(beats, wpb * g * bits)
-    return np.packbits(beat_bits, axis=1, bitorder="little")
+    return host_io.pack_activations(a.reshape(c, h, w), bits, g, axi_bits)
 
 
 def unpack_activations(
@@ -154,16 +148,11 @@ def unpack_activations(
     b = np.asarray(buf)
     if b.dtype != np.uint8:
         raise ValueError(f"packed activations must be uint8 bytes, got dtype {b.dtype}")
-    c, h, w, groups, words, wpb, beats = _act_geometry(shape, bits, g, axi_bits)
+    c, h, w, *_, beats = _act_geometry(shape, bits, g, axi_bits)
     expected = beats * axi_bits // 8
     if b.size != expected:
         raise ValueError(
             f"packed activations of shape {tuple(shape)} need {expected} bytes, got {b.size}"
         )
-    beat_bits = np.unpackbits(b.reshape(beats, axi_bits // 8), axis=1, bitorder="little")
-    wbits = beat_bits[:, : wpb * g * bits].reshape(beats * wpb, g, bits)[:words]
-    fields = (wbits.astype(np.int64) << np.arange(bits)).sum(axis=-1)  # [words, g]
-    if signed:
-        fields -= (fields >> (bits - 1)) << bits
-    out = fields.reshape(groups, h, w, g).transpose(0, 3, 1, 2).reshape(groups * g, h, w)
-    return out[:c].reshape(tuple(int(s) for s in shape)).astype(np.int32)
+    out = host_io.unpack_activations(b, (c, h, w), bits, signed, g, axi_bits)
+    return out.reshape(tuple(int(s) for s in shape))
