@@ -19,7 +19,10 @@ from filmqnn.quant import (
     filter_scores,
     quant_layers,
 )
+from filmqnn.train.batches import auto_workers
 from filmqnn.train.checkpoint import CheckpointError, load_checkpoint
+from filmqnn.train.device import AMP_CHOICES, DEVICE_CHOICES, resolve_device, to_device
+from filmqnn.train.distributed import init_distributed, is_main_process
 from filmqnn.train.experiments import (
     STUDY_ACT_BITS,
     STUDY_RATIOS,
@@ -32,10 +35,11 @@ from filmqnn.train.experiments import (
     study_variants,
     write_report,
 )
-from filmqnn.train.fp32 import train_fp32
+from filmqnn.train.fp32 import import_pretrained, train_fp32
 from filmqnn.train.loop import evaluate
 from filmqnn.train.qat import QuantSpec, load_quantized, quantize_fp32, quantized_model_from_fp32
-from filmqnn.train.spec import TrainSpec, build_for, finetune_spec, load_split
+from filmqnn.train.recipes import RECIPE_NAMES
+from filmqnn.train.spec import RunOptions, TrainSpec, build_for, load_split, spec_from_recipe
 
 USER_ERRORS = (
     DatasetError,
@@ -64,6 +68,55 @@ TmOpt = Annotated[
     ),
 ]
 LimitOpt = Annotated[int | None, typer.Option(help="use only this many images (quick runs)")]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        help=f"{', '.join(DEVICE_CHOICES)}: auto is cuda when available, else cpu; under "
+        "torchrun each process takes cuda:LOCAL_RANK (NCCL) or the CPU (gloo)"
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="DataLoader worker processes per process for image folders (default: "
+        "min(8, CPUs per process - 1)); in-memory data sets need none",
+    ),
+]
+AmpOpt = Annotated[
+    str,
+    typer.Option(
+        help=f"FP32-phase autocast: {', '.join(AMP_CHOICES)} (fp16 on cuda only, with loss "
+        "scaling); QAT steps always run in FP32"
+    ),
+]
+PretrainedOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="local torchvision state-dict file to start from (checked against the model; "
+        "never downloaded)"
+    ),
+]
+RecipeOpt = Annotated[
+    str,
+    typer.Option(
+        help=f"training preset, one of {', '.join(RECIPE_NAMES)}; film-qnn is the paper's: SGD "
+        "momentum 0.875, weight decay 1/32768, lr 0.256 per 256 images of global batch, 8 "
+        "linear warm-up epochs then cosine, label smoothing 0.1; options given override it"
+    ),
+]
+LrOpt = Annotated[
+    float | None,
+    typer.Option(help="peak learning rate (default: the recipe's; per 256 images for film-qnn)"),
+]
+MomentumOpt = Annotated[float | None, typer.Option(help="SGD momentum (default: the recipe's)")]
+DecayOpt = Annotated[float | None, typer.Option(help="weight decay (default: the recipe's)")]
+WarmupOpt = Annotated[
+    float | None, typer.Option(help="linear warm-up epochs (default: the recipe's)")
+]
+SmoothingOpt = Annotated[
+    float | None, typer.Option(help="label smoothing (default: the recipe's)")
+]
 
 
 def _set_threads(threads: int | None) -> None:
@@ -97,35 +150,52 @@ def train(
     data: DataOpt = "fashion-mnist",
     data_root: DataRootOpt = None,
     epochs: int = typer.Option(2, min=1),
-    batch_size: int = typer.Option(128, min=1),
-    lr: float = 0.05,
-    weight_decay: float = 5e-4,
+    batch_size: int = typer.Option(128, min=1, help="images per step and process"),
+    recipe: RecipeOpt = "default",
+    lr: LrOpt = None,
+    momentum: MomentumOpt = None,
+    weight_decay: DecayOpt = None,
+    warmup_epochs: WarmupOpt = None,
+    label_smoothing: SmoothingOpt = None,
     limit_train: LimitOpt = None,
     limit_test: LimitOpt = None,
-    augment: bool = typer.Option(True, help="random shift-crop and flip"),
+    augment: bool = typer.Option(
+        True, help="random shift-crop and flip (image folders: random-resized-crop and flip)"
+    ),
     seed: int = 0,
+    pretrained: PretrainedOpt = None,
     out: OutOpt = Path("runs/fp32"),
     resume: bool = typer.Option(False, help="continue from OUT/fp32.pt"),
+    device: DeviceOpt = "auto",
+    workers: WorkersOpt = None,
+    amp: AmpOpt = "none",
     threads: int | None = typer.Option(None, help="torch CPU threads"),
     json_out: JsonOpt = False,
 ) -> None:
     """Train the FP32 baseline; OUT/fp32.pt is checkpointed every epoch (torchrun for DDP)."""
     _set_threads(threads)
-    spec = TrainSpec(
-        model=model,
-        data=data,
-        data_root=data_root,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        limit_train=limit_train,
-        limit_test=limit_test,
-        augment=augment,
-        seed=seed,
-    )
     try:
-        result = train_fp32(spec, out, resume=resume, progress=not json_out)
+        spec = spec_from_recipe(
+            recipe,
+            "fp32",
+            model=model,
+            data=data,
+            data_root=data_root,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            warmup_epochs=warmup_epochs,
+            label_smoothing=label_smoothing,
+            limit_train=limit_train,
+            limit_test=limit_test,
+            augment=augment,
+            seed=seed,
+            pretrained=str(pretrained) if pretrained else None,
+        )
+        run = RunOptions(device=device, workers=workers, amp=amp)
+        result = train_fp32(spec, out, resume=resume, progress=not json_out, run=run)
     except USER_ERRORS as exc:
         fail(str(exc))
     if "test" not in result:
@@ -151,12 +221,14 @@ def assign(
     checkpoint: Path | None = typer.Option(None, help="FP32 checkpoint to rank real weights"),
     first_last_8bit: bool = typer.Option(True, help="first conv and last FC all 8-bit"),
     out: Path | None = typer.Option(None, help="also save the assignment JSON artifact here"),
+    device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
 ) -> None:
     """Assign 8-bit filters per layer without training and print the per-layer counts."""
     size = input_size or default_input_size(model)
     cfg = QuantConfig(first_last_high=first_last_8bit)
     try:
+        dev = resolve_device(device)
         if checkpoint is not None:
             state = load_checkpoint(checkpoint, kind="fp32")
             model = state["spec"]["model"]
@@ -164,12 +236,14 @@ def assign(
             size, in_channels = state["data"]["image_size"], state["data"]["in_channels"]
         else:
             qmodel = convert(build_model(model, num_classes, in_channels, size), cfg)
+        qmodel = to_device(qmodel, dev)
         layers = quant_layers(qmodel)
         batch = target = None
         if criterion != "weight-error":
             gen = torch.Generator().manual_seed(0)
             batch = torch.randn(8, in_channels, size, size, generator=gen)
             target = torch.randint(0, layers[-1][1].num_filters, (8,), generator=gen)
+            batch, target = to_device((batch, target), dev)
             calibrate(qmodel, [batch])
         scores = filter_scores(criterion, qmodel, layers, batch, target)
         fixed = {layers[0][0], layers[-1][0]} if first_last_8bit else set()
@@ -223,9 +297,34 @@ def _qspec(
     )
 
 
+def _fp32_checkpoint(
+    checkpoint: Path | None,
+    pretrained: Path | None,
+    model: str | None,
+    data: str,
+    data_root: str | None,
+    out: Path,
+    device: str,
+) -> Path:
+    """The FP32 checkpoint to quantize: --checkpoint, or --pretrained imported as one."""
+    if (checkpoint is None) == (pretrained is None):
+        raise ValueError(
+            "give either --checkpoint (an FP32 checkpoint from `filmqnn train`) or "
+            "--pretrained PATH --model NAME (a torchvision state-dict file), not both or neither"
+        )
+    if checkpoint is not None:
+        return checkpoint
+    if model is None:
+        raise ValueError(f"--pretrained needs --model NAME ({', '.join(MODEL_NAMES)})")
+    spec = TrainSpec(model=model, data=data, data_root=data_root, pretrained=str(pretrained))
+    return import_pretrained(spec, out / "fp32_pretrained.pt", init_distributed(device))
+
+
 @app.command()
 def quantize(
-    checkpoint: Path = typer.Option(..., help="FP32 checkpoint from `filmqnn train`"),
+    checkpoint: Path | None = typer.Option(None, help="FP32 checkpoint from `filmqnn train`"),
+    pretrained: PretrainedOpt = None,
+    model: str | None = typer.Option(None, help="model name, with --pretrained"),
     data: DataOpt = "fashion-mnist",
     data_root: DataRootOpt = None,
     ratio: RatioOpt = 0.05,
@@ -243,34 +342,50 @@ def quantize(
     low_bits: int = 4,
     high_bits: int = 8,
     first_last_8bit: bool = True,
-    batch_size: int = 128,
-    lr: float = 0.001,
+    batch_size: int = typer.Option(128, min=1, help="images per step and process"),
+    recipe: RecipeOpt = "default",
+    lr: LrOpt = None,
+    momentum: MomentumOpt = None,
+    weight_decay: DecayOpt = None,
+    warmup_epochs: WarmupOpt = None,
+    label_smoothing: SmoothingOpt = None,
     limit_train: LimitOpt = None,
     limit_test: LimitOpt = None,
     seed: int = 0,
     out: OutOpt = Path("runs/quant"),
     resume: bool = typer.Option(False, help="continue from OUT/quant.pt"),
+    device: DeviceOpt = "auto",
+    workers: WorkersOpt = None,
     threads: int | None = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Quantize an FP32 checkpoint to intra-layer mixed precision (QAT or PTQ)."""
+    """Quantize an FP32 checkpoint (or --pretrained weights) to intra-layer mixed precision."""
     _set_threads(threads)
     cfg = _quant_config(
         act_bits, act_mode, weight_scale, weight_clip, low_bits, high_bits, first_last_8bit
     )
     qspec = _qspec(ratio, tm, criterion, mode, assign_epochs, calib_batches, assignment, cfg)
-    spec = finetune_spec(
-        data=data,
-        data_root=data_root,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        limit_train=limit_train,
-        limit_test=limit_test,
-        seed=seed,
-    )
     try:
-        result = quantize_fp32(checkpoint, spec, qspec, out, resume=resume, progress=not json_out)
+        spec = spec_from_recipe(
+            recipe,
+            "qat",
+            data=data,
+            data_root=data_root,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            warmup_epochs=warmup_epochs,
+            label_smoothing=label_smoothing,
+            limit_train=limit_train,
+            limit_test=limit_test,
+            seed=seed,
+        )
+        fp32 = _fp32_checkpoint(checkpoint, pretrained, model, data, data_root, out, device)
+        run = RunOptions(device=device, workers=workers)
+        result = quantize_fp32(fp32, spec, qspec, out, resume=resume, progress=not json_out,
+                               run=run)
     except USER_ERRORS as exc:
         fail(str(exc))
     if "test" not in result:
@@ -291,12 +406,16 @@ def evaluate_cmd(
     data: str | None = typer.Option(None, help="data set (default: the checkpoint's)"),
     data_root: DataRootOpt = None,
     limit_test: LimitOpt = None,
+    batch_size: int = typer.Option(500, min=1),
+    device: DeviceOpt = "auto",
+    workers: WorkersOpt = None,
     threads: int | None = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Test accuracy of a checkpoint (fake-quantized for quantized checkpoints)."""
     _set_threads(threads)
     try:
+        dev = resolve_device(device)
         state = load_checkpoint(checkpoint)
         if state["kind"] == "quant":
             model, _ = load_quantized(checkpoint)
@@ -313,10 +432,17 @@ def evaluate_cmd(
                 "limit_test": limit_test,
             }
         )
-        result = evaluate(model, load_split(spec, "test").dataset, progress=not json_out)
+        test = load_split(spec, "test").dataset
+        result = evaluate(
+            to_device(model, dev),
+            test,
+            batch_size=batch_size,
+            progress=not json_out,
+            workers=auto_workers(test, workers),
+        )
     except USER_ERRORS as exc:
         fail(str(exc))
-    result.update(kind=state["kind"], model=spec.model, data=spec.data)
+    result.update(kind=state["kind"], model=spec.model, data=spec.data, device=str(dev))
     if json_out:
         emit_json(result)
     else:
@@ -328,31 +454,32 @@ def evaluate_cmd(
 
 def _fp32_for(
     out: Path,
-    model: str,
-    data: str,
-    data_root: str | None,
-    epochs: int,
-    limit_train: int | None,
-    limit_test: int | None,
+    spec: TrainSpec,
     checkpoint: Path | None,
+    run: RunOptions,
     progress: bool,
-) -> tuple[Path, dict]:
-    if checkpoint is not None:
+) -> tuple[Path, dict | None]:
+    """The FP32 checkpoint of an experiment and its test result (None on ranks other than 0).
+
+    --checkpoint is evaluated; --pretrained with 0 epochs is imported and evaluated as it is;
+    otherwise the FP32 model is trained (from --pretrained weights when given), resumably.
+    """
+    if checkpoint is not None or (spec.pretrained and spec.epochs == 0):
+        dist = init_distributed(run.device)
+        if checkpoint is None:
+            checkpoint = import_pretrained(spec, out / "fp32" / "pretrained.pt", dist)
+        if not dist.is_main:
+            return checkpoint, None
         state = load_checkpoint(checkpoint, kind="fp32")
-        spec = TrainSpec.from_dict({**state["spec"], "limit_test": limit_test})
-        m = build_for(spec, load_split(spec, "test"))
+        fspec = TrainSpec.from_dict({**state["spec"], "limit_test": spec.limit_test})
+        test = load_split(fspec, "test").dataset
+        m = to_device(build_for(fspec, load_split(fspec, "test")), dist.device)
         m.load_state_dict(state["model_state"])
-        return checkpoint, evaluate(m, load_split(spec, "test").dataset, progress=progress)
-    spec = TrainSpec(
-        model=model,
-        data=data,
-        data_root=data_root,
-        epochs=epochs,
-        limit_train=limit_train,
-        limit_test=limit_test,
-    )
-    result = train_fp32(spec, out / "fp32", resume=True, progress=progress)
-    return Path(result["checkpoint"]), result["test"]
+        return checkpoint, evaluate(
+            m, test, progress=progress, workers=auto_workers(test, run.workers)
+        )
+    result = train_fp32(spec, out / "fp32", resume=True, progress=progress, run=run)
+    return Path(result["checkpoint"]), result.get("test")
 
 
 @app.command()
@@ -361,18 +488,28 @@ def compare(
     data: DataOpt = "fashion-mnist",
     data_root: DataRootOpt = None,
     checkpoint: Path | None = typer.Option(None, help="FP32 checkpoint (else train one)"),
-    epochs: int = typer.Option(2, min=1, help="FP32 epochs when training"),
+    pretrained: PretrainedOpt = None,
+    epochs: int = typer.Option(
+        2, min=0, help="FP32 epochs when training (0: use --pretrained as it is)"
+    ),
     qat_epochs: int = typer.Option(2, min=0),
     assign_epochs: int = 1,
     ratio: RatioOpt = 0.05,
     tm: TmOpt = None,
     criterion: str = "output-error",
     act_bits: int = 5,
-    lr: float = 0.001,
+    batch_size: int = typer.Option(128, min=1, help="images per step and process"),
+    recipe: RecipeOpt = "default",
+    lr: float | None = typer.Option(
+        None, help="QAT peak learning rate (default: the recipe's; 0.001 for default)"
+    ),
     limit_train: LimitOpt = None,
     limit_test: LimitOpt = None,
     seed: int = typer.Option(0, help="seed of the QAT runs (data order, augmentation)"),
     out: OutOpt = Path("runs/compare"),
+    device: DeviceOpt = "auto",
+    workers: WorkersOpt = None,
+    amp: AmpOpt = "none",
     threads: int | None = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -380,23 +517,41 @@ def compare(
     _set_threads(threads)
     progress = not json_out
     try:
-        fp32_ckpt, fp32_test = _fp32_for(
-            out, model, data, data_root, epochs, limit_train, limit_test, checkpoint, progress
+        if epochs == 0 and checkpoint is None and pretrained is None:
+            raise ValueError("--epochs 0 needs --pretrained PATH (or --checkpoint)")
+        fp32_spec = spec_from_recipe(
+            recipe,
+            "fp32",
+            model=model,
+            data=data,
+            data_root=data_root,
+            epochs=epochs,
+            batch_size=batch_size,
+            limit_train=limit_train,
+            limit_test=limit_test,
+            pretrained=str(pretrained) if pretrained else None,
         )
+        run = RunOptions(device=device, workers=workers, amp=amp)
+        fp32_ckpt, fp32_test = _fp32_for(out, fp32_spec, checkpoint, run, progress)
         base = _qspec(
             ratio, tm, criterion, "qat", assign_epochs, 4, None, QuantConfig(act_bits=act_bits)
         )
-        spec = finetune_spec(
+        spec = spec_from_recipe(
+            recipe,
+            "qat",
             data=data,
             data_root=data_root,
             epochs=qat_epochs,
+            batch_size=batch_size,
             lr=lr,
             limit_train=limit_train,
             limit_test=limit_test,
             seed=seed,
         )
-        rows = [fp32_row(fp32_ckpt, fp32_test["accuracy"], fp32_test["samples"])]
-        rows += run_variants(fp32_ckpt, spec, comparison_variants(base), out, progress)
+        variants = run_variants(fp32_ckpt, spec, comparison_variants(base), out, progress, run)
+        if fp32_test is None or not is_main_process():
+            return  # ranks other than 0 train; rank 0 reports
+        rows = [fp32_row(fp32_ckpt, fp32_test["accuracy"], fp32_test["samples"]), *variants]
     except USER_ERRORS as exc:
         fail(str(exc))
     model_name = rows[0]["model"]
@@ -422,13 +577,20 @@ def study(
     ),
     act_bits: str = typer.Option(",".join(map(str, STUDY_ACT_BITS)), help="activation bits"),
     qat_epochs: int = typer.Option(1, min=0),
+    assign_epochs: int | None = typer.Option(
+        None, min=0, help="epochs that re-assign (default: 1 when QAT epochs > 0)"
+    ),
     mode: str = typer.Option("qat", help="qat or ptq"),
     criterion: str = "output-error",
     tm: TmOpt = None,
-    lr: float = 0.001,
+    batch_size: int = typer.Option(128, min=1, help="images per step and process"),
+    recipe: RecipeOpt = "default",
+    lr: LrOpt = None,
     limit_train: LimitOpt = None,
     limit_test: LimitOpt = None,
     out: OutOpt = Path("runs/study"),
+    device: DeviceOpt = "auto",
+    workers: WorkersOpt = None,
     threads: int | None = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -437,16 +599,23 @@ def study(
     try:
         r = _floats(ratios)
         a = tuple(int(x) for x in act_bits.split(","))
-        base = _qspec(0.05, tm, criterion, mode, min(1, qat_epochs), 4, None, QuantConfig())
-        spec = finetune_spec(
+        phases = min(1, qat_epochs) if assign_epochs is None else assign_epochs
+        base = _qspec(0.05, tm, criterion, mode, phases, 4, None, QuantConfig())
+        spec = spec_from_recipe(
+            recipe,
+            "qat",
             data=data,
             data_root=data_root,
             epochs=qat_epochs,
+            batch_size=batch_size,
             lr=lr,
             limit_train=limit_train,
             limit_test=limit_test,
         )
-        rows = run_variants(checkpoint, spec, study_variants(base, r, a), out, not json_out)
+        run = RunOptions(device=device, workers=workers)
+        rows = run_variants(checkpoint, spec, study_variants(base, r, a), out, not json_out, run)
+        if not is_main_process():
+            return
         model_name = load_checkpoint(checkpoint, kind="fp32")["spec"]["model"]
     except USER_ERRORS as exc:
         fail(str(exc))

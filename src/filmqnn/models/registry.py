@@ -72,17 +72,79 @@ def build_model(
     return model
 
 
+def _unwrap_state(state: object, file: Path) -> dict[str, torch.Tensor]:
+    """The plain state dict inside a loaded file: torchvision's files are one already; training
+    checkpoints often nest it under 'state_dict' / 'model' / 'model_state' or prefix 'module.'."""
+    if isinstance(state, dict):
+        for key in ("state_dict", "model_state", "model"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise ModelError(
+            f"{file} holds a {type(state).__name__}, expected a state dict (name -> tensor), "
+            "e.g. a torchvision .pth file saved with torch.save(model.state_dict(), path)"
+        )
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module.") :]: v for k, v in state.items()}
+    return state  # type: ignore[return-value]
+
+
+def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Raise ModelError naming missing and unexpected keys and mismatched shapes, if any."""
+    own = model.state_dict()
+    # BatchNorm fills a missing num_batches_tracked itself (torchvision's older files lack it)
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state
+        and (not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape)
+    ]
+    if not (missing or unexpected or shapes):
+        return
+
+    def few(items: list[str]) -> str:
+        return ", ".join(items[:4]) + (f" (+{len(items) - 4} more)" if len(items) > 4 else "")
+
+    parts = [
+        f"{label}: {few(items)}"
+        for label, items in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", shapes),
+        )
+        if items
+    ]
+    raise ModelError(
+        f"{source} does not fit {type(model).__name__} ({'; '.join(parts)}); use the weights "
+        "of the same architecture, number of classes and input channels (torchvision's "
+        "ImageNet files fit resnet18/resnet50/mobilenet_v2 with 1000 classes and 3 channels)"
+    )
+
+
 def load_state_dict_file(model: nn.Module, path: str) -> None:
-    """Load a local ``state_dict`` file (tensors only: ``weights_only=True``) into ``model``."""
+    """Load a local ``state_dict`` file (tensors only: ``weights_only=True``) into ``model``.
+
+    Nothing is downloaded. The file is checked against the model first; a missing, corrupt
+    or mismatched file raises ModelError naming the file and the problem.
+    """
     file = Path(path)
     if not file.is_file():
-        raise ModelError(f"weights file not found: {file}")
+        raise ModelError(
+            f"weights file not found: {file}; download it yourself (e.g. torchvision's "
+            "resnet18-f37072fd.pth) and pass its local path"
+        )
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as err:  # a corrupt file can fail in pickle, struct, zipfile or torch itself
-        raise ModelError(f"cannot read weights file {file}: {err}") from err
-    if not isinstance(state, dict):
-        raise ModelError(f"{file} holds a {type(state).__name__}, expected a state dict")
+        raise ModelError(
+            f"cannot read weights file {file} ({type(err).__name__}: {err}); it is corrupt, "
+            "truncated or not a torch file: download it again and compare its SHA-256"
+        ) from err
+    state = _unwrap_state(state, file)
+    check_state_dict(model, state, str(file))
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

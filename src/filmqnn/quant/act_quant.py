@@ -74,6 +74,7 @@ class ActQuant(nn.Module):
         self.register_buffer("initialized", torch.tensor(0, dtype=torch.uint8))  # gloo: no bool
         self.calibrating = False
         self.enabled = True
+        self._ready = False  # host copy of `initialized`: no device sync per forward
         self._samples: list[torch.Tensor] = []
 
     @property
@@ -113,11 +114,12 @@ class ActQuant(nn.Module):
             return x
         if not self.enabled:
             return x
-        if not bool(self.initialized):
+        if not self._ready and not bool(self.initialized):
             raise RuntimeError(
                 "activation quantizer used before calibration; call "
                 "filmqnn.quant.calibrate(model, batches) first"
             )
+        self._ready = True
         qmin, qmax = self.fmt.qmin, self.fmt.qmax
         if self.mode == "pact":
             alpha = self.scale_param.abs()
@@ -126,6 +128,10 @@ class ActQuant(nn.Module):
             return round_ste(y / s) * s
         g = 1.0 / math.sqrt(x[0].numel() * qmax)  # no gradient reaches a fixed scale
         return _LsqQuantize.apply(x, self.scale_param.abs(), qmin, qmax, g)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super()._load_from_state_dict(*args, **kwargs)
+        self._ready = False  # check the loaded `initialized` flag again
 
     @torch.no_grad()
     def quantize_int(self, x: torch.Tensor) -> torch.Tensor:

@@ -32,6 +32,7 @@ class QuantWeightMixin:
         self.register_buffer("bits", torch.full((m,), low, dtype=torch.uint8))
         self.register_buffer("clip_ratio", torch.ones(m))
         self.register_buffer("clip_age", torch.zeros((), dtype=torch.int32))
+        self._age: int | None = None  # host copy of clip_age: no device sync per step
 
     @property
     def num_filters(self) -> int:
@@ -41,8 +42,10 @@ class QuantWeightMixin:
         """Make exactly `filters` high-precision and every other filter low-precision."""
         self.bits.fill_(self.low_bits)
         self.clip_age.zero_()  # search the clip again for the new bit widths
+        self._age = 0
         if len(filters):
-            self.bits[torch.as_tensor(filters, dtype=torch.long)] = self.high_bits
+            index = torch.as_tensor(filters, dtype=torch.long, device=self.bits.device)
+            self.bits[index] = self.high_bits
 
     def high_precision_filters(self) -> list[int]:
         return torch.nonzero(self.bits == self.high_bits).flatten().tolist()
@@ -67,13 +70,20 @@ class QuantWeightMixin:
         The ratios and the step count are buffers, so a resumed run repeats them exactly."""
         amax = weight_amax(self.weight, self.scale_mode)
         qmax = qmax_of(self.bits)
-        if self.clip_mode == "mse" and int(self.clip_age) % CLIP_REFRESH != 0:
+        if getattr(self, "_age", None) is None:
+            self._age = int(self.clip_age)  # once after creation or loading, then kept on host
+        if self.clip_mode == "mse" and self._age % CLIP_REFRESH != 0:
             scale = self.clip_ratio * amax / qmax
         else:
             scale = weight_scale(self.weight, self.bits, self.scale_mode, self.clip_mode)
             self.clip_ratio.copy_(scale * qmax / amax)
-        self.clip_age += 1
+        self._age += 1
+        self.clip_age.fill_(self._age)
         return scale
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super()._load_from_state_dict(*args, **kwargs)  # type: ignore[misc]
+        self._age = None  # re-read clip_age from the loaded buffer
 
     def integer_weight(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Integer weights and per-filter scales of the current float weights."""

@@ -66,16 +66,23 @@ def fake_quantize_weight(
     clip_mode: str = "mse",
     scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Fake-quantize filter m of `w` to `bits[m]` bits; gradients pass straight through in range."""
+    """Fake-quantize filter m of `w` to `bits[m]` bits; gradients pass straight through in range.
+
+    The straight-through mask is the forward's own test: gradient 1 where the clamp leaves
+    round(w/s) unchanged, 0 where it cuts. (Comparing |w| with qmax*s instead drops the largest
+    weight of a max-scaled filter whenever qmax*(amax/qmax) rounds one ulp below amax.)
+    """
     if scale is None:
         scale = weight_scale(w, bits, scale_mode, clip_mode)
     shape = (-1,) + (1,) * (w.dim() - 1)
     s = scale.reshape(shape)
     qmax = qmax_of(bits).reshape(shape)
     with torch.no_grad():
-        q = torch.round(w / s).clamp(-qmax, qmax) * s
-        inside = (w.abs() <= qmax * s).to(w.dtype)
-    return q + (w - w.detach()) * inside  # STE: gradient 1 inside the clip range, 0 outside
+        r = torch.round(w / s)
+        q = r.clamp(-qmax, qmax)
+        inside = (q == r).to(w.dtype)
+        q = q * s
+    return q + (w - w.detach()) * inside  # STE: gradient 1 where not clamped, 0 where clamped
 
 
 def quantize_weight_int(

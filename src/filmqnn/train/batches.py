@@ -1,12 +1,23 @@
-"""Fast, deterministic mini-batches from a data set (vectorised for in-memory data sets)."""
+"""Deterministic mini-batches: vectorised for in-memory data sets, DataLoader workers for folders.
 
+Every epoch of a run visits a seeded permutation of the training set; under DDP each rank takes
+a disjoint, equally long slice of it (``ShardSampler``, reshuffled per epoch with ``set_epoch``
+like torch's ``DistributedSampler``, but dropping the remainder instead of padding with repeated
+images, and reproducible from (seed, epoch, rank, world) alone, which an exact resume needs).
+"""
+
+import os
 from collections.abc import Iterator
+from itertools import islice
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 from tqdm import tqdm
 
 from filmqnn.data import InMemoryImageDataset
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+MAX_AUTO_WORKERS = 8
 
 
 def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> torch.Tensor:
@@ -17,33 +28,169 @@ def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) ->
     return perm[rank * per_rank : (rank + 1) * per_rank]
 
 
+class ShardSampler(Sampler[int]):
+    """This rank's share of each epoch's seeded permutation; call ``set_epoch`` every epoch."""
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        self.n, self.seed, self.rank, self.world = n, seed, rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reshuffle: the next iteration yields `epoch`'s order."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(epoch_order(self.n, self.seed, self.epoch, self.rank, self.world).tolist())
+
+    def __len__(self) -> int:
+        return self.n // self.world
+
+
+def uses_workers(dataset: Dataset) -> bool:
+    """Whether batches of `dataset` come through a DataLoader (files) rather than memory."""
+    return not (isinstance(dataset, InMemoryImageDataset) and not dataset.augment)
+
+
+def auto_workers(dataset: Dataset, workers: int | None, world: int = 1) -> int:
+    """`workers`, or for None: 0 for in-memory sets, else min(8, this node's CPUs per process)."""
+    if workers is not None:
+        if workers < 0:
+            raise ValueError(f"--workers must be >= 0, got {workers}")
+        return workers
+    if not uses_workers(dataset):
+        return 0
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    return max(0, min(MAX_AUTO_WORKERS, (os.cpu_count() or 1) // max(local, 1) - 1))
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    sampler: Sampler[int] | None = None,
+    drop_last: bool = False,
+    workers: int = 0,
+    pin_memory: bool = False,
+    seed: int = 0,
+) -> DataLoader:
+    """A DataLoader with `workers` processes (persistent across epochs) and pinned memory."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=drop_last,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        persistent_workers=workers > 0,
+        generator=torch.Generator().manual_seed(seed),  # worker seeds: per rank, reproducible
+    )
+
+
+class EpochBatches:
+    """One rank's training batches, epoch by epoch, in the seeded order of `epoch_order`.
+
+    In-memory data sets are gathered with one indexing op per batch; others (image folders)
+    go through one DataLoader whose workers persist across epochs.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        workers: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
+        self.dataset, self.batch_size = dataset, batch_size
+        self.sampler = ShardSampler(len(dataset), seed, rank, world)  # type: ignore[arg-type]
+        self._loader: DataLoader | None = None
+        if uses_workers(dataset):
+            self._loader = make_loader(
+                dataset,
+                batch_size,
+                sampler=self.sampler,
+                drop_last=True,
+                workers=workers,
+                pin_memory=pin_memory,
+                seed=seed * 1009 + rank,
+            )
+
+    def __len__(self) -> int:
+        return len(self.sampler) // self.batch_size
+
+    def epoch(self, epoch: int) -> Iterator[Batch]:
+        """The batches of `epoch` (drop_last: every step has a full batch)."""
+        self.sampler.set_epoch(epoch)
+        if self._loader is None:
+            s = self.sampler
+            order = epoch_order(s.n, s.seed, epoch, s.rank, s.world)
+            return iterate(self.dataset, order, self.batch_size, drop_last=True)
+        return ((x, y.long()) for x, y in self._loader)
+
+
 def iterate(
-    dataset: Dataset, indices: torch.Tensor, batch_size: int, drop_last: bool = False
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    dataset: Dataset,
+    indices: torch.Tensor,
+    batch_size: int,
+    drop_last: bool = False,
+    workers: int = 0,
+    pin_memory: bool = False,
+) -> Iterator[Batch]:
     """Yield (images, labels) batches of `dataset[indices]` in order."""
-    if isinstance(dataset, InMemoryImageDataset) and not dataset.augment:
+    if not uses_workers(dataset):
+        assert isinstance(dataset, InMemoryImageDataset)
         stop = len(indices) - (len(indices) % batch_size if drop_last else 0)
         for start in range(0, stop, batch_size):
             x, y = dataset.batch(indices[start : start + batch_size])
             yield x, y.long()
         return
     loader = DataLoader(
-        Subset(dataset, indices.tolist()), batch_size=batch_size, drop_last=drop_last, num_workers=0
+        Subset(dataset, indices.tolist()),
+        batch_size=batch_size,
+        drop_last=drop_last,
+        num_workers=workers,
+        pin_memory=pin_memory,
     )
     for x, y in loader:
         yield x, y.long()
 
 
+def first_batches(
+    dataset: Dataset, batch_size: int, count: int, seed: int = 0, workers: int = 0
+) -> list[Batch]:
+    """`count` batches to calibrate and assign from, the same on every rank.
+
+    In-memory sets: their first images (stored shuffled). Image folders, stored sorted by
+    class: the first images of a fixed seeded shuffle, so the batches mix classes.
+    """
+    n = len(dataset)  # type: ignore[arg-type]
+    if uses_workers(dataset):
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    else:
+        order = torch.arange(n)
+    order = order[: batch_size * count]
+    return list(islice(iterate(dataset, order, batch_size, workers=workers), count))
+
+
 def num_batches(n: int, batch_size: int, drop_last: bool) -> int:
+    """Number of batches of `n` items."""
     return n // batch_size if drop_last else -(-n // batch_size)
 
 
 def progress_batches(
-    dataset: Dataset, batch_size: int, progress: bool, desc: str
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    dataset: Dataset,
+    batch_size: int,
+    progress: bool,
+    desc: str,
+    workers: int = 0,
+    pin_memory: bool = False,
+) -> Iterator[Batch]:
     """Every item of `dataset` in order, in batches, behind a tqdm bar (rate and ETA)."""
     return tqdm(
-        iterate(dataset, torch.arange(len(dataset)), batch_size),
+        iterate(dataset, torch.arange(len(dataset)), batch_size, workers=workers,
+                pin_memory=pin_memory),
         total=num_batches(len(dataset), batch_size, False),
         desc=desc,
         unit="batch",

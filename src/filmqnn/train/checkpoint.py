@@ -1,4 +1,8 @@
-"""Checkpoints: atomic writes, tensor-only loading (weights_only), a clear error when unreadable."""
+"""Checkpoints: atomic writes, tensor-only loading (weights_only), a clear error when unreadable.
+
+Tensors are saved on the CPU and loaded with ``map_location="cpu"``: a checkpoint written on a
+GPU loads on a CPU-only machine and the other way round.
+"""
 
 import os
 import tempfile
@@ -7,19 +11,21 @@ from typing import Any
 
 import torch
 
+from filmqnn.train.device import to_cpu
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable or of the wrong kind."""
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write `state` with torch.save to a temp file beside `path`, then rename it into place."""
+    """Write `state` (tensors copied to the CPU) to a temp file beside `path`, then rename it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        torch.save(state, tmp)
+        torch.save(to_cpu(state), tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

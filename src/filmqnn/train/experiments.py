@@ -8,7 +8,7 @@ from typing import Any
 from filmqnn.quant.assignment import write_json_atomic
 from filmqnn.train.checkpoint import load_checkpoint
 from filmqnn.train.qat import QuantSpec, quantize_fp32
-from filmqnn.train.spec import TrainSpec
+from filmqnn.train.spec import RunOptions, TrainSpec
 
 STUDY_RATIOS = (0.0, 0.03, 0.05, 0.10, 0.20, 1.0)
 STUDY_ACT_BITS = (3, 4, 5, 6)
@@ -53,8 +53,12 @@ def run_variants(
     variants: list[Variant],
     out_dir: str | Path,
     progress: bool = True,
+    run: RunOptions | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every variant in its own sub-directory; finished ones (summary.json) are reused."""
+    """Run every variant in its own sub-directory; finished ones (summary.json) are reused.
+
+    Under torchrun every rank trains each variant; only rank 0 evaluates and gets rows.
+    """
     rows = []
     for v in variants:
         sub = Path(out_dir) / v.key
@@ -65,8 +69,10 @@ def run_variants(
             if progress:
                 print(f"== {v.label}", flush=True)
             result = quantize_fp32(
-                fp32_checkpoint, spec, v.qspec, sub, resume=True, progress=progress
+                fp32_checkpoint, spec, v.qspec, sub, resume=True, progress=progress, run=run
             )
+        if "test" not in result:
+            continue  # a rank other than 0: it trained, rank 0 evaluates and reports
         rows.append(
             {
                 "label": v.label,

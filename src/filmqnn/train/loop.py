@@ -9,8 +9,11 @@ from torch import nn
 from tqdm import tqdm
 
 from filmqnn.data import augment_batch
-from filmqnn.train.batches import epoch_order, iterate, num_batches, progress_batches
+from filmqnn.train.batches import EpochBatches, progress_batches
+from filmqnn.train.device import autocast, module_device, pin_memory, to_device
 from filmqnn.train.distributed import DistInfo, all_reduce_sum
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def cosine_lr(base: float, step: int, total: int, warmup: int = 0) -> float:
@@ -23,28 +26,34 @@ def cosine_lr(base: float, step: int, total: int, warmup: int = 0) -> float:
 
 def train_epoch(
     model: nn.Module,
-    dataset: torch.utils.data.Dataset,
+    batches: EpochBatches,
     optimizer: torch.optim.Optimizer,
     *,
     epoch: int,
     seed: int,
-    batch_size: int,
     lr: Callable[[int], float],
     first_step: int,
     augment: bool,
     dist: DistInfo,
     on_first_batch: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+    loss_fn: LossFn = F.cross_entropy,
+    amp: str = "none",
+    scaler: torch.amp.GradScaler | None = None,
     desc: str = "train",
     progress: bool = True,
 ) -> dict[str, float]:
-    """Train one epoch in a seeded order; returns mean loss and train accuracy of this epoch."""
+    """Train one epoch in a seeded order; returns mean loss and train accuracy of this epoch.
+
+    `augment` shift-crops and flips each batch (on the CPU, before it moves to the device);
+    `amp` autocasts the forward pass (FP32 phase only), with `scaler` for fp16.
+    """
     model.train()
-    order = epoch_order(len(dataset), seed, epoch, dist.rank, dist.world)
+    device = dist.device
     gen = torch.Generator().manual_seed(seed * 7919 + epoch * 31 + dist.rank)
-    total = num_batches(len(order), batch_size, drop_last=True)
-    stats = torch.zeros(3, dtype=torch.float64)
+    total = len(batches)
+    stats = torch.zeros(3, dtype=torch.float64, device=device)
     bar = tqdm(
-        iterate(dataset, order, batch_size, drop_last=True),
+        batches.epoch(epoch),
         total=total,
         desc=desc,
         unit="batch",
@@ -52,29 +61,46 @@ def train_epoch(
         leave=False,
         dynamic_ncols=True,
     )
+    step_lr = lr(first_step)
     for i, (x, y) in enumerate(bar):
         if augment:
             x = augment_batch(x, gen)
+        x, y = to_device((x, y), device)
         if i == 0 and on_first_batch is not None:
             on_first_batch(x, y)
+        step_lr = lr(first_step + i)
         for group in optimizer.param_groups:
-            group["lr"] = lr(first_step + i)
-        out = model(x)
-        loss = F.cross_entropy(out, y)
+            group["lr"] = step_lr
+        with autocast(device, amp):
+            out = model(x)
+            loss = loss_fn(out, y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        stats += torch.tensor(
-            [loss.item() * len(y), (out.argmax(1) == y).sum().item(), len(y)], dtype=torch.float64
-        )
-        if i % 20 == 0:
-            bar.set_postfix(loss=f"{stats[0] / stats[2]:.3f}", acc=f"{stats[1] / stats[2]:.3f}")
+        if scaler is not None and scaler.is_enabled():
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            stats += torch.stack(
+                [
+                    loss.detach().double() * len(y),
+                    (out.argmax(1) == y).sum().double(),
+                    torch.tensor(float(len(y)), dtype=torch.float64, device=device),
+                ]
+            )
+        if i % 20 == 0 and progress and dist.is_main:
+            s = stats.tolist()
+            bar.set_postfix(loss=f"{s[0] / s[2]:.3f}", acc=f"{s[1] / s[2]:.3f}")
     bar.close()
     all_reduce_sum(stats, dist)
+    s = stats.tolist()
     return {
-        "loss": float(stats[0] / stats[2]),
-        "train_accuracy": float(stats[1] / stats[2]),
+        "loss": s[0] / max(s[2], 1),
+        "train_accuracy": s[1] / max(s[2], 1),
         "steps": total,
+        "lr": step_lr,
     }
 
 
@@ -85,15 +111,20 @@ def evaluate(
     batch_size: int = 500,
     progress: bool = True,
     desc: str = "eval",
+    workers: int = 0,
 ) -> dict[str, float]:
-    """Top-1 accuracy and mean loss of `model` on all of `dataset`."""
+    """Top-1 accuracy and mean loss of `model` on all of `dataset`, on the model's device."""
     was_training = model.training
     model.eval()
-    correct, loss_sum, n = 0, 0.0, 0
-    for x, y in progress_batches(dataset, batch_size, progress, desc):
+    device = module_device(model)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    n = 0
+    for x, y in progress_batches(dataset, batch_size, progress, desc, workers, pin_memory(device)):
+        x, y = to_device((x, y), device)
         out = model(x)
-        loss_sum += float(F.cross_entropy(out, y, reduction="sum"))
-        correct += int((out.argmax(1) == y).sum())
+        loss_sum += F.cross_entropy(out.float(), y, reduction="sum").double()
+        correct += (out.argmax(1) == y).sum()
         n += len(y)
     model.train(was_training)
-    return {"accuracy": correct / max(n, 1), "loss": loss_sum / max(n, 1), "samples": n}
+    return {"accuracy": int(correct) / max(n, 1), "loss": float(loss_sum) / max(n, 1), "samples": n}

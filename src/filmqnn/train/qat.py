@@ -1,5 +1,11 @@
-"""Quantize an FP32 checkpoint: calibrate, assign precisions (Algorithm 1), fine-tune or PTQ."""
+"""Quantize an FP32 checkpoint: calibrate, assign precisions (Algorithm 1), fine-tune or PTQ.
 
+Fake-quantized steps always run in FP32 (no autocast): the forward pass must round to the
+same integer levels as the integer graph it is exported to, and the LSQ scale gradients sum
+many small terms that bf16 / fp16 would lose.
+"""
+
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +26,27 @@ from filmqnn.quant import (
     quant_layers,
 )
 from filmqnn.quant.assignment import write_json_atomic
-from filmqnn.train.batches import iterate
+from filmqnn.train.batches import EpochBatches, auto_workers, first_batches
 from filmqnn.train.checkpoint import load_checkpoint, save_checkpoint
-from filmqnn.train.distributed import DistInfo, all_reduce_sum, barrier, init_distributed, wrap
+from filmqnn.train.device import pin_memory, to_device
+from filmqnn.train.distributed import (
+    DistInfo,
+    all_reduce_sum_many,
+    barrier,
+    init_distributed,
+    same_on_all_ranks,
+    wrap,
+)
 from filmqnn.train.loop import cosine_lr, evaluate, train_epoch
-from filmqnn.train.spec import TrainSpec, load_split, make_optimizer
+from filmqnn.train.recipes import effective_lr, warmup_steps
+from filmqnn.train.spec import (
+    RunOptions,
+    TrainSpec,
+    batch_augments,
+    load_split,
+    loss_fn,
+    make_optimizer,
+)
 
 QUANT_CHECKPOINT = "quant.pt"
 ASSIGNMENT_FILE = "assignment.json"
@@ -77,15 +99,25 @@ def load_quantized(path: str | Path) -> tuple[fx.GraphModule, dict[str, Any]]:
     return model, state
 
 
-def _assign(
+def assign_distributed(
     model: nn.Module, qspec: QuantSpec, x: torch.Tensor, y: torch.Tensor, dist: DistInfo
 ) -> Assignment:
+    """Score filters on this rank's batch, sum the scores over all ranks, pick and apply.
+
+    Every rank then ranks the same summed scores, so all pick the same 8-bit filters; this is
+    checked (one small collective) and a disagreement stops the run instead of diverging.
+    """
     layers = quant_layers(model)
     fixed = {layers[0][0], layers[-1][0]} if qspec.config.first_last_high else set()
     scores = filter_scores(qspec.criterion, model, layers, x, y)
-    for s in scores.values():
-        all_reduce_sum(s, dist)
+    all_reduce_sum_many([scores[name] for name, _ in layers], dist)
     assignment = assign_from_scores(layers, scores, qspec.ratio, qspec.tm, qspec.criterion, fixed)
+    chosen = [i for la in assignment.layers for i in (-1, *la.high_filters)]
+    if not same_on_all_ranks(torch.tensor(chosen, device=dist.device), dist):
+        raise RuntimeError(
+            "ranks chose different 8-bit filters from the same reduced scores; rerun with "
+            "--assignment FILE to fix the assignment, and report this as a bug"
+        )
     apply_assignment(layers, assignment)
     return assignment
 
@@ -98,30 +130,35 @@ def quantize_fp32(
     resume: bool = False,
     stop_after: int | None = None,
     progress: bool = True,
+    run: RunOptions | None = None,
 ) -> dict[str, Any]:
     """Quantize an FP32 checkpoint to mixed precision; writes quant.pt and assignment.json.
 
     QAT (Algorithm 1): the assignment is recomputed on the first batch of each of the first
     `qspec.assign_epochs` epochs, then frozen while the remaining `spec.epochs` fine-tune.
-    PTQ: calibrate and assign only. `spec` supplies data and optimiser settings.
+    PTQ: calibrate and assign only. `spec` supplies data and optimiser settings; `run` the
+    device and DataLoader workers (its `amp` is ignored: QAT steps run in FP32).
     """
     if qspec.mode not in MODES:
         raise ValueError(f"unknown quantization mode {qspec.mode!r}; use one of {MODES}")
-    dist = init_distributed()
+    run = run or RunOptions()
+    dist = init_distributed(run.device)
     out = Path(out_dir)
     ckpt_path = out / QUANT_CHECKPOINT
     fp32_state = load_checkpoint(fp32_checkpoint, kind="fp32")
     spec = TrainSpec.from_dict({**spec.to_dict(), "model": fp32_state["spec"]["model"]})
     torch.manual_seed(spec.seed)
     train, test = load_split(spec, "train"), load_split(spec, "test")
-    model = quantized_model_from_fp32(fp32_state, qspec.config)
+    workers = auto_workers(train.dataset, run.workers, dist.world)
+    model = to_device(quantized_model_from_fp32(fp32_state, qspec.config), dist.device)
     fixed_assignment = Assignment.load(qspec.assignment_file) if qspec.assignment_file else None
     epochs = spec.epochs if qspec.mode == "qat" else 0
     optimizer = make_optimizer(model, spec)
     start, history = 0, []
     if resume and ckpt_path.is_file():
         state = load_checkpoint(ckpt_path, kind="quant")
-        if state["spec"] != spec.to_dict() or state["quant_spec"] != qspec.to_dict():
+        same_spec = TrainSpec.from_dict(state["spec"]) == spec
+        if not same_spec or QuantSpec.from_dict(state["quant_spec"]) != qspec:
             raise ValueError(
                 f"{ckpt_path} was written with other settings; resume with the same "
                 "options or use a new --out directory"
@@ -133,25 +170,43 @@ def quantize_fp32(
         torch.set_rng_state(state["rng"])
         start, history = state["epoch"], state["history"]
     else:
-        calib = [
-            x for x, _ in iterate(train.dataset, torch.arange(len(train.dataset)), spec.batch_size)
-        ][: qspec.calib_batches]
-        first_y = next(iterate(train.dataset, torch.arange(len(train.dataset)), spec.batch_size))[1]
+        pairs = to_device(
+            first_batches(train.dataset, spec.batch_size, qspec.calib_batches, spec.seed, workers),
+            dist.device,
+        )
+        calib = [x for x, _ in pairs]
         calibrate(model, calib)
         if fixed_assignment is not None:
             assignment = fixed_assignment
             apply_assignment(quant_layers(model), assignment)
         else:
-            assignment = _assign(model, qspec, calib[0], first_y, dist)
+            assignment = assign_distributed(model, qspec, calib[0], pairs[0][1], dist)
         calibrate(model, calib)
 
     state_holder = {"assignment": assignment}
 
     def reassign(x: torch.Tensor, y: torch.Tensor, epoch: int) -> None:
         if fixed_assignment is None and epoch < qspec.assign_epochs:
-            state_holder["assignment"] = _assign(model, qspec, x, y, dist)
+            state_holder["assignment"] = assign_distributed(model, qspec, x, y, dist)
 
-    steps = len(train.dataset) // dist.world // spec.batch_size
+    batches = EpochBatches(
+        train.dataset,
+        spec.batch_size,
+        spec.seed,
+        dist.rank,
+        dist.world,
+        workers if epochs > 0 else 0,
+        pin_memory(dist.device),
+    )
+    steps = len(batches)
+    if steps == 0 and epochs > 0:
+        warnings.warn(
+            f"{len(train.dataset)} training images over {dist.world} process(es) make no full "
+            f"batch of {spec.batch_size}: the epochs train nothing; lower --batch-size",
+            stacklevel=2,
+        )
+    peak = effective_lr(spec.lr, spec.lr_batch, spec.batch_size, dist.world)
+    warmup = warmup_steps(spec.warmup_steps, spec.warmup_epochs, steps)
     ddp_model = wrap(model, dist)
     end = epochs if stop_after is None else min(epochs, start + stop_after)
     for epoch in tqdm(
@@ -165,20 +220,20 @@ def quantize_fp32(
         phase = "assign" if epoch < qspec.assign_epochs and fixed_assignment is None else "finetune"
         stats = train_epoch(
             ddp_model,
-            train.dataset,
+            batches,
             optimizer,
             epoch=epoch,
             seed=spec.seed,
-            batch_size=spec.batch_size,
             first_step=epoch * steps,
-            augment=spec.augment,
+            augment=batch_augments(spec),
             dist=dist,
-            lr=lambda s: cosine_lr(spec.lr, s, steps * epochs, spec.warmup_steps),
+            lr=lambda s: cosine_lr(peak, s, steps * epochs, warmup),
             on_first_batch=lambda x, y, e=epoch: reassign(x, y, e),
+            loss_fn=loss_fn(spec),
             desc=f"qat epoch {epoch + 1}/{epochs} ({phase})",
             progress=progress,
         )
-        history.append({"epoch": epoch + 1, "phase": phase, **stats})
+        history.append({"epoch": epoch + 1, "phase": phase, "world_size": dist.world, **stats})
         if dist.is_main:
             _save(
                 ckpt_path,
@@ -201,12 +256,16 @@ def quantize_fp32(
         "epochs": epochs,
         "history": history,
         "ratio_8bit": assignment.ratio_high,
+        "world_size": dist.world,
+        "device": str(dist.device),
     }
     if end == epochs and dist.is_main:
         assignment.save(out / ASSIGNMENT_FILE)
         result.update(
             assignment=str(out / ASSIGNMENT_FILE),
-            test=evaluate(model, test.dataset, progress=progress, desc="quant test"),
+            test=evaluate(
+                model, test.dataset, progress=progress, desc="quant test", workers=workers
+            ),
         )
         write_json_atomic(out / "summary.json", result)
     return result
