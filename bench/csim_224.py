@@ -15,6 +15,7 @@ cycles, and the C-sim time per frame as a ratio to the reference executor's in t
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import tempfile
@@ -24,12 +25,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+ROOT = Path(__file__).resolve().parents[1]
 CLOCKS = {"zcu102": 150.0, "pynq-z2": 100.0}
 
 
-def _quantized(model: str, first_last: bool, tm: int, tm8: int, seed: int = 0):
-    from torch import nn
+def _lower_builders():
+    """The lowering tests' builders (tests/lower/conftest.py): their BatchNorm randomiser."""
+    spec = importlib.util.spec_from_file_location("_bench_conftest", ROOT / "tests/conftest.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.load_lower_builders()
 
+
+def _quantized(model: str, first_last: bool, tm: int, tm8: int, seed: int = 0):
     from filmqnn.models import build_model
     from filmqnn.quant import calibrate, convert, quant_layers
     from filmqnn.quant.assignment import tile_high_filters
@@ -39,13 +47,7 @@ def _quantized(model: str, first_last: bool, tm: int, tm8: int, seed: int = 0):
     torch.manual_seed(seed)
     net = build_model(model, num_classes=1000, in_channels=3, input_size=224)
     with torch.no_grad():
-        for mod in net.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                n = mod.num_features
-                mod.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
-                mod.running_var.copy_(torch.rand(n, generator=gen) * 1.5 + 0.5)
-                mod.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
-                mod.bias.data.copy_((torch.rand(n, generator=gen) - 0.5) * 0.4)
+        _lower_builders().randomise_bn(net, gen)
     q = convert(net, QuantConfig(first_last_high=first_last))
     layers = quant_layers(q)
     mixed = layers[1:-1] if first_last else layers
@@ -70,7 +72,7 @@ def main() -> None:
                     help="keep the artifact and the HLS project in this directory")
     args = ap.parse_args()
 
-    from filmqnn.hls.compare import compare
+    from filmqnn.hls.compare import compare, cycle_table
     from filmqnn.hls.csim import CsimEngine
     from filmqnn.hls.project import write_project
     from filmqnn.hw.design import IMPLEMENTED
@@ -136,10 +138,7 @@ def main() -> None:
           f"{out['model_cycles']} = {out['model_fps']} FPS; largest layer difference "
           f"{100 * out['max_layer_error']:.1f} %; C-sim {t_csim:.2f} s/frame = "
           f"{out['csim_vs_ref']}x the reference ({t_ref:.3f} s)")
-    print("| layer | C-sim | model | difference |\n|---|---:|---:|---:|")
-    for ly in out["layers"]:
-        err = "" if ly["error"] is None else f"{100 * ly['error']:.1f} %"
-        print(f"| {ly['name']} | {ly['csim']} | {ly['model']} | {err} |")
+    print(cycle_table(out["layers"]))
 
 
 if __name__ == "__main__":

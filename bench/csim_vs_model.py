@@ -33,7 +33,7 @@ def main() -> None:
     args = ap.parse_args()
     hc = _load("_bench_hls_conftest", ROOT / "tests/hls/conftest.py")
     lower = _load("_bench_conftest", ROOT / "tests/conftest.py").load_lower_builders()
-    from filmqnn.hls.compare import compare
+    from filmqnn.hls.compare import compare, cycle_table
     from filmqnn.hls.project import write_project
     from filmqnn.hw.devices import load_board
     from filmqnn.lower.artifact import save_artifact
@@ -51,10 +51,7 @@ def main() -> None:
     print(f"{args.model} on the {args.design} test design: {r['mismatches']} mismatches; "
           f"C-sim {c['total']} cycles, model {c['model_total']}; largest layer difference "
           f"{100 * r['max_layer_error']:.1f} %")
-    print("| layer | C-sim | model | difference |\n|---|---:|---:|---:|")
-    for ly in c["layers"]:
-        err = "" if ly["error"] is None else f"{100 * ly['error']:.1f} %"
-        print(f"| {ly['name']} | {ly['csim']} | {ly['model']} | {err} |")
+    print(cycle_table(c["layers"]))
 
 
 if __name__ == "__main__":

@@ -66,3 +66,12 @@ def compare(project: str | Path, images_int: np.ndarray, progress: bool = False
         "max_layer_error": round(worst, 4),
         "fps": clock * 1e6 / total, "clock_mhz": clock,
     }
+
+
+def cycle_table(layers: list[dict[str, Any]]) -> str:
+    """Markdown table of ``compare``'s per-layer cycles: C-sim count, model, difference."""
+    rows = ["| layer | C-sim | model | difference |", "|---|---:|---:|---:|"]
+    for ly in layers:
+        err = "" if ly["error"] is None else f"{100 * ly['error']:.1f} %"
+        rows.append(f"| {ly['name']} | {ly['csim']} | {ly['model']} | {err} |")
+    return "\n".join(rows)
