@@ -1,6 +1,7 @@
 """Fixtures shared by every test directory."""
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -20,3 +21,15 @@ def load_lower_builders():
 def lower_models():
     """`load_lower_builders()`, loaded once per session."""
     return load_lower_builders()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _csim_cache(tmp_path_factory):
+    """C-sim libraries are built into the session's temporary directory, not the user's."""
+    old = os.environ.get("FILMQNN_CACHE")
+    os.environ["FILMQNN_CACHE"] = str(tmp_path_factory.mktemp("csim_cache"))
+    yield
+    if old is None:
+        os.environ.pop("FILMQNN_CACHE", None)
+    else:
+        os.environ["FILMQNN_CACHE"] = old

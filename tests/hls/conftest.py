@@ -39,17 +39,3 @@ def graph_for(lower_models):
     def make(name: str, design: str = "zcu102"):
         return reorder(lower_models.build_lowered(name), TILING[design])
     return make
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _csim_cache(tmp_path_factory):
-    """C-sim libraries are built into the session's temporary directory."""
-    import os
-
-    old = os.environ.get("FILMQNN_CACHE")
-    os.environ["FILMQNN_CACHE"] = str(tmp_path_factory.mktemp("csim_cache"))
-    yield
-    if old is None:
-        os.environ.pop("FILMQNN_CACHE", None)
-    else:
-        os.environ["FILMQNN_CACHE"] = old

@@ -2,7 +2,6 @@
 tests' small models (Fashion-MNIST-shaped, 1x28x28), built once per session."""
 
 import importlib.util
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,18 +30,6 @@ DESIGNS, TILING = _hls_designs()
 #: resnet50_small, three 64-bit ports on the PYNQ-Z2 design for the others).
 MODEL_DESIGN = {"resnet18_small": "pynq-z2", "resnet50_small": "zcu102",
                 "mobilenet_v2_small": "pynq-z2"}
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _csim_cache(tmp_path_factory):
-    """C-sim libraries are built into the session's temporary directory."""
-    old = os.environ.get("FILMQNN_CACHE")
-    os.environ["FILMQNN_CACHE"] = str(tmp_path_factory.mktemp("csim_cache"))
-    yield
-    if old is None:
-        os.environ.pop("FILMQNN_CACHE", None)
-    else:
-        os.environ["FILMQNN_CACHE"] = old
 
 
 @pytest.fixture(scope="session")

@@ -14,15 +14,13 @@ Layout of the project directory::
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from filmqnn.atomic import atomic_dir
 from filmqnn.hls import scripts
 from filmqnn.hls.ddr_image import DdrImage, build_image
 from filmqnn.hls.layout import DESC_FIELDS, DESC_WORDS, FLAGS, OPS, TABLE_WORDS
@@ -150,12 +148,7 @@ def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: st
     files.update(_scripts(d, board))
     cycles = model_cycles(artifact, design, board, opts) if artifact else {}
     out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir())
-                                               and not (out / "project.json").is_file())):
-        raise ProjectError(f"{out} exists and is not a filmqnn HLS project; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
+    with atomic_dir(out, "project.json", ProjectError, "a filmqnn HLS project") as tmp:
         hashes = {}
         for rel, text in files.items():
             path = tmp / rel
@@ -182,12 +175,6 @@ def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: st
             "input_shape": list(graph.tensors[graph.input].shape),
         }
         (tmp / "project.json").write_text(json.dumps(meta, indent=1) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {"project": str(out), "layers": len(layers), "ddr_bytes": int(len(image.data)),
             "board": board.name, "engine": d.to_dict()}
 

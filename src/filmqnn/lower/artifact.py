@@ -3,14 +3,12 @@ formats and scales, tiling, SHA-256 of every binary) and raw little-endian binar
 written into a temporary directory and renamed into place; every read is checked."""
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from filmqnn.atomic import atomic_dir
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
 from filmqnn.lower.manifest import (
     FORMAT,
@@ -110,32 +108,10 @@ def save_artifact(graph: IntGraph, out: str | Path) -> Path:
     """Write `graph` as an artifact directory `out`, replacing an older artifact atomically."""
     validate_graph(graph)
     out = Path(out)
-    foreign = out.exists() and (
-        not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())
-    )
-    if foreign:
-        raise ArtifactError(
-            f"{out} exists and is not a filmqnn artifact; choose another --out (nothing written)"
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    old = None
-    try:
+    with atomic_dir(out, MANIFEST, ArtifactError, "a filmqnn artifact") as tmp:
         w = _Writer(tmp)
         manifest = manifest_of(w, graph)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-            os.replace(out, old / "a")
-        os.replace(tmp, out)
-    except BaseException:
-        if old is not None and not out.exists():
-            os.replace(old / "a", out)  # put the previous artifact back
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     return out
 
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from filmqnn.atomic import atomic_dir
 from filmqnn.pynq.bundle import BITSTREAM, BUNDLE_FORMAT, DDR, HWH, META, Bundle, BundleError
 from filmqnn.pynq.bundle import sha256_file as _sha256_file
 
@@ -220,12 +219,7 @@ def write_bundle(artifact: str | Path, project: str | Path, out: str | Path,
                           "the .bit (the Vivado script copies both)")
     sample_arrays = _samples(artifact, bundle, samples, data_root) if samples else {}
     out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir())
-                                               and not (out / META).is_file())):
-        raise BundleError(f"{out} exists and is not a filmqnn bundle; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
+    with atomic_dir(out, META, BundleError, "a filmqnn bundle") as tmp:
         files = {}
 
         def put(rel: str, data: bytes) -> None:
@@ -257,12 +251,6 @@ def write_bundle(artifact: str | Path, project: str | Path, out: str | Path,
                                "sha256": _sha256_file(tmp / rel)} for rel in files}
         (tmp / META).write_text(json.dumps(meta, indent=1) + "\n")
         Bundle.load(tmp)  # read back with the board's own checks
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {"bundle": str(out), "files": sorted(meta["files"]), "bitstream": has_bit,
             "design_id": meta["design_id"], "ddr_bytes": int(bundle.ddr.size),
             "samples": len(sample_arrays.get("labels.npy", [])),
