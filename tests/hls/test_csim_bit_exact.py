@@ -28,10 +28,11 @@ def _frames(shape: tuple[int, ...], seed: int) -> list[np.ndarray]:
 SWITCHABLE = sorted(KERNEL_MODES - {"layer_queue"})
 
 
-def _check(graph, designs, design_key: str, tmp_path, opts=IMPLEMENTED) -> CsimEngine:
+def _check(graph, designs, design_key: str, tmp_path, opts=IMPLEMENTED,
+           native_pe: bool = True) -> CsimEngine:
     board, design = designs[design_key]
     write_project(graph, design, load_board(board), tmp_path / "prj", opts=opts)
-    eng = CsimEngine(tmp_path / "prj")
+    eng = CsimEngine(tmp_path / "prj", native_pe)
     ref = ReferenceExecutor(graph)
     for x in _frames(tuple(graph.tensors[graph.input].shape), 0):
         got = eng.run(x).outputs[0]
@@ -48,6 +49,13 @@ def test_models_on_zcu102_design(graph_for, designs, name, tmp_path):
 @pytest.mark.parametrize("name", ("resnet18_small", "mobilenet_v2_small", "user_cnn"))
 def test_models_on_pynq_design(graph_for, designs, name, tmp_path):
     _check(graph_for(name, "pynq-z2"), designs, "pynq-z2", tmp_path)
+
+
+@pytest.mark.parametrize("name", ("resnet18_small", "mobilenet_v2_small"))
+def test_ap_int_multiplies(graph_for, designs, name, tmp_path):
+    """The PE multiplies as synthesis sees them (ap_int, not the C-sim library's 64-bit
+    integers), end to end."""
+    _check(graph_for(name, "pynq-z2"), designs, "pynq-z2", tmp_path, native_pe=False)
 
 
 @pytest.mark.parametrize("name", ("mobilenet_v2_small", "user_cnn"))

@@ -44,17 +44,20 @@ int main() {
 """
 
 
+@pytest.mark.parametrize("native", [False, True], ids=["ap_int", "native"])
 @pytest.mark.parametrize("dsp", ["dsp48e1", "dsp48e2"])
-def test_packed_multiplies_exhaustive(dsp, tmp_path):
+def test_packed_multiplies_exhaustive(dsp, native, tmp_path):
     """Weights -8..7 (the 4-bit field, beyond the -7..7 grid) and -127..127, activations over
-    the whole unsigned and signed 5-bit ranges, every combination of both slots."""
+    the whole unsigned and signed 5-bit ranges, every combination of both slots; both bodies
+    (``ap_int`` for synthesis, 64-bit integers for the C-sim library) give the same products."""
     if shutil.which("g++") is None:
         pytest.fail("g++ is missing: run scripts/setup.sh")
     src = tmp_path / "pe.cpp"
     src.write_text(HARNESS % pe_functions(dsp))
     exe = tmp_path / "pe"
-    subprocess.run(["g++", "-O1", "-std=c++14", "-w", "-I", str(ap_types_dir()), str(src), "-o",
-                    str(exe)], check=True)
+    flags = ["-DFILMQNN_NATIVE_PE"] if native else []
+    subprocess.run(["g++", "-O1", "-std=c++14", "-w", *flags, "-I", str(ap_types_dir()), str(src),
+                    "-o", str(exe)], check=True)
     out = subprocess.run([str(exe)], capture_output=True, text=True)
     n, bad = map(int, out.stdout.split())
     assert n == 2 * (16 ** 2 * 32 ** 2 + 255 * 32 ** 2)

@@ -21,6 +21,9 @@ from filmqnn.hls.project import KERNEL_FILES, ProjectError, load_project
 from filmqnn.pynq.host_io import restore_order
 
 CXXFLAGS = ("-O2", "-DNDEBUG", "-std=c++14", "-fPIC", "-shared", "-w")
+#: The PE multiplies in 64-bit integers instead of ap_int (hls/pe_codegen.py): same bits, ~4x
+#: faster C-simulation.
+NATIVE_PE = "-DFILMQNN_NATIVE_PE"
 STATS = ("cycles", "compute", "load_beats", "write_beats", "steps", "groups")
 
 
@@ -55,15 +58,17 @@ def design_id(project: str | Path) -> str:
     return h.hexdigest()
 
 
-def build_library(project: str | Path) -> Path:
+def build_library(project: str | Path, native_pe: bool = True) -> Path:
     """Compiles the project's kernel + C API into a shared library (cached by content); the
-    library's ``filmqnn_csim_design()`` returns the project's ``design_id``."""
+    library's ``filmqnn_csim_design()`` returns the project's ``design_id``. ``native_pe=False``
+    keeps the PE multiplies in ap_int, as synthesis sees them."""
     root = Path(project)
     cxx = shutil.which("g++")
     if cxx is None:
         raise CsimError("g++ is not installed; run `bash scripts/setup.sh` (Debian package g++)")
     inc = ap_types_dir()
-    h = hashlib.sha256(" ".join(CXXFLAGS).encode())
+    flags = (*CXXFLAGS, NATIVE_PE) if native_pe else CXXFLAGS
+    h = hashlib.sha256(" ".join(flags).encode())
     for rel in (*KERNEL_FILES, "csim/csim_api.cpp"):
         h.update(rel.encode() + b"\0" + (root / rel).read_bytes())
     h.update((inc / "ap_int_base.h").read_bytes())
@@ -73,7 +78,7 @@ def build_library(project: str | Path) -> Path:
     lib.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=lib.parent, suffix=".so.tmp")
     os.close(fd)
-    cmd = [cxx, *CXXFLAGS, f'-DFILMQNN_DESIGN_ID="{design_id(root)}"', "-I", str(root / "src"),
+    cmd = [cxx, *flags, f'-DFILMQNN_DESIGN_ID="{design_id(root)}"', "-I", str(root / "src"),
            "-I", str(inc),
            str(root / "csim/csim_api.cpp"), "-o", tmp]
     res = subprocess.run(cmd, capture_output=True, text=True)
@@ -95,7 +100,7 @@ class CsimRun:
 class CsimEngine:
     """A project's C-simulation: `run(x_int)` runs one frame on a fresh copy of the image."""
 
-    def __init__(self, project: str | Path) -> None:
+    def __init__(self, project: str | Path, native_pe: bool = True) -> None:
         self.root = Path(project)
         self.meta = load_project(self.root)
         self.tm = int(self.meta["engine"]["Tm"])
@@ -105,7 +110,7 @@ class CsimEngine:
             raise ProjectError(f"project.json's layout lacks {exc}; regenerate the project") \
                 from exc
         self.base = np.fromfile(self.root / "data/ddr.bin", dtype=np.uint8)
-        self.lib = ctypes.CDLL(str(build_library(self.root)))
+        self.lib = ctypes.CDLL(str(build_library(self.root, native_pe)))
         self.lib.filmqnn_csim_run.restype = ctypes.c_int
         self.lib.filmqnn_csim_run.argtypes = [
             ctypes.POINTER(ctypes.c_uint8), ctypes.c_long, ctypes.c_uint, ctypes.c_uint,

@@ -4,6 +4,11 @@ Each function places the weights and activations in the A, D and B ports at the 
 offsets as ``ap_int`` values of the port widths, forms ``(A + D) * B`` once (``bind_op`` to a
 DSP) and extracts every field with the scheme's read width and borrow (sign-correction) bit.
 P is extracted every cycle (accumulation depth 1, within every scheme's proven depth).
+
+With ``FILMQNN_NATIVE_PE`` defined (the C-simulation library's build) each function computes
+the same port values, pre-add, product and fields in 64-bit integers, wrapped to the same
+widths: the same bits several times faster than ``ap_int``. Synthesis and Vitis C-sim take the
+``ap_int`` body; both bodies are checked on every operand value (tests/hls).
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ def _dsp_function(name: str, scheme: PackingScheme, wtype: str) -> str:
         f"{'signed' if scheme.signed_act else 'unsigned'} activations: {scheme.description}",
         f"static inline void {name}({ws}, {xs}, {out}) {{",
         "#pragma HLS inline",
+        "#ifdef FILMQNN_NATIVE_PE",
+        *_native_body(scheme),
+        "#else",
     ]
     for port in ("A", "D", "B"):
         width = getattr(spec, PORT_WIDTH[port])
@@ -44,14 +52,53 @@ def _dsp_function(name: str, scheme: PackingScheme, wtype: str) -> str:
         borrow = f" + (int)P[{fl.lsb - 1}]" if k > 0 else ""
         lines.append(f"    {{ ap_int<{width}> v = P.range({fl.lsb + width - 1}, {fl.lsb}); "
                      f"{target} = v{borrow}; }}")
-    lines.append("}")
+    lines += ["#endif", "}"]
     return "\n".join(lines)
+
+
+def _native_body(scheme: PackingScheme) -> list[str]:
+    """The function body in ``long long``: every value wrapped to its ``ap_int`` width by
+    ``pe_wrap`` (two's complement), so each field holds the bits the ``ap_int`` body gets."""
+    spec = scheme.spec
+    n_w = len(scheme.weight_terms)
+    lines = []
+    for port in ("A", "D", "B"):
+        width = getattr(spec, PORT_WIDTH[port])
+        terms = [f"((unsigned long long)(long long)w{i} << {t.offset})"
+                 for i, t in enumerate(scheme.weight_terms) if t.port == port]
+        terms += [f"((unsigned long long)(long long)x{j} << {t.offset})"
+                  for j, t in enumerate(scheme.act_terms) if t.port == port]
+        lines.append(f"    long long {port} = pe_wrap({' + '.join(terms) or '0'}, {width});")
+    lines += [
+        f"    long long AD = pe_wrap((unsigned long long)(A + D), {spec.preadd});",
+        f"    long long P = pe_wrap((unsigned long long)(AD * B), {spec.p_port});",
+    ]
+    for k, (fl, width) in enumerate(zip(scheme.fields, scheme.read_widths, strict=True)):
+        (i, j), = fl.products
+        target = f"f[{i}][{j}]" if n_w == 2 else f"f[{j}]"
+        borrow = f" + (int)((P >> {fl.lsb - 1}) & 1)" if k > 0 else ""
+        lines.append(f"    {target} = (int)pe_wrap((unsigned long long)P >> {fl.lsb}, {width})"
+                     f"{borrow};")
+    return lines
+
+
+NATIVE_WRAP = """#ifdef FILMQNN_NATIVE_PE
+// v wrapped to a `bits`-wide two's-complement value (what assigning to ap_int<bits> does)
+static inline long long pe_wrap(unsigned long long v, int bits) {
+    return (long long)(v << (64 - bits)) >> (64 - bits);
+}
+#endif"""
 
 
 FABRIC = """// multiplies on LUTs (no DSP): plain products of the same operands
 static inline void pe4_fabric(ap_int<4> w0, ap_int<4> w1, act_t x0, act_t x1,
                               ap_int<32> f[2][2]) {
 #pragma HLS inline
+#ifdef FILMQNN_NATIVE_PE
+    int a0 = w0, a1 = w1, b0 = x0, b1 = x1;
+    f[0][0] = a0 * b0; f[0][1] = a0 * b1; f[1][0] = a1 * b0; f[1][1] = a1 * b1;
+    return;
+#endif
     ap_int<10> p00 = w0 * x0, p01 = w0 * x1, p10 = w1 * x0, p11 = w1 * x1;
 #pragma HLS bind_op variable=p00 op=mul impl=fabric
 #pragma HLS bind_op variable=p01 op=mul impl=fabric
@@ -62,6 +109,11 @@ static inline void pe4_fabric(ap_int<4> w0, ap_int<4> w1, act_t x0, act_t x1,
 
 static inline void pe8_fabric(ap_int<8> w0, act_t x0, act_t x1, ap_int<32> f[2]) {
 #pragma HLS inline
+#ifdef FILMQNN_NATIVE_PE
+    int a0 = w0, b0 = x0, b1 = x1;
+    f[0] = a0 * b0; f[1] = a0 * b1;
+    return;
+#endif
     ap_int<14> p0 = w0 * x0, p1 = w0 * x1;
 #pragma HLS bind_op variable=p0 op=mul impl=fabric
 #pragma HLS bind_op variable=p1 op=mul impl=fabric
@@ -82,7 +134,7 @@ def schemes(dsp: str) -> dict[str, PackingScheme]:
 
 def pe_functions(dsp: str) -> str:
     """C++ source of every PE multiply function for ``dsp`` ("dsp48e1" or "dsp48e2")."""
-    parts = []
+    parts = [NATIVE_WRAP]
     for name, s in schemes(dsp).items():
         parts.append(_dsp_function(name, s, "ap_int<4>" if s.wbits == 4 else "ap_int<8>"))
     parts.append(FABRIC)
