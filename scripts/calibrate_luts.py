@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from filmqnn.hw.devices import FAMILIES as FAMILY_DSP
 from filmqnn.hw.dsp_packing import best_packing
 from filmqnn.hw.lut_calibration import (
-    FAMILY_DSP,
     YOSYS_FAMILY,
     fit_line,
     run_yosys,
@@ -82,7 +82,7 @@ def fits(points: list[dict]) -> dict:
             "lut_intercept": round(lut_i, 2),
             "ff_per_mac": round(ff_s, 3),
             "ff_intercept": round(ff_i, 2),
-            "carry_per_mac": round(car_s, 3),
+            "carry_per_mac": round(car_s, 3) + 0.0,  # no "-0.0" in the JSON
             "points": len(pts),
         }
     return out

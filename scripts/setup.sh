@@ -4,12 +4,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # dataset-fashion-mnist: the built-in data set; yosys: LUT calibration; g++: HLS C-simulation;
-# tcl: tclsh, which parses the generated Vitis HLS / Vivado scripts in the tests.
+# tcl: tclsh, which parses the generated Vitis HLS / Vivado scripts in the tests;
+# iverilog: simulates the calibration's MAC-array Verilog in tests/hw/test_mac_verilog_sim.py.
 missing=()
 [ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
 command -v yosys >/dev/null || missing+=(yosys)
 command -v g++ >/dev/null || missing+=(g++)
 command -v tclsh >/dev/null || missing+=(tcl)
+command -v iverilog >/dev/null || missing+=(iverilog)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo

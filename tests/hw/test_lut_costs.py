@@ -70,8 +70,8 @@ def test_parse_stat():
     text = (
         "   Number of cells: 9\n     CARRY4    2\n     FDRE     10\n     LUT2   3\n     LUT6  4\n"
     )
-    text += "     DSP48E1  1\n     MUXF7   1\n"
-    assert lc.parse_stat(text) == {"lut": 7, "ff": 10, "carry": 2, "dsp": 1, "muxf": 1}
+    text += "     DSP48E1  1\n     MUXF7   1\n     INV   2\n"
+    assert lc.parse_stat(text) == {"lut": 9, "ff": 10, "carry": 2, "dsp": 1, "muxf": 1}
 
 
 def test_templates_take_offsets_from_scheme():

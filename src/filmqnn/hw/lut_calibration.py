@@ -27,11 +27,12 @@ def yosys_script(family: str, nodsp: bool) -> str:
 
 
 def parse_stat(text: str) -> dict[str, int]:
-    """Cell counts from Yosys ``stat`` output, summarised as lut / ff / carry / dsp / muxf."""
+    """Cell counts from Yosys ``stat`` output, summarised as lut / ff / carry / dsp / muxf
+    (an ``INV`` cell is a LUT1 on the device and counts as a LUT)."""
     cells = {m[1]: int(m[2]) for m in re.finditer(r"^\s+([A-Z][A-Z0-9_]*)\s+(\d+)\s*$", text, re.M)}
     total = {"lut": 0, "ff": 0, "carry": 0, "dsp": 0, "muxf": 0}
     for name, n in cells.items():
-        if re.fullmatch(r"LUT[1-6]", name):
+        if re.fullmatch(r"LUT[1-6]|INV", name):
             total["lut"] += n
         elif re.fullmatch(r"FD[A-Z]*", name):
             total["ff"] += n

@@ -1,8 +1,12 @@
 """Render the MAC-array Verilog used to calibrate LUT costs (hw/templates/mac_array.v.j2).
 
 Two variants: ``render_lut_array`` (W x A multiplies on LUT fabric into an adder tree and an
-accumulator) and ``render_dsp_array`` (packed DSP48E1/E2 slices whose operand offsets and
-field slices come from a ``PackingScheme``, plus the extraction and adder trees in fabric).
+accumulator) and ``render_dsp_array`` (packed DSP48E1/E2 slices whose operand offsets, field
+slices, read widths and accumulation depth come from a ``PackingScheme``: P accumulates
+``accumulate_depth`` cycles, then the fields are extracted with the borrow rule and summed
+into fabric accumulators). Both modules have ports ``clk``, ``rst`` (synchronous clear),
+``w_in``, ``a_in`` and the accumulator(s); tests/hw/test_mac_verilog_sim.py simulates them
+against ``hw.dsp_packing``.
 """
 
 from __future__ import annotations
@@ -73,7 +77,8 @@ def render_lut_array(
 
 
 def render_dsp_array(scheme: PackingScheme, n_dsp: int, acc_width: int = 24) -> str:
-    """Verilog module ``mac``: ``n_dsp`` packed DSP primitives, field extraction, adder trees."""
+    """Verilog module ``mac``: ``n_dsp`` packed DSP primitives accumulating
+    ``scheme.accumulate_depth`` cycles in P, field extraction, adder trees, accumulators."""
     spec = scheme.spec
     trees = []
     for k, width in enumerate(scheme.read_widths):
@@ -87,11 +92,15 @@ def render_dsp_array(scheme: PackingScheme, n_dsp: int, acc_width: int = 24) -> 
         ]
         for p in ("A", "D", "B")
     }
+    depth = scheme.accumulate_depth
     return (
         _env()
         .get_template("mac_array.v.j2")
         .render(
             variant="dsp",
+            scheme_name=f"{scheme.dsp} {scheme.name} W{scheme.wbits}A{scheme.abits}",
+            depth=depth,
+            cnt_bits=max(1, (depth - 1).bit_length()),
             n_dsp=n_dsp,
             wbits=scheme.wbits,
             abits=scheme.abits,
