@@ -20,8 +20,9 @@ from filmqnn.lower.lowering import lower
 from filmqnn.lower.reordering import reorder
 from filmqnn.lower.tiling import Tiling
 from filmqnn.models import build_model
-from filmqnn.quant import calibrate, convert, high_filter_count, quant_layers
+from filmqnn.quant import calibrate, convert, quant_layers
 from filmqnn.ref.executor import ReferenceExecutor
+from filmqnn.tile_rule import high_filter_count
 
 
 def quantized(model: torch.nn.Module, size: int, tiling: Tiling, ratio: float) -> torch.nn.Module:

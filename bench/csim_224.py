@@ -40,8 +40,8 @@ def _lower_builders():
 def _quantized(model: str, first_last: bool, tm: int, tm8: int, seed: int = 0):
     from filmqnn.models import build_model
     from filmqnn.quant import calibrate, convert, quant_layers
-    from filmqnn.quant.assignment import tile_high_filters
     from filmqnn.quant.config import QuantConfig
+    from filmqnn.tile_rule import tile_high_filters
 
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)

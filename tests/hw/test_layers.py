@@ -7,10 +7,8 @@ from torch import nn
 from filmqnn.hw.layers import (
     SUPPORTED_MODELS,
     TABLE_SIZE,
-    filters_8bit,
     layers_from_dicts,
     model_layers,
-    tm8_for_ratio,
     total_macs,
 )
 from filmqnn.hw.trace import build_model, layers_from_module, trace_model, write_table
@@ -46,17 +44,6 @@ def test_resnet50_and_mobilenet_v2():
 def test_input_size():
     L = model_layers("resnet18", input_size=112)
     assert L[0].R == 56 and L[-2].H == 4
-
-
-def test_tile_rule():
-    assert tm8_for_ratio(0.05, 64) == 3
-    assert tm8_for_ratio(0.05, 8) == 1  # never zero
-    L = model_layers("resnet18")
-    ly = L[2]  # 64 filters
-    assert filters_8bit(ly, 68, 3) == 3
-    assert filters_8bit(ly, 16, 1) == 4  # ceil(64/16) tiles x 1
-    assert filters_8bit(ly, 16, 0) == 0
-    assert filters_8bit(L[0], 68, 3) == 64  # first conv all 8-bit
 
 
 def test_user_module_and_unsupported():
@@ -101,4 +88,3 @@ def test_table_round_trip_and_atomic_write(tmp_path):
     rows = json.loads(out.read_text())["models"]["resnet18"]
     assert layers_from_dicts(rows) == trace_model("resnet18", TABLE_SIZE)
     assert [p.name for p in tmp_path.iterdir()] == ["t.json"]  # no temp file left
-

@@ -21,7 +21,7 @@ from filmqnn.lower.lowering import lower
 from filmqnn.lower.tiling import Tiling
 from filmqnn.models import build_model
 from filmqnn.quant import calibrate, convert, quant_layers
-from filmqnn.quant.assignment import tile_high_filters
+from filmqnn.tile_rule import tile_high_filters
 
 TM = 16
 TILING = Tiling(tm=TM, tm8=2, tn=4, g=8, axi_bits=128)

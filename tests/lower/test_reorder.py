@@ -31,8 +31,8 @@ from filmqnn.lower.weight_layout import (
     unpack_streams,
 )
 from filmqnn.quant import quant_layers
-from filmqnn.quant.assignment import high_filter_count
 from filmqnn.ref.executor import ReferenceExecutor
+from filmqnn.tile_rule import high_filter_count
 
 
 @st.composite

@@ -16,11 +16,10 @@ from filmqnn.quant import (
     calibrate,
     convert,
     filter_scores,
-    high_filter_count,
     quant_layers,
-    tile_high_filters,
 )
 from filmqnn.quant.weight_quant import fake_quantize_weight
+from filmqnn.tile_rule import high_filter_count, tile_high_filters
 
 
 def test_tile_rule_examples_from_design():

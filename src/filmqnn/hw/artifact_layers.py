@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from filmqnn.hw.gathers import extra_groups
 from filmqnn.hw.layers import LayerShape
 from filmqnn.lower.manifest import (  # noqa: F401 - FORMAT, VERSION: the manifest this reads
     FORMAT,
@@ -58,8 +59,25 @@ def _square(node: str, key: str, v: Any) -> int:
     return vals[0]
 
 
+def _gather(files: CheckedFiles, e: dict[str, Any], key: str, tiling: dict[str, int] | None
+            ) -> tuple[int, int, float, int] | None:
+    """(tm, g, extra groups per tile, index stored) of a node's gather on the artifact's
+    tiling (no index: the operand is in order); None when the artifact is not reordered."""
+    if tiling is None:
+        return None
+    tm, g = tiling["tm"], tiling["g"]
+    ref = e["params"].get(key)
+    if ref is None:
+        return tm, g, 0.0, 0
+    if not isinstance(ref, dict) or ref.get("dtype") not in ("int32", "int64"):
+        raise ArtifactError(f"node {e['name']}: bad {key} reference {ref!r}; re-export")
+    idx = np.frombuffer(files.read(ref.get("file")), dtype=ref["dtype"])
+    return tm, g, round(extra_groups(idx, tm, g), 4), 1
+
+
 def _layers(files: CheckedFiles, m: dict[str, Any]) -> list[LayerShape]:
     tensors: dict[str, Any] = m["tensors"]
+    tiling = m.get("tiling") if m.get("reordered") else None
     raw = {m["input"]}  # tensors holding the 8-bit network input (also after pool / flatten)
     producer: dict[str, int] = {}  # tensor name -> index of the engine layer writing it
     flat_src: dict[str, str] = {}  # flatten output -> its [C, H, W] input
@@ -100,7 +118,9 @@ def _layers(files: CheckedFiles, m: dict[str, Any]) -> list[LayerShape]:
                 raise ArtifactError(
                     f"layer {name}: grouped conv with groups={g} is not supported"
                 )
-            ly = LayerShape(name, kind, n, m_out, h, w, r, c, k, s, p, g, all8=all8)
+            ly = LayerShape(name, kind, n, m_out, h, w, r, c, k, s, p, g, all8=all8,
+                            in_gather=_gather(files, e, "in_index", tiling)
+                            if kind == "dwconv" else None)
         elif op == "fc":
             chw = shape(flat_src[src]) if src in flat_src else []
             if len(chw) == 3 and chw[1] * chw[2] > 1:  # runs as a conv covering the whole map
@@ -127,6 +147,8 @@ def _layers(files: CheckedFiles, m: dict[str, Any]) -> list[LayerShape]:
         ly = replace(
             ly, first=first, signed_in=first or bool(tensors[src]["signed"]),
             residual=op in ("conv", "fc") and len(ins) > 1, tin=tin, tout=len(out), tskip=skip,
+            skip_gather=_gather(files, e, "skip_index", tiling)
+            if op in ("conv", "fc") and len(ins) > 1 else None,
         )
         if op == "maxpool" and src in raw:
             raw.add(e["output"])

@@ -29,7 +29,7 @@ from filmqnn.hw.design import (
     ring_rows,
 )
 from filmqnn.hw.devices import Board
-from filmqnn.hw.layers import LayerShape, tm8_for_ratio
+from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.performance import (
     ddr_bits_per_cycle,
     network_bound_vec,
@@ -45,6 +45,7 @@ from filmqnn.hw.resources import (
     mac_costs,
     resources_vec,
 )
+from filmqnn.tile_rule import tile_high_filters
 
 WEIGHT_MODES = ("mixed", "w4", "w8")
 DEFAULT_LIMITS = {"lut": 0.85, "ff": 1.0, "dsp": 1.0, "bram18k": 0.90}
@@ -92,7 +93,7 @@ def _tm8(mode: str, ratio: float, Tm: np.ndarray) -> np.ndarray:
     if mode == "w4":
         return np.zeros_like(Tm)
     out = np.unique(Tm)  # few distinct Tm: the rule is applied once each
-    return np.array([tm8_for_ratio(ratio, int(t)) for t in out])[np.searchsorted(out, Tm)]
+    return np.array([tile_high_filters(int(t), ratio) for t in out])[np.searchsorted(out, Tm)]
 
 
 def _grid(mode: str, ratio: float, axi_bits: int, kernel: bool = False

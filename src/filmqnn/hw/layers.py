@@ -8,7 +8,6 @@ model runs without importing torch; other models and sizes are traced (``hw.trac
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, replace
 from functools import cache
 from importlib import resources
@@ -56,6 +55,11 @@ class LayerShape:
     skip_chip: bool = False
     # the input is a band ring of the store: this layer runs interleaved with its producer
     in_band: bool = False
+    # (tm, g, extra groups per tile, index stored) of the depthwise input's / the skip
+    # operand's gather, measured on an artifact reordered for that tiling (``hw.gathers``);
+    # None: estimated
+    in_gather: tuple[int, int, float, int] | None = None
+    skip_gather: tuple[int, int, float, int] | None = None
 
     @property
     def macs(self) -> int:
@@ -79,22 +83,6 @@ class LayerShape:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready) of the shape."""
         return asdict(self)
-
-
-def filters_8bit(layer: LayerShape, Tm: int, Tm8: int) -> int:
-    """8-bit filters of a layer under the tile rule: Tm8 per Tm-tile, never more than M."""
-    if layer.kind in ("maxpool", "gap"):
-        return 0
-    if layer.all8:
-        return layer.M
-    if Tm8 <= 0:
-        return 0
-    return min(layer.M, Tm8 * math.ceil(layer.M / Tm))
-
-
-def tm8_for_ratio(r: float, Tm: int) -> int:
-    """8-bit filter slots per output tile: Tm8 = max(1, round(r*Tm)) (DESIGN §3)."""
-    return max(1, round(r * Tm))
 
 
 def mark_first_last(layers: list[LayerShape], first_last_8bit: bool) -> list[LayerShape]:
@@ -126,7 +114,7 @@ def layers_from_dicts(rows: list[dict[str, Any]]) -> list[LayerShape]:
     out = []
     for r in rows:
         r = dict(r)
-        for k in ("raw", "pool"):
+        for k in ("raw", "pool", "in_gather", "skip_gather"):
             if r.get(k) is not None:
                 r[k] = tuple(r[k])
         out.append(LayerShape(**r))

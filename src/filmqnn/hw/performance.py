@@ -34,10 +34,12 @@ from filmqnn.hw.design import (
     ring_rows,
 )
 from filmqnn.hw.devices import Board
+from filmqnn.hw.gathers import gather_extra
 from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.residency import chip_flags_of, out_pixels, store_words
 from filmqnn.lower import packing
 from filmqnn.quant.formats import ACT_BITS, INPUT_BITS
+from filmqnn.tile_rule import tiled_high_filters
 
 #: Cycles to fill the PE pipeline at the start of every step (DSP 4 stages, extraction,
 #: adder tree, accumulator read-modify-write); HLS pipelines restart per tile.
@@ -89,14 +91,29 @@ class LayerPerf:
         return {**self.__dict__, "on_chip": list(self.on_chip)}
 
 
-def table_cycles(ly: LayerShape, axi_bits: int, ports: Any, ddr_bits: float) -> Any:
-    """Cycles of the read of a layer's requantization table at its start: one entry per
-    output channel (one for an add or a global average pool, none for a max pool), striped
-    over the ports, after one AXI latency."""
+def table_cycles(ly: LayerShape, axi_bits: int, ports: Any, ddr_bits: float,
+                 indexed: Any = False) -> Any:
+    """Cycles of the read of a layer's tables at its start: the requantization table, one
+    entry per output channel (one for an add or a global average pool, none for a max pool),
+    and for a layer with a gather (``indexed``) its index table, four 32-bit words per
+    output channel (input and skip index, and their per-tile orders); striped over the
+    ports, after one AXI latency."""
     entries = 0 if ly.kind == "maxpool" else (1 if ly.kind in ("gap", "add") else ly.M)
-    b = _cdiv(entries * REQUANT_TABLE_BYTES * 8, axi_bits)
+    b = (_cdiv(entries * REQUANT_TABLE_BYTES * 8, axi_bits)
+         + np.where(indexed, _cdiv(4 * ly.M * 32, axi_bits), 0))
     t = np.maximum(_cdiv(b, np.asarray(ports)), np.ceil(b * axi_bits / ddr_bits))
     return np.where(b > 0, AXI_LATENCY + t, 0)
+
+
+def layer_gathers(ly: LayerShape, Tm: Any, Tm8: Any, G: Any) -> tuple[Any, Any, Any]:
+    """(extra channel groups per tile of a depthwise input's gather, of a skip operand's
+    gather, whether the layer reads an index table) for arrays of designs (``hw.gathers``)."""
+    mixed = not ly.all8
+    e_in, i_in = (gather_extra(ly.in_gather, ly.M, mixed, Tm, Tm8, G)
+                  if ly.kind == "dwconv" else (0, False))
+    e_skip, i_skip = (gather_extra(ly.skip_gather, ly.M, mixed, Tm, Tm8, G)
+                      if ly.residual else (0, False))
+    return e_in, e_skip, np.logical_or(i_in, i_skip)
 
 
 def _cdiv(a: Any, b: Any) -> Any:
@@ -125,7 +142,7 @@ def m_passes(ly: LayerShape, Tm4: Any, Tm8: Any, opts: EngineOptions) -> tuple[A
         c1 = np.maximum(cap, 1)  # sub-passes of cap filters inside each Tm-filter pass
         P = np.where(cap > 0, (M // Tm) * _cdiv(Tm, c1) + _cdiv(M % Tm, c1), big)
         return P, M4, M8
-    M8 = np.where(Tm8 > 0, Tm8 * (M // Tm) + np.minimum(Tm8, M % Tm), 0)  # as high_filter_count
+    M8 = tiled_high_filters(M, Tm, Tm8)
     M4 = M - M8
     p4 = np.where(M4 > 0, np.where(Tm4 > 0, _cdiv(M4, np.maximum(Tm4, 1)), big), 0)
     p8 = np.where(M8 > 0, np.where(Tm8 > 0, _cdiv(M8, np.maximum(Tm8, 1)), big), 0)
@@ -349,10 +366,11 @@ def edge_input(ly: LayerShape, tr: Any, tc: Any, Tr: Any, Tc: Any, G: Any, axi_b
 
 def tile_beats(
     ly: LayerShape, tr: Any, tc: Any, tn: Any, wbits_per_row: Any, G: Any, axi_bits: int,
-    edge: tuple[Any, Any] | None = None,
+    edge: tuple[Any, Any] | None = None, extra_groups: Any = 0,
 ) -> tuple[Any, Any]:
     """AXI beats of one step's input tile and weight tile (``step_load``'s two parts);
-    ``edge``: the tile's (rows, beats per row) from ``edge_input``, else an inner tile's."""
+    ``edge``: the tile's (rows, beats per row) from ``edge_input``, else an inner tile's;
+    ``extra_groups``: channel groups a gathered input reads beyond its own (``hw.gathers``)."""
     if edge is None:
         rin = (np.asarray(tr) - 1) * ly.stride + ly.K
         cin = (np.asarray(tc) - 1) * ly.stride + ly.K
@@ -360,8 +378,9 @@ def tile_beats(
         if ly.stride > ly.K:  # rows no output reads (1x1 stride 2) are never requested
             rin = np.minimum(rin, np.asarray(tr) * ly.K)
         b_in = row_burst_beats(tn, rin, cin, ly.pad, G, axi_bits)
+        b_in = np.ceil(b_in * (1 + np.asarray(extra_groups) / _cdiv(tn, G))).astype(np.int64)
     else:
-        b_in = np.ceil(_cdiv(tn, G) * edge[0] * edge[1]).astype(np.int64)
+        b_in = np.ceil((_cdiv(tn, G) + extra_groups) * edge[0] * edge[1]).astype(np.int64)
     if ly.kind in ("maxpool", "gap"):
         b_w = np.zeros_like(b_in)
     elif ly.kind == "dwconv":
@@ -397,13 +416,14 @@ def step_load(
 
 def group_write(
     ly: LayerShape, tr: Any, tc: Any, tm: Any, G: Any, post: Any, axi_bits: int, ports: int,
-    ddr_bits: float, chip: tuple[Any, Any, Any] | None = None,
+    ddr_bits: float, chip: tuple[Any, Any, Any] | None = None, skip_extra: Any = 0,
 ) -> tuple[Any, Any, Any]:
     """Write-back of one output tile: (data cycles without latency, DDR bits, DDR prefetch
     beats). ``post`` lanes requantize the accumulators while the write channels of ``ports``
     AXI ports stream them out, or the feature-map store's write port takes them at the same
     width (``out_chip``). The prefetch is what the group's first step also loads: the
-    residual operand of a fused add, or the raw 8-bit input tile of an on-chip im2col."""
+    residual operand of a fused add (with ``skip_extra`` groups of its gather), or the raw
+    8-bit input tile of an on-chip im2col."""
     pix = np.asarray(tr) * np.asarray(tc)
     if ly.pool is None:
         b_out = act_beats(tm, pix, G, axi_bits)
@@ -415,7 +435,8 @@ def group_write(
         b_skip = beats(ch * ((np.asarray(tr) - 1) * s + k) * ((np.asarray(tc) - 1) * s + k)
                        * INPUT_BITS, axi_bits) * np.ones_like(b_out)
     else:
-        b_skip = b_out if ly.residual else np.zeros_like(b_out)
+        b_grp = np.ceil(np.asarray(skip_extra) * act_beats(G, pix, G, axi_bits)).astype(np.int64)
+        b_skip = b_out + b_grp if ly.residual else np.zeros_like(b_out)
     requant = _cdiv(np.ceil(tm).astype(np.int64) * pix, post)
     b_ddr = np.where((chip or chip_flags(ly, {}))[1], 0, b_out)
     t = np.maximum(np.maximum(_cdiv(b_out, ports), requant), np.ceil(b_ddr * axi_bits / ddr_bits))
@@ -543,6 +564,7 @@ def _layer_cycles(
     chip = chip_flags(ly, D)
     P_m, a_f, b_f, a_l, b_l = pass_split(ly, Tm4, Tm8, opts)
     planes = ly.planes
+    e_in, e_skip, indexed = layer_gathers(ly, Tm4 + Tm8, Tm8, G)
     # input_reuse applies where a group is one step over all input channels (set per pass type)
     reusable = np.full(np.shape(P_m), opts.input_reuse and ly.kind in ("conv", "fc")
                        and planes == 1 and ly.raw is None)
@@ -569,13 +591,13 @@ def _layer_cycles(
             if ly.is_channelwise:
                 P_n, tn_f, tn_l = one, tm, tm
             w, bits_w, skip = group_write(ly, tr, tc, tm, G, post, axi_bits, ports, ddr_bits,
-                                          chip)
+                                          chip, e_skip)
             w = w + seq + group_drain(opts)
             c_f = step_compute(ly, tr, tc, tn_f, Tn, dw_px, opts.dw_taps, opts.pipe_rewind)
             c_l = step_compute(ly, tr, tc, tn_l, Tn, dw_px, opts.dw_taps, opts.pipe_rewind)
             args = (wrow, G, axi_bits, ports, ddr_bits)
-            t_f = tile_beats(ly, tr, tc, tn_f, wrow, G, axi_bits, edge)
-            t_l = tile_beats(ly, tr, tc, tn_l, wrow, G, axi_bits, edge)
+            t_f = tile_beats(ly, tr, tc, tn_f, wrow, G, axi_bits, edge, e_in)
+            t_l = tile_beats(ly, tr, tc, tn_l, wrow, G, axi_bits, edge, e_in)
             l_f, bits_f = step_load(ly, tr, tc, tn_f, *args, chip=chip, tile=t_f)
             l_l, bits_l = step_load(ly, tr, tc, tn_l, *args, chip=chip, tile=t_l)
             # a group's first step also prefetches the residual operand of its output tile
@@ -681,7 +703,7 @@ def _layer_cycles(
     ) - g["c_last"]
     total = total + g["w"] - fin + AXI_LATENCY - seq
     total = np.maximum(total, np.ceil(bits / ddr_bits)) + layer_launch(opts)
-    total = total + table_cycles(ly, axi_bits, ports, ddr_bits)
+    total = total + table_cycles(ly, axi_bits, ports, ddr_bits, indexed)
     return {
         "cycles": total,
         "compute": comp,

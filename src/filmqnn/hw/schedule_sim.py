@@ -31,6 +31,7 @@ from filmqnn.hw.performance import (
     group_drain,
     group_write,
     layer_cycles_vec,
+    layer_gathers,
     layer_launch,
     m_passes,
     rows_read,
@@ -79,6 +80,8 @@ def simulate_layer(
     passes = _passes(ly, d, opts)
     dw_px = int(dw_pixels(d.dsp4))
     seq = 0 if opts.axi_outstanding else AXI_LATENCY
+    e_in, e_skip, indexed = (float(np.asarray(x).ravel()[0])
+                             for x in layer_gathers(ly, d.Tm, d.Tm8, d.G))
     # the tile rows and chunks per step the layer descriptor carries (chosen by the model)
     chosen = layer_cycles_vec(ly, D, axi, ddr, opts, geo)
     tr_max = int(np.asarray(chosen["rows"]).ravel()[0])
@@ -105,13 +108,14 @@ def simulate_layer(
                 ))
             elif kind == "l":
                 tr, tc, tn, wrow, extra, with_input, edge = key
-                tile = tile_beats(ly, tr, tc, tn, wrow, d.G, axi, edge)
+                tile = tile_beats(ly, tr, tc, tn, wrow, d.G, axi, edge, e_in)
                 t, bits = step_load(ly, tr, tc, tn, wrow, d.G, axi, ports, ddr, extra, with_input,
                                     tile=tile)
                 cache[k] = (sc(t), float(np.asarray(bits).ravel()[0]))
             else:
                 tr, tc, tm = key
-                t, bits, skip = group_write(ly, tr, tc, tm, d.G, d.post, axi, ports, ddr)
+                t, bits, skip = group_write(ly, tr, tc, tm, d.G, d.post, axi, ports, ddr,
+                                            skip_extra=e_skip)
                 w = sc(t) + seq + group_drain(opts)
                 cache[k] = (w, float(np.asarray(bits).ravel()[0]), sc(skip))
         return cache[k]
@@ -168,7 +172,7 @@ def simulate_layer(
     bits = sum(st[2] for st in steps) + sum(gr[1] for gr in groups)
     total = max(total, math.ceil(bits / ddr))
     switches = sc(band_switches(ly, {"Tr": d.Tr})) * switch_cycles(opts)
-    table = sc(table_cycles(ly, axi, ports, ddr))
+    table = sc(table_cycles(ly, axi, ports, ddr, indexed))
     return int(math.ceil(total)) + layer_launch(opts) + switches + table
 
 

@@ -4,8 +4,8 @@ them 8-bit), Tn input channels per step, G activations per packed word, the AXI 
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from filmqnn.quant.assignment import tile_high_filters
 from filmqnn.quant.formats import ACT_BITS
+from filmqnn.tile_rule import tile_high_filters
 
 AXI_WIDTHS = (32, 64, 128, 256, 512)
 DEFAULT_TM = 32

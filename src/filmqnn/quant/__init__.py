@@ -8,8 +8,6 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "LayerAssignment": "assignment",
     "apply_assignment": "assignment",
     "assign_from_scores": "assignment",
-    "high_filter_count": "assignment",
-    "tile_high_filters": "assignment",
     "calibrate": "calibration",
     "QuantConfig": "config",
     "activation_quantizers": "conversion",

@@ -11,34 +11,9 @@ import torch
 from torch import nn
 
 from filmqnn.quant.qmodules import QConv2d, QLinear, layer_kind
+from filmqnn.tile_rule import high_filter_count
 
 ASSIGNMENT_FORMAT = "filmqnn.assignment/1"
-
-
-def tile_high_filters(tm: int, ratio: float) -> int:
-    """Tm8, the 8-bit filters in every output tile of Tm filters: max(1, round(r*Tm))."""
-    if tm < 1:
-        raise ValueError(f"tile size Tm must be >= 1, got {tm}")
-    if ratio <= 0:
-        return 0
-    return min(tm, max(1, round(ratio * tm)))
-
-
-def high_filter_count(num_filters: int, ratio: float, tm: int | None = None) -> int:
-    """Number of high-precision filters in a layer of `num_filters` filters.
-
-    With a tile size `tm` the hardware rule applies: Tm8 per tile, Tm8 * ceil(M / Tm) in all,
-    where a last, partial tile holds no more than its own filters. Without it, a plain ratio:
-    round(r*M), at least one when r > 0.
-    """
-    if not 0.0 <= ratio <= 1.0:
-        raise ValueError(f"ratio of 8-bit filters must lie in [0, 1], got {ratio}")
-    if ratio == 0:
-        return 0
-    if tm is None:
-        return min(num_filters, max(1, round(ratio * num_filters)))
-    tm8 = tile_high_filters(tm, ratio)
-    return tm8 * (num_filters // tm) + min(tm8, num_filters % tm)
 
 
 @dataclass

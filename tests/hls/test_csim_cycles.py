@@ -1,0 +1,31 @@
+"""The cycles the generated kernel counts in C-simulation agree with the hardware model layer
+by layer (the model is what the DSE ranks designs by)."""
+
+import numpy as np
+import pytest
+
+from filmqnn.hls.compare import compare
+from filmqnn.hls.project import write_project
+from filmqnn.hw.devices import load_board
+from filmqnn.lower.artifact import save_artifact
+
+#: Largest per-layer difference allowed between the C-sim count and the model.
+LAYER_TOLERANCE = 0.08
+
+
+@pytest.mark.parametrize("name,design", [("mobilenet_v2_small", "zcu102"),
+                                         ("mobilenet_v2_small", "pynq-z2"),
+                                         ("resnet50_small", "zcu102")])
+def test_model_follows_the_kernel(graph_for, designs, name, design, tmp_path):
+    """Depthwise inputs and skip operands gathered across tiles, index tables included."""
+    graph = graph_for(name, design)
+    board, d = designs[design]
+    save_artifact(graph, tmp_path / "art")
+    write_project(graph, d, load_board(board), tmp_path / "prj", tmp_path / "art")
+    x = np.random.default_rng(0).integers(-128, 128, size=(1, *graph.tensors[graph.input].shape))
+    r = compare(tmp_path / "prj", x)
+    assert r["mismatches"] == 0
+    worst = max(r["cycles"]["layers"], key=lambda ly: ly["error"] or 0)
+    assert r["max_layer_error"] <= LAYER_TOLERANCE, worst
+    total, model = r["cycles"]["total"], r["cycles"]["model_total"]
+    assert abs(total - model) / model < 0.02
