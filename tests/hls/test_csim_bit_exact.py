@@ -11,6 +11,7 @@ from filmqnn.hls.ddr_image import split_nibbles, unroll
 from filmqnn.hls.project import ProjectError, write_project
 from filmqnn.hw.design import IMPLEMENTED, KERNEL_MODES, EngineOptions
 from filmqnn.hw.devices import load_board
+from filmqnn.lower.artifact import save_artifact
 from filmqnn.ref.executor import ReferenceExecutor
 
 MODELS = ("resnet18_small", "resnet50_small", "mobilenet_v2_small", "user_cnn")
@@ -31,7 +32,9 @@ SWITCHABLE = sorted(KERNEL_MODES - {"layer_queue"})
 def _check(graph, designs, design_key: str, tmp_path, opts=IMPLEMENTED,
            native_pe: bool = True) -> CsimEngine:
     board, design = designs[design_key]
-    write_project(graph, design, load_board(board), tmp_path / "prj", opts=opts)
+    # with the artifact the descriptors carry the model's per-layer choices (chunks per step)
+    save_artifact(graph, tmp_path / "art")
+    write_project(graph, design, load_board(board), tmp_path / "prj", tmp_path / "art", opts=opts)
     eng = CsimEngine(tmp_path / "prj", native_pe)
     ref = ReferenceExecutor(graph)
     for x in _frames(tuple(graph.tensors[graph.input].shape), 0):
@@ -69,6 +72,13 @@ def test_counters_report_every_layer(graph_for, designs, tmp_path):
     run = eng.run(np.zeros(tuple(eng.meta["input_shape"]), np.int64))
     assert run.stats.shape[0] == len(eng.layer_names)
     assert np.all(run.stats[:, 0] > 0) and np.all(run.stats[:, 2] > 0)
+
+
+def test_multi_chunk_steps(graph_for, designs, tmp_path):
+    """1x1 convs run several Tn chunks per step where the model chooses so."""
+    eng = _check(graph_for("resnet50_small", "zcu102"), designs, "zcu102", tmp_path)
+    chunks = [ly["chunks"] for ly in eng.meta["layout"]["layers"] if ly["kh"] == 1]
+    assert max(chunks) > 1
 
 
 @pytest.mark.parametrize("mode", SWITCHABLE)

@@ -61,6 +61,7 @@ class EngineLayer:
     signed_skip: bool = False
     weight: np.ndarray | None = None  # [M, Cin, KH, KW] (depthwise [M, 1, KH, KW])
     im2col: tuple[int, ...] | None = None  # (kh, kw, sh, sw, ph, pw) the host unrolls
+    chunks: int = 1  # Tn-channel chunks per step (multi_chunk: 1x1 convs, the model's choice)
 
 
 def _ints(v: Any) -> list[int]:
@@ -107,8 +108,12 @@ def _act(t: TensorInfo, what: str) -> None:
                        "activations only (quantize with --act-bits 5)")
 
 
-def plan_network(graph: IntGraph, d: EngineDesign) -> list[EngineLayer]:
-    """Engine layers of ``graph`` in execution order; FitError names what does not fit."""
+def plan_network(graph: IntGraph, d: EngineDesign, chunks: dict[str, int] | None = None
+                 ) -> list[EngineLayer]:
+    """Engine layers of ``graph`` in execution order; FitError names what does not fit.
+    ``chunks``: Tn-channel chunks per step by layer name (``multi_chunk``, 1x1 convs only;
+    the model's choice, ``hw.performance`` LayerPerf.chunks), else one."""
+    chunks = chunks or {}
     _check_design(d)
     _check_tiling(graph, d)
     tensors = graph.tensors
@@ -172,6 +177,8 @@ def plan_network(graph: IntGraph, d: EngineDesign) -> list[EngineLayer]:
                              [x.name] + [src(i) for i in node.inputs[1:]], node.output,
                              all8=all8, planes=2 if first else 1, signed_in=signed_in or first,
                              weight=wt, im2col=im2col, split8=all8 and not dw and d.split_k > 0)
+            if k == [1, 1] and not dw and d.opts.multi_chunk:
+                ly.chunks = max(1, min(int(chunks.get(node.name, 1)), -(-n // d.Tn)))
             if len(node.inputs) > 1:
                 ly.signed_skip = tensors[src(node.inputs[1])].signed
             if first and x.fmt.bits != 8:
@@ -208,11 +215,18 @@ class Buffers:
     in_c: int
     mmax: int
     weight_beats_max: int
+    chunk_max: int = 1  # most Tn-channel chunks of any step (multi_chunk)
+
+    @property
+    def w_slots(self) -> int:
+        """Tap slots of a weight row: a kernel's taps, or one per chunk of a 1x1 step."""
+        return max(self.kmax * self.kmax, self.chunk_max)
 
 
 def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
     """The input tile, kernel and table sizes the network needs at this design's tiling."""
     kmax, in_r, in_c, mmax = 1, 1, 1, 1
+    chunk_max = max((ly.chunks for ly in layers), default=1)
     for ly in layers:
         s = ly.shape
         tr, tc = min(d.Tr, s["r"]), min(d.Tc, s["c"])
@@ -221,4 +235,4 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
         in_c = max(in_c, (tc - 1) * s["sw"] + s["kw"])
         mmax = max(mmax, s["m"])
     wmax = d.geo.bytes_to_beats(d.Tm * kmax * kmax * d.Tn) + 2
-    return Buffers(kmax, in_r, in_c, mmax, wmax)
+    return Buffers(kmax, in_r, in_c, mmax, wmax, chunk_max)

@@ -33,6 +33,7 @@ from filmqnn.hw.performance import (
     AXI_LATENCY,
     PIPE_DEPTH,
     QUEUE_LAUNCH,
+    LayerPerf,
     ddr_bits_per_cycle,
     frame_launch,
     network_performance,
@@ -103,12 +104,13 @@ def manifest_sha(artifact: str | Path) -> str:
     return sha256((Path(artifact) / MANIFEST).read_bytes())
 
 
-def model_cycles(artifact: str | Path, design: dict[str, Any], board: Board,
-                 opts: EngineOptions = IMPLEMENTED) -> dict[str, int]:
-    """Per-layer cycles of ``hw.performance`` for the artifact's layers on this design, with
-    the kernel's engine modes ``opts`` (what the C-sim counts)."""
-    perf = network_performance(artifact_layers(artifact), design_point(design), board, opts)
-    return {lp.name: int(lp.cycles) for lp in perf["layers"]}
+def model_layers(artifact: str | Path, design: dict[str, Any], board: Board,
+                 opts: EngineOptions = IMPLEMENTED) -> list[LayerPerf]:
+    """``hw.performance``'s layers for the artifact's layers on this design, with the
+    kernel's engine modes ``opts``: the cycles the C-sim is checked against and the per-layer
+    choices the descriptors carry (chunks per step)."""
+    return network_performance(artifact_layers(artifact), design_point(design), board,
+                               opts)["layers"]
 
 
 def render_sources(d: EngineDesign, layers: list[EngineLayer], image: DdrImage
@@ -142,11 +144,12 @@ def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: st
     model's cycles per layer, which `filmqnn csim` checks the C-sim against. ``opts``: the
     engine modes the kernel runs with (default: every mode it has)."""
     d = engine_design(design, board, opts)
-    layers = plan_network(graph, d)
+    perf = model_layers(artifact, design, board, opts) if artifact else []
+    layers = plan_network(graph, d, {lp.name: lp.chunks for lp in perf})
     image = build_image(graph, layers, d)
     files = render_sources(d, layers, image)
     files.update(_scripts(d, board))
-    cycles = model_cycles(artifact, design, board, opts) if artifact else {}
+    cycles = {lp.name: int(lp.cycles) for lp in perf}
     out = Path(out)
     with atomic_dir(out, "project.json", ProjectError, "a filmqnn HLS project") as tmp:
         hashes = {}

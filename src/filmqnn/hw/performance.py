@@ -85,6 +85,7 @@ class LayerPerf:
     ddr_bytes: int
     on_chip: tuple[str, ...] = ()  # tensors in the feature-map store: "input", "output", "skip"
     fused: bool = False  # reads a band ring: runs interleaved with the layer before it
+    chunks: int = 1  # Tn-channel chunks per step (the descriptor's choice with multi_chunk)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -811,6 +812,7 @@ def network_performance(
                 tuple(t for t, on in (("input", ly.in_chip), ("output", ly.out_chip),
                                       ("skip", ly.skip_chip)) if on),
                 ly.in_band,
+                int(np.asarray(r["chunks"]).ravel()[0]),
             )
         )
     total = sum(p.cycles for p in per) + frame_launch(opts)
