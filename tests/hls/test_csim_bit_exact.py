@@ -81,6 +81,22 @@ def test_multi_chunk_steps(graph_for, designs, tmp_path):
     assert max(chunks) > 1
 
 
+def test_input_reuse_loads_each_input_once(graph_for, designs, tmp_path):
+    """Where one step holds all input channels, the tile's later passes load weights only."""
+    graph = graph_for("resnet50_small", "pynq-z2")
+    x = np.zeros(tuple(graph.tensors[graph.input].shape), np.int64)
+    beats = {}
+    for on in (False, True):
+        eng = _check(graph, designs, "pynq-z2", tmp_path / str(on),
+                     replace(IMPLEMENTED, input_reuse=on))
+        layout = eng.meta["layout"]["layers"]
+        reused = [i for i, ly in enumerate(layout) if ly["op"] == "conv"
+                  and ly["chunks"] * designs["pynq-z2"][1]["Tn"] >= ly["n"]]
+        assert reused
+        beats[on] = eng.run(x).stats[reused, 2].sum()
+    assert beats[True] < beats[False]
+
+
 @pytest.mark.parametrize("mode", SWITCHABLE)
 @pytest.mark.parametrize("name", ("resnet18_small", "mobilenet_v2_small"))
 def test_each_mode_off(graph_for, designs, name, mode, tmp_path):

@@ -275,11 +275,12 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
             "table_addr": t_reg.addr if t_reg else 0, "index_addr": i_reg.addr if i_reg else 0,
             "skip_h": second.shape[1] if second is not None else 0,
             "skip_w": second.shape[2] if second is not None else 0,
-            "chunks": ly.chunks,
+            "chunks": ly.chunks, "rows": ly.rows or d.Tr,
         }
         descs.append([int(fields[k]) & 0xFFFFFFFF for k in DESC_FIELDS])
         infos.append({"name": ly.node.name, "op": ly.op, **s, "all8": ly.all8,
-                      "split8": ly.split8, "planes": ly.planes, "chunks": ly.chunks})
+                      "split8": ly.split8, "planes": ly.planes, "chunks": ly.chunks,
+                      "rows": ly.rows or d.Tr})
     q = np.zeros((len(layers), DESC_WORDS), np.uint32)
     q[:, : len(DESC_FIELDS)] = np.array(descs, np.uint64).astype(np.uint32)
     b.chunks.append((queue.addr, q.tobytes()))

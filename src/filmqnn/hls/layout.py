@@ -33,7 +33,7 @@ from filmqnn.hw.performance import REQUANT_TABLE_BYTES
 DESC_FIELDS = (
     "op", "flags", "n", "m", "h", "w", "r", "c", "kh", "kw", "sh", "sw", "ph", "pw", "planes",
     "lo", "hi", "in_addr", "in2_addr", "skip_addr", "out_addr", "w4_addr", "w8_addr",
-    "table_addr", "index_addr", "skip_h", "skip_w", "chunks",
+    "table_addr", "index_addr", "skip_h", "skip_w", "chunks", "rows",
 )
 DESC_WORDS = 32
 DESC_BYTES = DESC_WORDS * 4

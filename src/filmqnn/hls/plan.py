@@ -61,7 +61,8 @@ class EngineLayer:
     signed_skip: bool = False
     weight: np.ndarray | None = None  # [M, Cin, KH, KW] (depthwise [M, 1, KH, KW])
     im2col: tuple[int, ...] | None = None  # (kh, kw, sh, sw, ph, pw) the host unrolls
-    chunks: int = 1  # Tn-channel chunks per step (multi_chunk: 1x1 convs, the model's choice)
+    chunks: int = 1  # Tn-channel chunks per step (multi_chunk / input_reuse: the model's choice)
+    rows: int = 0  # output rows per tile (input_reuse: a divisor of Tr, the model's); 0: Tr
 
 
 def _ints(v: Any) -> list[int]:
@@ -108,12 +109,14 @@ def _act(t: TensorInfo, what: str) -> None:
                        "activations only (quantize with --act-bits 5)")
 
 
-def plan_network(graph: IntGraph, d: EngineDesign, chunks: dict[str, int] | None = None
-                 ) -> list[EngineLayer]:
+def plan_network(graph: IntGraph, d: EngineDesign,
+                 choices: dict[str, tuple[int, int]] | None = None) -> list[EngineLayer]:
     """Engine layers of ``graph`` in execution order; FitError names what does not fit.
-    ``chunks``: Tn-channel chunks per step by layer name (``multi_chunk``, 1x1 convs only;
-    the model's choice, ``hw.performance`` LayerPerf.chunks), else one."""
-    chunks = chunks or {}
+    ``choices``: (Tn-channel chunks per step, output rows per tile) by layer name, the
+    model's (``hw.performance`` LayerPerf.chunks / rows): several chunks for 1x1 convs with
+    ``multi_chunk``, for any conv with ``input_reuse`` (all its channels in one step, maybe
+    at fewer rows); else one chunk at the design's Tr."""
+    choices = choices or {}
     _check_design(d)
     _check_tiling(graph, d)
     tensors = graph.tensors
@@ -177,8 +180,11 @@ def plan_network(graph: IntGraph, d: EngineDesign, chunks: dict[str, int] | None
                              [x.name] + [src(i) for i in node.inputs[1:]], node.output,
                              all8=all8, planes=2 if first else 1, signed_in=signed_in or first,
                              weight=wt, im2col=im2col, split8=all8 and not dw and d.split_k > 0)
-            if k == [1, 1] and not dw and d.opts.multi_chunk:
-                ly.chunks = max(1, min(int(chunks.get(node.name, 1)), -(-n // d.Tn)))
+            c_k, rows = choices.get(node.name, (1, 0))
+            if not dw and d.opts.multi_chunk and (k == [1, 1] or d.opts.input_reuse):
+                ly.chunks = max(1, min(int(c_k), -(-n // d.Tn)))
+            if not dw and d.opts.input_reuse and 0 < rows < d.Tr and d.Tr % rows == 0:
+                ly.rows = int(rows)
             if len(node.inputs) > 1:
                 ly.signed_skip = tensors[src(node.inputs[1])].signed
             if first and x.fmt.bits != 8:
@@ -216,17 +222,14 @@ class Buffers:
     mmax: int
     weight_beats_max: int
     chunk_max: int = 1  # most Tn-channel chunks of any step (multi_chunk)
-
-    @property
-    def w_slots(self) -> int:
-        """Tap slots of a weight row: a kernel's taps, or one per chunk of a 1x1 step."""
-        return max(self.kmax * self.kmax, self.chunk_max)
+    w_slots: int = 1  # tap slots of a weight row: the most chunks x taps of any step
 
 
 def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
     """The input tile, kernel and table sizes the network needs at this design's tiling."""
     kmax, in_r, in_c, mmax = 1, 1, 1, 1
     chunk_max = max((ly.chunks for ly in layers), default=1)
+    w_slots = max((ly.chunks * ly.shape["kh"] * ly.shape["kw"] for ly in layers), default=1)
     for ly in layers:
         s = ly.shape
         tr, tc = min(d.Tr, s["r"]), min(d.Tc, s["c"])
@@ -235,4 +238,4 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
         in_c = max(in_c, (tc - 1) * s["sw"] + s["kw"])
         mmax = max(mmax, s["m"])
     wmax = d.geo.bytes_to_beats(d.Tm * kmax * kmax * d.Tn) + 2
-    return Buffers(kmax, in_r, in_c, mmax, wmax, chunk_max)
+    return Buffers(kmax, in_r, in_c, mmax, wmax, chunk_max, max(w_slots, kmax * kmax))

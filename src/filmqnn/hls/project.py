@@ -145,7 +145,7 @@ def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: st
     engine modes the kernel runs with (default: every mode it has)."""
     d = engine_design(design, board, opts)
     perf = model_layers(artifact, design, board, opts) if artifact else []
-    layers = plan_network(graph, d, {lp.name: lp.chunks for lp in perf})
+    layers = plan_network(graph, d, {lp.name: (lp.chunks, lp.rows) for lp in perf})
     image = build_image(graph, layers, d)
     files = render_sources(d, layers, image)
     files.update(_scripts(d, board))

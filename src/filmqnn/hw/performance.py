@@ -86,6 +86,7 @@ class LayerPerf:
     on_chip: tuple[str, ...] = ()  # tensors in the feature-map store: "input", "output", "skip"
     fused: bool = False  # reads a band ring: runs interleaved with the layer before it
     chunks: int = 1  # Tn-channel chunks per step (the descriptor's choice with multi_chunk)
+    rows: int = 0  # output rows per tile (the descriptor's choice with input_reuse; 0: Tr)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -813,6 +814,7 @@ def network_performance(
                                       ("skip", ly.skip_chip)) if on),
                 ly.in_band,
                 int(np.asarray(r["chunks"]).ravel()[0]),
+                int(np.asarray(r["rows"]).ravel()[0]),
             )
         )
     total = sum(p.cycles for p in per) + frame_launch(opts)
