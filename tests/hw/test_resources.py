@@ -14,6 +14,7 @@ from filmqnn.hw.resources import (
     POST_LUT,
     QUEUE_LUT,
     estimate_resources,
+    pe4_dsp_map,
 )
 
 
@@ -43,13 +44,14 @@ def test_mac_and_dsp_counts_by_hand():
     b = load_board("pynq-z2")
     d = DesignPoint(Tm=8, Tm8=2, Tn=4, Tr=4, Tc=4, G=4, dsp4=12, dsp8=4, post=4, clock_mhz=100)
     r = estimate_resources(_tiny(), d, b)
-    p4 = best_packing("dsp48e1", 4, 5, False, general_only=True).products_per_dsp
     p8 = best_packing("dsp48e1", 8, 5, False, general_only=True).products_per_dsp
-    dsp = math.ceil(PIXELS * 12 / p4) + math.ceil(PIXELS * 4 / p8) + 4 * POST_DSP
+    # dsp4 = 12 of the 6 x 4 PE4 positions: the kernel puts filter pairs (rows 0-1, 2-3) of
+    # column n on a DSP while 2q*Tn + n < 12, so two whole pairs: 8 DSPs, 16 positions
+    dsp = 8 + math.ceil(PIXELS * 4 / p8) + 4 * POST_DSP
     assert r.dsp == dsp
     l4, l8 = mac_cost("7series", "lut", 4, 5).lut, mac_cost("7series", "lut", 8, 5).lut
     g4, g8 = mac_cost("7series", "dsp", 4, 5).lut, mac_cost("7series", "dsp", 8, 5).lut
-    pe4 = PIXELS * ((6 * 4 - 12) * l4 + 12 * g4)
+    pe4 = PIXELS * ((6 * 4 - 16) * l4 + 16 * g4)
     pe8 = PIXELS * ((2 * 4 - 4) * l8 + 4 * g8)
     assert r.breakdown["pe4"]["lut"] == math.ceil(pe4)
     assert r.breakdown["pe8"]["lut"] == math.ceil(pe8)
@@ -82,6 +84,24 @@ def test_paper_design_reproduces_table4_luts(board, Tm, Tm8, Tn, dsp4, dsp8, pos
     d = DesignPoint(Tm, Tm8, Tn, 7, 7, 4, dsp4=dsp4, dsp8=dsp8, post=post, ports=2)
     r = estimate_resources(_tiny(), d, b, EngineOptions(layer_queue=False))
     assert abs(r.lut / b.lut - util) <= 0.04
+
+
+@pytest.mark.parametrize("Tm4, Tn, dsp4", [(3, 16, 48), (5, 4, 7), (4, 16, 40), (7, 6, 100),
+                                          (1, 8, 8), (6, 12, 0), (9, 4, 36)])
+def test_pe4_dsps_as_the_kernel_maps_them(Tm4, Tn, dsp4):
+    """Pair q of column n on a DSP while 2q*Tn + n < dsp4 (compute_conv); an odd Tm4's last
+    pair (one filter) takes its DSPs too: a whole odd array needs ceil(Tm4/2)*Tn."""
+    pairs = [(q, n) for q in range(-(-Tm4 // 2)) for n in range(Tn) if 2 * q * Tn + n < dsp4]
+    rows = sum(2 if 2 * q + 1 < Tm4 else 1 for q, _ in pairs)
+    assert tuple(map(int, pe4_dsp_map(Tm4, Tn, dsp4))) == (len(pairs), rows)
+    b = load_board("zcu102")
+    d = DesignPoint(Tm4 + 1, 1, Tn, 4, 4, 4, dsp4=dsp4, dsp8=0, post=4, clock_mhz=100)
+    assert estimate_resources(_tiny(), d, b).breakdown["pe4"]["dsp"] == len(pairs)
+
+
+def test_odd_tm4_dsp_count():
+    """The fault: Tm4 = 3, Tn = 16 all on DSPs is 2 x 16 DSPs, not 3 x 16 / 2 = 24."""
+    assert int(pe4_dsp_map(3, 16, 48)[0]) == 32
 
 
 def test_more_dsps_fewer_luts():

@@ -130,12 +130,21 @@ def _split(D: dict[str, np.ndarray], board: Board, limits: dict[str, float], cos
         x = np.minimum(P, n_dsp * per)
         return x, b - n_dsp
 
+    def fill4(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # whole filter pairs per column first (pe4_dsp_map): n DSPs hold n // Tn pairs of
+        # every column and n % Tn columns of the next pair
+        Tm4, Tn = D["Tm4"], D["Tn"]
+        n_dsp = np.minimum(-(-Tm4 // 2) * Tn, b)
+        x = np.minimum(2 * (n_dsp // Tn) * Tn + n_dsp % Tn, P4)
+        return x, b - n_dsp
+
+    assert g4 == 2, "the kernel packs two PE4 positions (filters) per DSP"
     if save4 >= save8:
-        d4, rest = fill(P4, g4, budget)
+        d4, rest = fill4(budget)
         d8, _ = fill(P8, g8, rest)
     else:
         d8, rest = fill(P8, g8, budget)
-        d4, _ = fill(P4, g4, rest)
+        d4, _ = fill4(rest)
     # only use a DSP where it saves LUTs
     D["dsp4"] = np.where(save4 > 0, d4, 0).astype(np.int64)
     D["dsp8"] = np.where(save8 > 0, d8, 0).astype(np.int64)

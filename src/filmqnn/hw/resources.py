@@ -87,6 +87,22 @@ def _packing(dsp_kind: str, wbits: int, signed_act: bool) -> int:
     return best_packing(dsp_kind, wbits, ACT_BITS, signed_act, general_only=True).products_per_dsp
 
 
+def pe4_dsp_map(Tm4: Any, Tn: Any, dsp4: Any) -> tuple[Any, Any]:
+    """(DSP slices, PE4 positions they hold) when ``dsp4`` positions are asked for on DSPs,
+    as the kernel maps them: a packed DSP holds two filters (rows 2q, 2q+1) of one input
+    channel (column n), and pair q of column n sits on a DSP when position 2q*Tn + n is below
+    ``dsp4`` (hls/templates/engine.cpp.j2 compute_conv). An odd Tm4's last pair holds one
+    filter and still takes its DSPs: ceil(Tm4/2)*Tn slices for the whole array."""
+    Tm4, Tn, dsp4 = np.asarray(Tm4), np.asarray(Tn), np.asarray(dsp4)
+    pairs = -(-Tm4 // 2)
+    full = np.minimum(pairs, dsp4 // (2 * Tn))
+    part = np.where(full < pairs, np.minimum(dsp4 - full * 2 * Tn, Tn), 0)
+    odd_last = Tm4 % 2 == 1
+    rows_full = 2 * full - (odd_last & (full == pairs))  # rows the full pairs hold
+    rows_part = np.where(odd_last & (full == pairs - 1), 1, 2)
+    return full * Tn + part, rows_full * Tn + rows_part * part
+
+
 @dataclass(frozen=True)
 class MacCosts:
     """Per-MAC LUT/FF costs and products per DSP of one family, both precisions."""
@@ -196,12 +212,13 @@ def resources_vec(
     ctrl_ff = CTRL_FF + ports * PORT_FF + (QUEUE_FF if opts.layer_queue else 0)
 
     # MAC arrays (PIXELS products per PE position)
+    dsp4_slices, dsp4 = pe4_dsp_map(Tm4, Tn, dsp4)
     lut4_pos, lut8_pos = Tm4 * Tn - dsp4, Tm8 * Tn - dsp8
     mac_lut = PIXELS * (lut4_pos * costs.lut4 + lut8_pos * costs.lut8)
     mac_ff = PIXELS * (lut4_pos * costs.ff4 + lut8_pos * costs.ff8)
     glue_lut = PIXELS * (dsp4 * costs.dlut4 + dsp8 * costs.dlut8)
     glue_ff = PIXELS * (dsp4 * costs.dff4 + dsp8 * costs.dff8)
-    mac_dsp = -(-(PIXELS * dsp4) // costs.ppd4) + -(-(PIXELS * dsp8) // costs.ppd8)
+    mac_dsp = dsp4_slices + -(-(PIXELS * dsp8) // costs.ppd8)
     wreg_ff = 2 * Tn * (4 * Tm4 + 8 * Tm8)
 
     lanes = np.asarray(D["post"])  # requantized values per cycle
@@ -228,7 +245,7 @@ def resources_vec(
     parts = {
         "pe4": {"lut": PIXELS * (lut4_pos * costs.lut4 + dsp4 * costs.dlut4),
                 "ff": PIXELS * (lut4_pos * costs.ff4 + dsp4 * costs.dff4),
-                "dsp": -(-(PIXELS * dsp4) // costs.ppd4), "bram18k": b_w4},
+                "dsp": dsp4_slices, "bram18k": b_w4},
         "pe8": {"lut": PIXELS * (lut8_pos * costs.lut8 + dsp8 * costs.dlut8),
                 "ff": PIXELS * (lut8_pos * costs.ff8 + dsp8 * costs.dff8),
                 "dsp": -(-(PIXELS * dsp8) // costs.ppd8), "bram18k": b_w8},
