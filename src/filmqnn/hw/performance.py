@@ -427,18 +427,22 @@ def group_write(
     residual operand of a fused add (with ``skip_extra`` groups of its gather), or the raw
     8-bit input tile of an on-chip im2col."""
     pix = np.asarray(tr) * np.asarray(tc)
-    if ly.pool is None:
-        b_out = act_beats(tm, pix, G, axi_bits)
-    else:  # a fused max pool writes its pooled map only
-        st = ly.pool[1]
-        b_out = act_beats(tm, _cdiv(tr, st) * _cdiv(tc, st), G, axi_bits)
+    # tiles move as one burst per map row of each G-channel group; a tile starts at a
+    # multiple of Tc words, a whole number of beats
+    wpb = np.maximum(1, axi_bits // (ACT_BITS * np.asarray(G)))
+    rows, cols = np.asarray(tr), np.asarray(tc)
+    if ly.pool is not None:  # a fused max pool writes its pooled map only
+        rows, cols = _cdiv(rows, ly.pool[1]), _cdiv(cols, ly.pool[1])
+    group_beats = rows * _cdiv(cols, wpb)
+    b_out = _cdiv(tm, G) * group_beats
     if ly.raw is not None:
         ch, k, s = ly.raw
         b_skip = beats(ch * ((np.asarray(tr) - 1) * s + k) * ((np.asarray(tc) - 1) * s + k)
                        * INPUT_BITS, axi_bits) * np.ones_like(b_out)
     else:
-        b_grp = np.ceil(np.asarray(skip_extra) * act_beats(G, pix, G, axi_bits)).astype(np.int64)
-        b_skip = b_out + b_grp if ly.residual else np.zeros_like(b_out)
+        b_grp = np.ceil(np.asarray(skip_extra) * np.asarray(tr) * _cdiv(tc, wpb)).astype(np.int64)
+        b_skip = _cdiv(tm, G) * np.asarray(tr) * _cdiv(tc, wpb) + b_grp if ly.residual \
+            else np.zeros_like(b_out)
     requant = _cdiv(np.ceil(tm).astype(np.int64) * pix, post)
     b_ddr = np.where((chip or chip_flags(ly, {}))[1], 0, b_out)
     t = np.maximum(np.maximum(_cdiv(b_out, ports), requant), np.ceil(b_ddr * axi_bits / ddr_bits))
