@@ -44,12 +44,11 @@ def test_explore_options_and_table():
 def test_explore_engine_mode_flags():
     args = ["explore", "--model", "mobilenet_v2", "--board", "pynq-z2", "--modes", "all", "--json"]
     new = json.loads(runner.invoke(app, args).stdout)
-    flags = ["--no-dw-taps", "--no-axi-outstanding", "--host-im2col", "--no-pipe-rewind",
-             "--no-fuse-pool", "--no-multi-chunk", "--no-input-reuse", "--no-fm-store",
-             "--no-band-fusion"]
-    old = json.loads(runner.invoke(app, [*args, *flags]).stdout)
     modes = ("dw_taps", "axi_outstanding", "im2col_onchip", "pipe_rewind", "fuse_stem_pool",
              "multi_chunk", "input_reuse", "fm_store", "band_fusion")
+    # every field of EngineOptions is a switch: repeated or comma-separated
+    old = json.loads(runner.invoke(app, [*args, "--off", "dw_taps,axi_outstanding",
+                                         *[f"--off={m}" for m in modes[2:]]]).stdout)
     assert all(new["engine"][m] for m in modes)
     assert not any(old["engine"][m] for m in modes)
     assert old["design"]["store"] == 0 and not any(ly["on_chip"] for ly in old["layers"])
@@ -92,8 +91,11 @@ def test_explore_implemented_option_set():
     d = s["design"]
     assert kernel_takes(d["Tm"], d["Tm8"], d["Tc"], d["G"], 128)
     r = runner.invoke(app, ["explore", "--model", "resnet18", "--board", "zcu102",
-                            "--no-dw-taps"])
+                            "--off", "dw_taps"])
     assert r.exit_code != 0 and "--modes all" in r.output
+    r = runner.invoke(app, ["explore", "--model", "resnet18", "--board", "zcu102",
+                            "--modes", "all", "--off", "help"])
+    assert r.exit_code != 0 and "split8" in r.output and "band_fusion" in r.output
 
 
 def test_boards_command():

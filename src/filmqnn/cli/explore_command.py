@@ -72,44 +72,17 @@ def explore_command(
     lut_limit: float = typer.Option(0.85, "--lut-limit", help="Max LUT fraction."),
     dsp_limit: float = typer.Option(1.0, "--dsp-limit", help="Max DSP fraction."),
     bram_limit: float = typer.Option(0.90, "--bram-limit", help="Max BRAM18K fraction."),
-    no_split8: bool = typer.Option(False, "--no-split8", help="All-8-bit layers on PE8 only."),
-    no_im2col: bool = typer.Option(False, "--no-im2col", help="First conv without im2col."),
-    host_im2col: bool = typer.Option(
-        False, "--host-im2col", help="The host unrolls the first conv's input (no on-chip im2col)."
-    ),
-    no_dw_taps: bool = typer.Option(
-        False, "--no-dw-taps", help="Depthwise: one column per channel, not K*K taps."
-    ),
-    no_axi_outstanding: bool = typer.Option(
-        False, "--no-axi-outstanding", help="Every AXI transfer pays its latency in series."
-    ),
-    no_layer_queue: bool = typer.Option(
-        False, "--no-layer-queue", help="The host starts every layer (no descriptor queue)."
-    ),
-    no_pipe_rewind: bool = typer.Option(
-        False, "--no-pipe-rewind", help="Every step pays the compute pipeline fill."
-    ),
-    no_fuse_pool: bool = typer.Option(
-        False, "--no-fuse-pool", help="Run the stem max pool as its own layer."
-    ),
-    no_multi_chunk: bool = typer.Option(
-        False, "--no-multi-chunk", help="Convs and FC load one Tn chunk per step."
-    ),
-    no_input_reuse: bool = typer.Option(
-        False, "--no-input-reuse", help="Every output pass reloads its input tile."
-    ),
-    no_fm_store: bool = typer.Option(
-        False, "--no-fm-store", help="Give no free BRAM to an on-chip feature-map store."
-    ),
-    no_band_fusion: bool = typer.Option(
-        False, "--no-band-fusion",
-        help="Place whole tensors only: no row-band rings between a layer and the next.",
+    off: list[str] = typer.Option(
+        [], "--off",
+        help="With --modes all: switch an engine mode off (repeat, or comma-separate): "
+        "any field of EngineOptions, e.g. split8, dw_taps, axi_outstanding, multi_chunk "
+        "(`filmqnn explore --off help` lists them).",
     ),
     modes: str = typer.Option(
         "implemented", "--modes",
         help="implemented: only the engine modes the generated HLS kernel has (its designs are "
-        "what `filmqnn hls` builds); all: every modelled mode, a what-if (the --no-* flags "
-        "switch single modes off).",
+        "what `filmqnn hls` builds); all: every modelled mode, a what-if (--off switches "
+        "single modes off).",
     ),
     out: Path = typer.Option(None, "--out", help="Write report.md and PNGs here."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -153,20 +126,17 @@ def explore_command(
         fail(str(e))
     if modes not in ("implemented", "all"):
         fail(f"--modes must be implemented or all, got {modes!r}")
-    opts = IMPLEMENTED if modes == "implemented" else EngineOptions(
-        split8=not no_split8, first_im2col=not no_im2col, im2col_onchip=not host_im2col,
-        dw_taps=not no_dw_taps,
-        axi_outstanding=not no_axi_outstanding, layer_queue=not no_layer_queue,
-        pipe_rewind=not no_pipe_rewind, fuse_stem_pool=not no_fuse_pool,
-        multi_chunk=not no_multi_chunk, input_reuse=not no_input_reuse,
-        fm_store=not no_fm_store, band_fusion=not no_band_fusion,
-    )
-    flags = (no_split8, no_im2col, host_im2col, no_dw_taps, no_axi_outstanding, no_layer_queue,
-             no_pipe_rewind, no_fuse_pool, no_multi_chunk, no_input_reuse, no_fm_store,
-             no_band_fusion)
-    if modes == "implemented" and any(flags):
-        fail("the --no-* mode switches shape the what-if option set: add --modes all "
+    names = list(EngineOptions().to_dict())
+    off_modes = [m.strip() for item in off for m in item.split(",") if m.strip()]
+    unknown = [m for m in off_modes if m not in names]
+    if unknown:
+        fail(f"--off takes engine modes; unknown: {', '.join(unknown)}. The modes: "
+             f"{', '.join(names)}")
+    if modes == "implemented" and off_modes:
+        fail("--off shapes the what-if option set: add --modes all "
              "(--modes implemented already has exactly the kernel's modes)")
+    opts = IMPLEMENTED if modes == "implemented" else EngineOptions(
+        **{m: False for m in off_modes})
     limits = {"lut": lut_limit, "dsp": dsp_limit, "bram18k": bram_limit}
     try:
         res = explore(layers, b, clock_mhz, ratio, weights, limits, opts)
