@@ -73,4 +73,50 @@ def test_compare_and_study_write_tables_and_plot(tmp_path):
                    str(tmp_path / "s"), "--json", *data])
     assert len(study["rows"]) == 4
     assert (tmp_path / "s" / "study.png").stat().st_size > 1000
-    assert "| A4 |" in (tmp_path / "s" / "study.md").read_text()
+    assert "#### PTQ, A4" in (tmp_path / "s" / "study.md").read_text()
+
+
+def test_study_sweeps_low_bits_criteria_modes_and_seeds_and_resumes(tmp_path):
+    data = ["--data", "synthetic", "--limit-train", "64", "--limit-test", "32",
+            "--batch-size", "32"]
+    fp32 = _json(["train", "--model", "tiny_cnn", "--epochs", "1", "--out", str(tmp_path / "f"),
+                  "--json", *data])
+    args = ["study", "--checkpoint", fp32["checkpoint"], "--ratios", "0,25,100", "--act-bits",
+            "5", "--low-bits", "3,4", "--criteria", "weight-error,random", "--seeds", "2",
+            "--mode", "ptq,qat", "--qat-low-bits", "3", "--qat-epochs", "1",
+            "--out", str(tmp_path / "s"), "--json", *data]
+    out = _json(args)
+    rows = out["rows"]
+    # per mode: R=0 per low bits, R=25 per low bits and criterion, one shared R=100; x 2 seeds
+    ptq = 2 * (2 + 2 * 2 + 1)
+    qat = 2 * (1 + 2 + 1)
+    assert len(rows) == ptq + qat
+    assert {r["seed"] for r in rows} == {0, 1}
+    assert {r["low_bits"] for r in rows if r["mode"] == "qat"} == {3, 8}
+    assert {r["criterion"] for r in rows if r["ratio"] in (0.0, 1.0)} == {"-"}
+    summary = {(s["mode"], s["low_bits"], s["criterion"], s["ratio"]): s for s in out["summary"]}
+    point = summary[("ptq", 3, "random", 0.25)]
+    accs = [r["accuracy"] for r in rows if (r["mode"], r["low_bits"], r["criterion"],
+                                            r["ratio"]) == ("ptq", 3, "random", 0.25)]
+    assert point["seeds"] == 2 and point["mean"] == pytest.approx(sum(accs) / 2)
+    md = (tmp_path / "s" / "study.md").read_text()
+    assert "#### PTQ, A5" in md and "#### QAT, A5" in md and "| W3/W8 | random |" in md
+    assert "| PTQ A5 | W4/W8 | 25% |" in md  # the paired difference of weight-error to random
+    assert (tmp_path / "s" / "study.png").stat().st_size > 1000
+    on_disk = json.loads((tmp_path / "s" / "study.json").read_text())
+    assert on_disk["rows"] == rows
+    # resume: finished cells are read back, not rerun; a missing one is rerun alone
+    cells = sorted((tmp_path / "s" / "cells").iterdir())
+    assert len(cells) == len(rows)
+    stamps = {c.name: (c / "summary.json").stat().st_mtime_ns for c in cells}
+    (cells[0] / "summary.json").unlink()
+    again = _json(args)
+    assert again["rows"] == rows
+    changed = [c.name for c in cells if (c / "summary.json").stat().st_mtime_ns != stamps[c.name]]
+    assert changed == [cells[0].name]
+
+
+def test_study_refuses_unknown_criterion(tmp_path):
+    result = runner.invoke(app, ["study", "--checkpoint", str(tmp_path / "x.pt"), "--criteria",
+                                 "output-error,psychic"])
+    assert result.exit_code == 2 and "psychic" in result.output

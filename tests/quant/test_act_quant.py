@@ -56,3 +56,33 @@ def test_mse_scale_clips_outliers():
     sample = torch.cat([torch.rand(10_000), torch.tensor([50.0])])
     s = mse_optimal_scale(sample, activation_format(5))
     assert s * 31 < 50.0
+
+
+def test_mse_scale_weights_count_values():
+    values = torch.tensor([0.1, 0.5, 2.0, 7.0])
+    counts = torch.tensor([50.0, 20.0, 5.0, 1.0])
+    fmt = activation_format(5)
+    repeated = torch.repeat_interleave(values, counts.long())
+    assert mse_optimal_scale(values, fmt, counts) == pytest.approx(
+        mse_optimal_scale(repeated, fmt)
+    )
+
+
+def test_calibration_uses_every_value_and_is_deterministic():
+    """A histogram of all values, no random sample: the same data give the same scale whatever
+    the global RNG, and a single outlier among millions of values still sets the top."""
+    x = torch.rand(8, 16, 64, 64)
+    x[3, 5, 7, 9] = 40.0
+    scales = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        q = _calibrated(activation_format(5), "lsq", x)
+        scales.append(q.scale)
+    assert scales[0] == scales[1]
+    from filmqnn.quant.act_quant import value_histogram
+
+    values, counts = value_histogram(x)
+    assert counts.sum() == x.numel() and values.max() == 40.0
+    spike = torch.full((1000,), -0.8125)
+    v, c = value_histogram(spike)  # one repeated value (an image background) stays exact
+    assert v.tolist() == [-0.8125] and c.tolist() == [1000.0]

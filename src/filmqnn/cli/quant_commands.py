@@ -11,6 +11,7 @@ from filmqnn.data import DatasetError
 from filmqnn.models import MODEL_NAMES, ModelError, build_model, default_input_size
 from filmqnn.quant import (
     CRITERIA,
+    DATA_CRITERIA,
     QuantConfig,
     UnsupportedLayerError,
     assign_from_scores,
@@ -25,14 +26,19 @@ from filmqnn.train.device import AMP_CHOICES, DEVICE_CHOICES, resolve_device, to
 from filmqnn.train.distributed import init_distributed, is_main_process
 from filmqnn.train.experiments import (
     STUDY_ACT_BITS,
+    STUDY_CRITERIA,
+    STUDY_LOW_BITS,
     STUDY_RATIOS,
     comparison_markdown,
     comparison_variants,
     fp32_row,
+    run_study,
     run_variants,
-    study_markdown,
-    study_plot,
-    study_variants,
+    study_cells,
+    study_grid_markdown,
+    study_grid_plot,
+    study_paired_markdown,
+    study_summary,
     write_report,
 )
 from filmqnn.train.fp32 import import_pretrained, train_fp32
@@ -215,6 +221,7 @@ def assign(
     ratio: RatioOpt = 0.05,
     tm: TmOpt = None,
     criterion: str = typer.Option("weight-error", help=f"one of {', '.join(CRITERIA)}"),
+    seed: int = typer.Option(0, help="seed of the random criterion"),
     input_size: int | None = typer.Option(None, help="input side (default: the model's)"),
     num_classes: int = 1000,
     in_channels: int = 3,
@@ -239,13 +246,13 @@ def assign(
         qmodel = to_device(qmodel, dev)
         layers = quant_layers(qmodel)
         batch = target = None
-        if criterion != "weight-error":
+        if criterion in DATA_CRITERIA:
             gen = torch.Generator().manual_seed(0)
             batch = torch.randn(8, in_channels, size, size, generator=gen)
             target = torch.randint(0, layers[-1][1].num_filters, (8,), generator=gen)
             batch, target = to_device((batch, target), dev)
             calibrate(qmodel, [batch])
-        scores = filter_scores(criterion, qmodel, layers, batch, target)
+        scores = filter_scores(criterion, qmodel, layers, batch, target, seed=seed)
         fixed = {layers[0][0], layers[-1][0]} if first_last_8bit else set()
         result = assign_from_scores(layers, scores, ratio, tm, criterion, fixed)
     except USER_ERRORS as exc:
@@ -351,7 +358,9 @@ def quantize(
     label_smoothing: SmoothingOpt = None,
     limit_train: LimitOpt = None,
     limit_test: LimitOpt = None,
-    seed: int = 0,
+    seed: int = typer.Option(
+        0, help="QAT data order and augmentation, the calibration images, the random criterion"
+    ),
     out: OutOpt = Path("runs/quant"),
     resume: bool = typer.Option(False, help="continue from OUT/quant.pt"),
     device: DeviceOpt = "auto",
@@ -505,7 +514,9 @@ def compare(
     ),
     limit_train: LimitOpt = None,
     limit_test: LimitOpt = None,
-    seed: int = typer.Option(0, help="seed of the QAT runs (data order, augmentation)"),
+    seed: int = typer.Option(
+        0, help="seed of the quantized runs (data order, augmentation, calibration images)"
+    ),
     out: OutOpt = Path("runs/compare"),
     device: DeviceOpt = "auto",
     workers: WorkersOpt = None,
@@ -567,6 +578,21 @@ def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(x) / 100 for x in text.split(","))
 
 
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"{what}: give comma-separated integers, got {text!r}") from None
+
+
+def _names(text: str, known: tuple[str, ...], what: str) -> tuple[str, ...]:
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    unknown = [x for x in names if x not in known]
+    if unknown or not names:
+        raise ValueError(f"{what}: unknown {unknown or text!r}; use some of {', '.join(known)}")
+    return names
+
+
 @app.command()
 def study(
     checkpoint: Path = typer.Option(..., help="FP32 checkpoint of the model to study"),
@@ -576,12 +602,32 @@ def study(
         ",".join(f"{100 * r:g}" for r in STUDY_RATIOS), help="8-bit ratios in percent"
     ),
     act_bits: str = typer.Option(",".join(map(str, STUDY_ACT_BITS)), help="activation bits"),
+    low_bits: str = typer.Option(
+        ",".join(map(str, STUDY_LOW_BITS)),
+        help="low weight bit widths to sweep, e.g. 2,3,4 (the high one stays --high-bits)",
+    ),
+    high_bits: int = typer.Option(8, help="weight bits of the high-precision filters"),
+    criteria: str = typer.Option(
+        ",".join(STUDY_CRITERIA),
+        "--criteria",
+        "--criterion",
+        help=f"ranking criteria to compare, comma-separated: {', '.join(CRITERIA)} (random is "
+        "the seeded control)",
+    ),
+    seeds: int = typer.Option(
+        1, min=1, help="runs per grid point (seeds 0..N-1: calibration images, QAT data order, "
+        "random ranking); the table gives mean and standard deviation"
+    ),
     qat_epochs: int = typer.Option(1, min=0),
     assign_epochs: int | None = typer.Option(
         None, min=0, help="epochs that re-assign (default: 1 when QAT epochs > 0)"
     ),
-    mode: str = typer.Option("qat", help="qat or ptq"),
-    criterion: str = "output-error",
+    mode: str = typer.Option(
+        "qat", "--mode", "--modes", help="qat, ptq, or both comma-separated (ptq,qat)"
+    ),
+    qat_low_bits: str | None = typer.Option(
+        None, help="run QAT cells only for these low bit widths (default: all of --low-bits)"
+    ),
     tm: TmOpt = None,
     batch_size: int = typer.Option(128, min=1, help="images per step and process"),
     recipe: RecipeOpt = "default",
@@ -594,13 +640,20 @@ def study(
     threads: int | None = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """The paper's Table 2/3 sweep (8-bit ratio x activation bits): table (MD+JSON) and PNG."""
+    """Accuracy against the 8-bit ratio R, swept over activation bits, low weight bits,
+    criteria, PTQ/QAT and seeds: table (MD+JSON) and one PNG. Finished cells are kept, so a
+    rerun resumes."""
     _set_threads(threads)
     try:
         r = _floats(ratios)
-        a = tuple(int(x) for x in act_bits.split(","))
+        a = _ints(act_bits, "--act-bits")
+        lows = _ints(low_bits, "--low-bits")
+        qat_lows = _ints(qat_low_bits, "--qat-low-bits") if qat_low_bits else None
+        crits = _names(criteria, CRITERIA, "--criteria")
+        modes = _names(mode, ("ptq", "qat"), "--mode")
         phases = min(1, qat_epochs) if assign_epochs is None else assign_epochs
-        base = _qspec(0.05, tm, criterion, mode, phases, 4, None, QuantConfig())
+        base = _qspec(0.05, tm, crits[0], modes[0], phases, 4, None,
+                      QuantConfig(high_bits=high_bits))
         spec = spec_from_recipe(
             recipe,
             "qat",
@@ -612,18 +665,24 @@ def study(
             limit_train=limit_train,
             limit_test=limit_test,
         )
+        cells = study_cells(modes, a, lows, crits, r, seeds, high_bits, qat_lows)
         run = RunOptions(device=device, workers=workers)
-        rows = run_variants(checkpoint, spec, study_variants(base, r, a), out, not json_out, run)
+        rows = run_study(checkpoint, spec, base, cells, out, not json_out, run)
         if not is_main_process():
             return
         model_name = load_checkpoint(checkpoint, kind="fp32")["spec"]["model"]
     except USER_ERRORS as exc:
         fail(str(exc))
-    title = f"{model_name} on {data}: accuracy vs 8-bit ratio and activation bits"
-    md = study_markdown(rows, title)
-    write_report(out, "study", rows, md, {"model": model_name, "data": data})
-    study_plot(rows, out / "study.png", title)
+    title = f"{model_name} on {data}: accuracy vs 8-bit filter ratio R"
+    summary = study_summary(rows)
+    md = study_grid_markdown(summary, title)
+    paired = study_paired_markdown(rows)
+    if paired:
+        md += "\n" + paired
+    extra = {"model": model_name, "data": data, "summary": summary}
+    write_report(out, "study", rows, md, extra)
+    study_grid_plot(summary, out / "study.png", title)
     if json_out:
-        emit_json({"model": model_name, "data": data, "rows": rows, "plot": str(out / "study.png")})
+        emit_json({**extra, "rows": rows, "plot": str(out / "study.png")})
     else:
         typer.echo(md + f"\nwritten: {out / 'study.md'}, {out / 'study.json'}, {out / 'study.png'}")

@@ -17,5 +17,8 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "QConv2d": "qmodules",
     "QLinear": "qmodules",
     "CRITERIA": "sensitivity",
+    "DATA_CRITERIA": "sensitivity",
     "filter_scores": "sensitivity",
+    "end_to_end_errors": "sensitivity",
+    "layer_output_errors": "sensitivity",
 })

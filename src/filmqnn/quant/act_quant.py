@@ -9,9 +9,8 @@ from filmqnn.quant.formats import IntFormat
 from filmqnn.quant.weight_quant import round_ste
 
 ACT_MODES = ("lsq", "pact", "fixed")
-_SAMPLE_PER_BATCH = 1 << 14
-_SAMPLE_MAX = 1 << 18
-_CLIP_GRID = torch.linspace(0.2, 1.0, 33)
+_HIST_BINS = 8192
+_CLIP_GRID = torch.linspace(0.2, 1.0, 161)
 
 
 class _LsqQuantize(torch.autograd.Function):
@@ -45,17 +44,39 @@ class _LsqQuantize(torch.autograd.Function):
 
 
 @torch.no_grad()
-def mse_optimal_scale(sample: torch.Tensor, fmt: IntFormat) -> float:
-    """Scale that minimises the quantization MSE of `sample` over clipping fractions of its max."""
+def value_histogram(x: torch.Tensor, bins: int = _HIST_BINS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every value of `x` in `bins` equal bins over [min, max]: per non-empty bin its count and
+    the mean of its values (so a spike of equal values, e.g. an image background, is exact)."""
+    flat = x.detach().flatten().float()
+    if flat.numel() == 0:
+        return torch.zeros(0), torch.zeros(0)
+    lo, hi = flat.min(), flat.max()
+    width = (hi - lo).clamp(min=1e-12) / bins
+    idx = ((flat - lo) / width).long().clamp(0, bins - 1)
+    counts = torch.bincount(idx, minlength=bins).float()
+    sums = torch.bincount(idx, weights=flat, minlength=bins).float()
+    keep = counts > 0
+    return (sums[keep] / counts[keep]).cpu(), counts[keep].cpu()
+
+
+@torch.no_grad()
+def mse_optimal_scale(
+    sample: torch.Tensor, fmt: IntFormat, weights: torch.Tensor | None = None
+) -> float:
+    """Scale that minimises the quantization MSE of `sample` (each value counted `weights`
+    times, default once) over clipping fractions 0.2, 0.205, ..., 1 of its largest magnitude."""
     if sample.numel() == 0:
         return 1.0
+    sample = sample.double()
+    w = torch.ones_like(sample) if weights is None else weights.double()
     top = max(float(sample.max()), -float(sample.min()), 1e-8)
     if not fmt.signed:
         top = max(float(sample.max()), 1e-8)
     best, best_err = top / fmt.qmax, math.inf
     for frac in _CLIP_GRID.tolist():
         s = top * frac / fmt.qmax
-        err = float(((torch.round(sample / s).clamp(fmt.qmin, fmt.qmax) * s - sample) ** 2).mean())
+        q = torch.round(sample / s).clamp(fmt.qmin, fmt.qmax) * s
+        err = float((w * (q - sample) ** 2).sum())
         if err < best_err:
             best, best_err = s, err
     return best
@@ -75,7 +96,7 @@ class ActQuant(nn.Module):
         self.calibrating = False
         self.enabled = True
         self._ready = False  # host copy of `initialized`: no device sync per forward
-        self._samples: list[torch.Tensor] = []
+        self._samples: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     @property
     def scale(self) -> float:
@@ -88,29 +109,27 @@ class ActQuant(nn.Module):
         return f"bits={self.fmt.bits}, signed={self.fmt.signed}, mode={self.mode}"
 
     def start_calibration(self) -> None:
-        """Pass tensors through unquantized and collect a value sample to set the scale from."""
+        """Pass tensors through unquantized and collect a histogram of all their values."""
         self.calibrating = True
         self._samples = []
 
     @torch.no_grad()
     def finish_calibration(self) -> None:
-        """Set the scale to the MSE-optimal clip of the collected sample."""
+        """Set the scale to the MSE-optimal clip of every value seen (deterministic: a
+        histogram of all values, no random sample)."""
         self.calibrating = False
         if not self._samples:
             return
-        s = mse_optimal_scale(torch.cat(self._samples), self.fmt)
+        values = torch.cat([v for v, _ in self._samples])
+        counts = torch.cat([c for _, c in self._samples])
+        s = mse_optimal_scale(values, self.fmt, counts)
         self._samples = []
         self.scale_param.fill_(s * self.fmt.qmax if self.mode == "pact" else s)
         self.initialized.fill_(True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.calibrating:
-            flat = x.detach().flatten().float()
-            if flat.numel() > _SAMPLE_PER_BATCH:
-                idx = torch.randint(0, flat.numel(), (_SAMPLE_PER_BATCH,), device=flat.device)
-                flat = flat[idx]
-            if sum(t.numel() for t in self._samples) < _SAMPLE_MAX:
-                self._samples.append(flat.cpu())
+            self._samples.append(value_histogram(x))
             return x
         if not self.enabled:
             return x

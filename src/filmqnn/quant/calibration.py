@@ -8,12 +8,21 @@ from torch import nn
 from filmqnn.quant.act_quant import ActQuant
 
 
+class _Collected(Exception):
+    """Raised once the quantizer being calibrated has its sample: the rest of the pass is idle."""
+
+
+def _stop(mod: nn.Module, args: tuple, out: torch.Tensor) -> None:
+    raise _Collected
+
+
 @torch.no_grad()
 def calibrate(model: nn.Module, batches: Iterable[torch.Tensor]) -> int:
     """Run `batches` through `model` and set every activation scale; returns images seen.
 
     Quantizers are calibrated one after another in execution order, so each one sees the
-    already-quantized output of the quantizers before it, as in deployment.
+    already-quantized output of the quantizers before it, as in deployment. Each pass stops
+    at the quantizer being calibrated (nothing after it can change its sample).
     """
     batches = list(batches)
     quantizers = [m for m in model.modules() if isinstance(m, ActQuant)]
@@ -32,8 +41,15 @@ def calibrate(model: nn.Module, batches: Iterable[torch.Tensor]) -> int:
             continue
         seen.append(q)
         q.start_calibration()
-        for x in batches:
-            model(x)
+        stop = q.register_forward_hook(_stop)
+        try:
+            for x in batches:
+                try:
+                    model(x)
+                except _Collected:
+                    pass
+        finally:
+            stop.remove()
         q.finish_calibration()
         q.enabled = True
     for q in quantizers:

@@ -6,10 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from filmqnn.quant.act_quant import ActQuant
+from filmqnn.quant.conversion import quant_layers
 from filmqnn.quant.qmodules import QConv2d, QLinear
 from filmqnn.quant.weight_quant import fake_quantize_weight
 
-CRITERIA = ("output-error", "weight-error", "fisher")
+CRITERIA = ("output-error", "weight-error", "fisher", "random")
+DATA_CRITERIA = ("output-error", "fisher")  # the criteria that need a batch of real data
 Layers = list[tuple[str, QConv2d | QLinear]]
 
 
@@ -27,10 +30,8 @@ def _apply(layer: QConv2d | QLinear, x: torch.Tensor, w: torch.Tensor) -> torch.
 
 
 @torch.no_grad()
-def output_error_scores(
-    model: nn.Module, layers: Layers, batch: torch.Tensor
-) -> dict[str, torch.Tensor]:
-    """Paper Eq. 4: E_k = ||W_k A - Q_low(W_k) A||_2 on each layer's real quantized input A."""
+def layer_inputs(model: nn.Module, layers: Layers, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each layer's real (quantized) input when `model` runs `batch` in eval mode."""
     inputs: dict[str, torch.Tensor] = {}
     hooks = [
         layer.register_forward_hook(
@@ -46,12 +47,78 @@ def output_error_scores(
     finally:
         for h in hooks:
             h.remove()
+    return inputs
+
+
+@torch.no_grad()
+def output_error_scores(
+    model: nn.Module, layers: Layers, batch: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Paper Eq. 4: E_k = ||W_k A - Q_low(W_k) A||_2 on each layer's real quantized input A."""
+    inputs = layer_inputs(model, layers, batch)
     scores = {}
     for name, layer in layers:
         err = _apply(layer, inputs[name], _low_bit_error(layer))
         dims = [d for d in range(err.dim()) if d != 1]
         scores[name] = err.pow(2).sum(dim=dims).sqrt()
     return scores
+
+
+@torch.no_grad()
+def layer_output_errors(model: nn.Module, batch: torch.Tensor) -> dict[str, float]:
+    """Per layer, ||W A - Q(W) A|| / ||W A|| at the layer's current per-filter bit widths, on its
+    real quantized input A: how far the layer's output moves through its weight quantization."""
+    layers = quant_layers(model)
+    inputs = layer_inputs(model, layers, batch)
+    out = {}
+    for name, layer in layers:
+        w = layer.weight.detach()
+        ref = _apply(layer, inputs[name], w)
+        err = ref - _apply(layer, inputs[name], layer.quantized_weight().detach())
+        out[name] = float(err.norm() / ref.norm().clamp(min=1e-12))
+    return out
+
+
+@torch.no_grad()
+def end_to_end_errors(model: nn.Module, batch: torch.Tensor) -> dict[str, float]:
+    """Per layer, ||y_q - y|| / ||y|| of its output: y_q in the quantized model, y in the same
+    model unquantized (BN folded, weights exact, activations exact but for the ReLU that an
+    unsigned quantizer stands for): how far quantization has moved the network by that layer."""
+    layers = quant_layers(model)
+    quantizers = [q for q in model.modules() if isinstance(q, ActQuant)]
+
+    def outputs() -> dict[str, torch.Tensor]:
+        outs: dict[str, torch.Tensor] = {}
+        hooks = [
+            layer.register_forward_hook(lambda m, a, o, n=name: outs.__setitem__(n, o.detach()))
+            for name, layer in layers
+        ]
+        was_training = model.training
+        model.eval()
+        try:
+            model(batch)
+        finally:
+            model.train(was_training)
+            for h in hooks:
+                h.remove()
+        return outs
+
+    quantized = outputs()
+    for _, layer in layers:
+        layer.quant_enabled = False
+    for q in quantizers:
+        q.forward = (lambda x: x) if q.fmt.signed else (lambda x: x.clamp(min=0))
+    try:
+        exact = outputs()
+    finally:
+        for _, layer in layers:
+            layer.quant_enabled = True
+        for q in quantizers:
+            del q.forward
+    return {
+        n: float((quantized[n] - exact[n]).norm() / exact[n].norm().clamp(min=1e-12))
+        for n in exact
+    }
 
 
 @torch.no_grad()
@@ -87,16 +154,35 @@ def fisher_scores(
     }
 
 
+def random_scores(layers: Layers, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Seeded uniform random scores: the control that a sensitivity criterion has to beat.
+
+    Layer i draws from its own generator (seed, i), so the choice in one layer does not depend
+    on the sizes of the layers before it, and every process of a DDP run draws the same.
+    """
+    out = {}
+    for i, (name, layer) in enumerate(layers):
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
+        out[name] = torch.rand(layer.num_filters, generator=gen).to(layer.weight.device)
+    return out
+
+
 def filter_scores(
     criterion: str,
     model: nn.Module,
     layers: Layers,
     batch: torch.Tensor | None = None,
     target: torch.Tensor | None = None,
+    seed: int = 0,
 ) -> dict[str, torch.Tensor]:
-    """Score every filter of every layer by `criterion` (higher = more sensitive to low bits)."""
+    """Score every filter of every layer by `criterion` (higher = more sensitive to low bits).
+
+    `seed` only matters for `random`, the seeded control criterion.
+    """
     if criterion not in CRITERIA:
         raise ValueError(f"unknown sensitivity criterion {criterion!r}; use one of {CRITERIA}")
+    if criterion == "random":
+        return random_scores(layers, seed)
     if criterion == "weight-error":
         return weight_error_scores(layers)
     if batch is None:

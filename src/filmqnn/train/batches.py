@@ -162,14 +162,16 @@ def first_batches(
 ) -> list[Batch]:
     """`count` batches to calibrate and assign from, the same on every rank.
 
-    In-memory sets: their first images (stored shuffled). Image folders, stored sorted by
-    class: the first images of a fixed seeded shuffle, so the batches mix classes.
+    In-memory sets (stored shuffled): seed 0 takes their first images, seed s the s-th block
+    of `batch_size * count` images after them (wrapping round), so seeds calibrate on
+    different images. Image folders, stored sorted by class: the first images of a seeded
+    shuffle, so the batches mix classes.
     """
     n = len(dataset)  # type: ignore[arg-type]
     if uses_workers(dataset):
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     else:
-        order = torch.arange(n)
+        order = torch.roll(torch.arange(n), -((seed * batch_size * count) % max(n, 1)))
     order = order[: batch_size * count]
     return list(islice(iterate(dataset, order, batch_size, workers=workers), count))
 

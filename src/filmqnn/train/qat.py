@@ -100,7 +100,12 @@ def load_quantized(path: str | Path) -> tuple[fx.GraphModule, dict[str, Any]]:
 
 
 def assign_distributed(
-    model: nn.Module, qspec: QuantSpec, x: torch.Tensor, y: torch.Tensor, dist: DistInfo
+    model: nn.Module,
+    qspec: QuantSpec,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    dist: DistInfo,
+    seed: int = 0,
 ) -> Assignment:
     """Score filters on this rank's batch, sum the scores over all ranks, pick and apply.
 
@@ -109,7 +114,7 @@ def assign_distributed(
     """
     layers = quant_layers(model)
     fixed = {layers[0][0], layers[-1][0]} if qspec.config.first_last_high else set()
-    scores = filter_scores(qspec.criterion, model, layers, x, y)
+    scores = filter_scores(qspec.criterion, model, layers, x, y, seed=seed)
     all_reduce_sum_many([scores[name] for name, _ in layers], dist)
     assignment = assign_from_scores(layers, scores, qspec.ratio, qspec.tm, qspec.criterion, fixed)
     chosen = [i for la in assignment.layers for i in (-1, *la.high_filters)]
@@ -180,14 +185,14 @@ def quantize_fp32(
             assignment = fixed_assignment
             apply_assignment(quant_layers(model), assignment)
         else:
-            assignment = assign_distributed(model, qspec, calib[0], pairs[0][1], dist)
+            assignment = assign_distributed(model, qspec, calib[0], pairs[0][1], dist, spec.seed)
         calibrate(model, calib)
 
     state_holder = {"assignment": assignment}
 
     def reassign(x: torch.Tensor, y: torch.Tensor, epoch: int) -> None:
         if fixed_assignment is None and epoch < qspec.assign_epochs:
-            state_holder["assignment"] = assign_distributed(model, qspec, x, y, dist)
+            state_holder["assignment"] = assign_distributed(model, qspec, x, y, dist, spec.seed)
 
     batches = EpochBatches(
         train.dataset,
