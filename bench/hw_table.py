@@ -1,16 +1,20 @@
 """The docs table: modelled FPS / resources of the paper's models vs the paper and W4/W8.
 
-Run: .venv/bin/python bench/hw_table.py [--ratio 0.05]
+Run: .venv/bin/python bench/hw_table.py [--ratio 0.05] [--csim out/*.json]
 ResNet-18, ResNet-50, MobileNet-V2 at 224x224 on ZCU102 @ 150 MHz and PYNQ-Z2 @ 100 MHz:
 the mixed design (r = 5 %), the uniform W8A5 and W4A5 designs found by the same DSE, the
 paper's reported FPS (FILM-QNN, FPGA'22, Tables 5 and 6) and the project's FPS target with
 whether the mixed design meets it; then the share of the mixed design's frame cycles per
-layer category. Every filmqnn figure is modelled.
+layer category. Every filmqnn figure is modelled. ``--csim`` adds the implemented engine's
+column from ``bench/csim_224.py --json`` results (C-sim cycles at the paper's clock, first/last
+8-bit / every layer mixed).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from filmqnn.hw.devices import load_board
 from filmqnn.hw.dse import explore
@@ -60,11 +64,18 @@ def _res(r) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ratio", type=float, default=0.05)
+    ap.add_argument("--csim", type=Path, nargs="*", default=[],
+                    help="bench/csim_224.py --json results for the implemented-engine column")
     args = ap.parse_args()
+    csim = {}
+    for f in args.csim:
+        r = json.loads(f.read_text())
+        csim[(r["board"], r["model"], r["first_last_8bit"])] = r["csim_fps"]
+    col = " implemented engine, C-sim cycles (first/last 8-bit / every layer mixed) |"
     print("| board @ MHz | model | paper FPS | mixed FPS (modelled) | target | met | ceiling "
           "| mixed LUT / DSP / BRAM18K | mixed design Tm,Tm8,Tn,Tr,Tc,G,ports,buf,store "
-          "| W8A5 FPS | W4A5 FPS |")
-    print("|---|---|---:|---:|---:|---|---:|---|---|---:|---:|")
+          "| W8A5 FPS | W4A5 FPS |" + (col if csim else ""))
+    print("|---|---|---:|---:|---:|---|---:|---|---|---:|---:|" + ("---:|" if csim else ""))
     shares = []
     for board, clock in BOARDS:
         b = load_board(board)
@@ -78,7 +89,9 @@ def main() -> None:
                   f"{fps:.1f} | {target} | {'yes' if fps >= target else 'no'} | "
                   f"{mixed.fps_ceiling:.1f} | {_res(mixed)} | "
                   f"{d.Tm},{d.Tm8},{d.Tn},{d.Tr},{d.Tc},{d.G},{d.ports},{d.buf},{d.store} | "
-                  f"{w8.performance['fps']:.1f} | {w4.performance['fps']:.1f} |")
+                  f"{w8.performance['fps']:.1f} | {w4.performance['fps']:.1f} |"
+                  + (f" {csim.get((board, model, True), '')} / "
+                     f"{csim.get((board, model, False), '')} |" if csim else ""))
             shares.append((board, model, _shares(L, mixed.performance)))
     print("\nShare of the mixed design's frame cycles (modelled):\n")
     print("| board | model | " + " | ".join(CATEGORIES) + " |")
