@@ -19,11 +19,10 @@ import numpy as np
 import torch
 
 from filmqnn.data import load_dataset
-from filmqnn.lower.deploy import to_deploy
 from filmqnn.lower.export import lower_checkpoint
+from filmqnn.lower.fidelity import layer_agreement
 from filmqnn.lower.graph import IntGraph
-from filmqnn.lower.requant import REQUANT_MANTISSA_BITS, quantize_input
-from filmqnn.quant.act_quant import ActQuant
+from filmqnn.lower.requant import REQUANT_MANTISSA_BITS
 from filmqnn.ref.evaluate import evaluate_artifact
 from filmqnn.ref.executor import ReferenceExecutor
 from filmqnn.train.qat import load_quantized
@@ -48,28 +47,9 @@ def design_variant(graph: IntGraph) -> IntGraph:
     return g
 
 
-@torch.no_grad()
 def teacher_forced(model: torch.nn.Module, graph: IntGraph, x: torch.Tensor) -> list[float]:
     """Per requantizing layer: the fraction of output integers that differ from fake-quant."""
-    seen: list[torch.Tensor] = []
-    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(torch.round(o / m.scale)))
-             for m in model.modules() if isinstance(m, ActQuant)]
-    model.eval()(x)
-    for h in hooks:
-        h.remove()
-    deploy = to_deploy(graph)
-    env = {graph.input: quantize_input(x, deploy.input_scale).long()}
-    requant = [op for op in deploy.ops if op.node.requantizes]
-    for op, q in zip(requant, seen[1:], strict=True):
-        env[op.node.output] = q.reshape(-1, *graph.tensors[op.node.output].shape).long()
-    rates = []
-    for op in deploy.ops:
-        if op.node.requantizes:
-            out = op(*(env[i] for i in op.node.inputs))
-            rates.append(float((out != env[op.node.output]).float().mean()))
-        elif op.node.output not in env:
-            env[op.node.output] = op(*(env[i] for i in op.node.inputs))
-    return rates
+    return [differ for _, differ, _ in layer_agreement(model, graph, x)]
 
 
 def main() -> None:

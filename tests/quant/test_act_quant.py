@@ -86,3 +86,26 @@ def test_calibration_uses_every_value_and_is_deterministic():
     spike = torch.full((1000,), -0.8125)
     v, c = value_histogram(spike)  # one repeated value (an image background) stays exact
     assert v.tolist() == [-0.8125] and c.tolist() == [1000.0]
+
+
+def test_ties_round_as_the_integer_requantization():
+    """An exact tie x = (k + 1/2) s quantizes half up, as ``(v + 2^(S-1)) >> S`` does on the
+    accelerator; the network input's quantizer rounds half to even, as the host does."""
+    from filmqnn.lower.requant import requantize
+    from filmqnn.quant.formats import INPUT_FORMAT
+
+    q = ActQuant(activation_format(5, signed=True), "fixed")
+    q.scale_param.data.fill_(1.0)
+    q.initialized.fill_(True)
+    ties = torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5])
+    with torch.no_grad():
+        got = q(ties)
+    assert got.tolist() == [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0]
+    assert q.quantize_int(ties).tolist() == [-2, -1, 0, 1, 2, 3]
+    acc = (2 * ties).long()  # v = acc / 2: requantize with mult 1, shift 1
+    assert requantize(acc, torch.tensor(1), torch.tensor(1), -16, 15).tolist() == got.tolist()
+    inp = ActQuant(INPUT_FORMAT, "fixed", half_even=True)
+    inp.scale_param.data.fill_(1.0)
+    inp.initialized.fill_(True)
+    with torch.no_grad():
+        assert inp(ties).tolist() == [-2.0, -2.0, -0.0, 0.0, 2.0, 2.0]

@@ -144,7 +144,7 @@ def test_quantized_model_and_criteria_run_on_cuda_tensors(name):
         s = torch.tensor(0.1, device="cuda")
         ctx = types.SimpleNamespace(needs_input_grad=(True, True))
         ctx.save_for_backward = lambda *t: setattr(ctx, "saved_tensors", t)
-        y = _LsqQuantize.forward(ctx, xc, s, -16, 15, 0.01)
+        y = _LsqQuantize.forward(ctx, xc, s, -16, 15, 0.01, False)
         gx, gs, *_ = _LsqQuantize.backward(ctx, torch.ones_like(y))
         assert gx.device.type == gs.device.type == "cuda"
 

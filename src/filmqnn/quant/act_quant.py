@@ -6,15 +6,21 @@ import torch
 from torch import nn
 
 from filmqnn.quant.formats import IntFormat
-from filmqnn.quant.weight_quant import round_ste
 
 ACT_MODES = ("lsq", "pact", "fixed")
 _HIST_BINS = 8192
 _CLIP_GRID = torch.linspace(0.2, 1.0, 161)
 
 
+def round_half_up(x: torch.Tensor) -> torch.Tensor:
+    """floor(x + 1/2): how the integer requantization rounds, ``(v + 2^(S-1)) >> S``
+    (DESIGN.md §2), so a tie quantizes the same in training and on the accelerator."""
+    return torch.floor(x + 0.5)
+
+
 class _LsqQuantize(torch.autograd.Function):
-    """LSQ fake-quantization in one op: y = clamp(round(x/s), qmin, qmax) * s.
+    """LSQ fake-quantization in one op: y = clamp(round(x/s), qmin, qmax) * s, rounding half
+    up (the requantization's rounding) or, for the network input, half to even (the host's).
 
     Gradients (Esser et al., 2020): dy/dx = 1 where round(x/s) lies in the range, else 0;
     dy/ds = round(x/s) - x/s there, qmin or qmax outside, scaled by g = 1/sqrt(numel * qmax).
@@ -23,9 +29,9 @@ class _LsqQuantize(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, s, qmin: int, qmax: int, g: float):  # type: ignore[override]
+    def forward(ctx, x, s, qmin: int, qmax: int, g: float, half_even: bool):  # type: ignore[override]
         xs = x / s
-        r = torch.round(xs)
+        r = torch.round(xs) if half_even else round_half_up(xs)
         q = r.clamp(qmin, qmax)
         ctx.save_for_backward(xs, q, r == q)
         ctx.g = g
@@ -40,7 +46,7 @@ class _LsqQuantize(torch.autograd.Function):
             flat = grad.reshape(-1)
             grad_s = (torch.dot(q.reshape(-1), flat) - torch.dot(xs.reshape(-1),
                       grad_x.reshape(-1))) * ctx.g
-        return grad_x, grad_s, None, None, None
+        return grad_x, grad_s, None, None, None, None
 
 
 @torch.no_grad()
@@ -85,8 +91,11 @@ def mse_optimal_scale(
 class ActQuant(nn.Module):
     """Fake-quantizes a tensor to `fmt` with one real scale; real value = scale * integer."""
 
-    def __init__(self, fmt: IntFormat, mode: str = "lsq") -> None:
+    def __init__(self, fmt: IntFormat, mode: str = "lsq", half_even: bool = False) -> None:
         super().__init__()
+        # ties round half up as the integer requantization does; the network input's
+        # quantizer rounds half to even as the host does (and ONNX QuantizeLinear)
+        self.half_even = half_even
         if mode not in ACT_MODES:
             raise ValueError(f"activation quantizer mode {mode!r}; use one of {ACT_MODES}")
         self.fmt = fmt
@@ -106,7 +115,8 @@ class ActQuant(nn.Module):
         return float(self.scale_param.detach().abs())
 
     def extra_repr(self) -> str:
-        return f"bits={self.fmt.bits}, signed={self.fmt.signed}, mode={self.mode}"
+        rounding = "half-even" if self.half_even else "half-up"
+        return f"bits={self.fmt.bits}, signed={self.fmt.signed}, mode={self.mode}, {rounding}"
 
     def start_calibration(self) -> None:
         """Pass tensors through unquantized and collect a histogram of all their values."""
@@ -144,9 +154,11 @@ class ActQuant(nn.Module):
             alpha = self.scale_param.abs()
             s = (alpha / qmax).detach()
             y = torch.minimum(torch.maximum(x, qmin * alpha / qmax), alpha)
-            return round_ste(y / s) * s
+            v = y / s
+            r = torch.round(v) if self.half_even else round_half_up(v)
+            return (v + (r - v).detach()) * s
         g = 1.0 / math.sqrt(x[0].numel() * qmax)  # no gradient reaches a fixed scale
-        return _LsqQuantize.apply(x, self.scale_param.abs(), qmin, qmax, g)
+        return _LsqQuantize.apply(x, self.scale_param.abs(), qmin, qmax, g, self.half_even)
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super()._load_from_state_dict(*args, **kwargs)
@@ -155,4 +167,6 @@ class ActQuant(nn.Module):
     @torch.no_grad()
     def quantize_int(self, x: torch.Tensor) -> torch.Tensor:
         """The integers this quantizer represents x with (deploy and lowering use these)."""
-        return torch.round(x / self.scale).clamp(self.fmt.qmin, self.fmt.qmax).to(torch.int32)
+        v = x / self.scale
+        r = torch.round(v) if self.half_even else round_half_up(v)
+        return r.clamp(self.fmt.qmin, self.fmt.qmax).to(torch.int32)

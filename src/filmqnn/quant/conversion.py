@@ -187,7 +187,7 @@ def _insert_activation_quantizers(gm: fx.GraphModule, cfg: QuantConfig) -> None:
         users = list(node.users)
         single_relu = len(users) == 1 and _is_relu(gm, users[0])
         if node.op == "placeholder":
-            _insert_quant(gm, node, ActQuant(INPUT_FORMAT, mode="fixed"))
+            _insert_quant(gm, node, ActQuant(INPUT_FORMAT, mode="fixed", half_even=True))
         elif _is_relu(gm, node):
             _insert_quant(gm, node, ActQuant(unsigned, cfg.act_mode))
             if not isinstance(_module(gm, node), nn.ReLU6):  # the clamp at 0 is the ReLU
