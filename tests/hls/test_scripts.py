@@ -120,7 +120,7 @@ def test_run_hls_script_all_steps(tmp_path, board, mhz, period):
         "-cflags",
         f"-std=c++14 -I{tmp_path / 'src'}",
     ] in adds
-    argv = f"{tmp_path / 'data/ddr.bin'} {tmp_path / 'data/expected.bin'}"
+    argv = f"{tmp_path / 'data/tb_ddr.bin'} {tmp_path / 'data/expected.bin'}"
     assert calls(rec, "csim_design") == [["csim_design", "-argv", argv]]
     assert calls(rec, "cosim_design")[0][-2:] == ["-argv", argv]
     assert calls(rec, "export_design") == [

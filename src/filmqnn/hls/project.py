@@ -8,6 +8,9 @@ Layout of the project directory::
     src/engine.h, src/engine_config.h, src/engine_counters.h (C-sim only)
     csim/csim_api.cpp     the C-simulation library's C API (includes src/engine.cpp)
     data/ddr.bin          the DDR image without a frame (descriptors, tables, weights)
+    tb/testbench.cpp      the Vitis HLS testbench: one frame through the kernel vs the reference
+    data/tb_ddr.bin       the DDR image with that frame written (the testbench's input)
+    data/expected.bin     the reference's outputs for it, as the kernel writes them
     run_hls.tcl, vivado/<board>_bd.tcl, README.md
 """
 
@@ -19,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import numpy as np
 
 from filmqnn.atomic import atomic_dir
 from filmqnn.hls import scripts
-from filmqnn.hls.ddr_image import DdrImage, build_image
+from filmqnn.hls.ddr_image import DdrImage, build_image, pack_tensor, write_input
 from filmqnn.hls.layout import DESC_FIELDS, DESC_WORDS, FLAGS, OPS, TABLE_WORDS
 from filmqnn.hls.pe_codegen import pe_functions
 from filmqnn.hls.plan import EngineDesign, EngineLayer, buffer_bounds, plan_network
@@ -149,6 +153,10 @@ def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: st
     image = build_image(graph, layers, d)
     files = render_sources(d, layers, image)
     files.update(_scripts(d, board))
+    tb_ddr, expected = testbench_data(graph, image, d)
+    files["tb/testbench.cpp"] = _env().get_template("testbench.cpp.j2").render(
+        outputs=_tb_outputs(graph, image), ports=d.ports, queue=image.queue,
+        n_layers=image.n_layers)
     cycles = {lp.name: int(lp.cycles) for lp in perf}
     out = Path(out)
     with atomic_dir(out, "project.json", ProjectError, "a filmqnn HLS project") as tmp:
@@ -159,8 +167,10 @@ def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: st
             path.write_text(text)
             hashes[rel] = sha256(text.encode())
         (tmp / "data").mkdir(exist_ok=True)
-        (tmp / "data/ddr.bin").write_bytes(image.data.tobytes())
-        hashes["data/ddr.bin"] = sha256(image.data.tobytes())
+        for rel, blob in (("data/ddr.bin", image.data.tobytes()), ("data/tb_ddr.bin", tb_ddr),
+                          ("data/expected.bin", expected)):
+            (tmp / rel).write_bytes(blob)
+            hashes[rel] = sha256(blob)
         (tmp / "design.json").write_text(json.dumps({"board": board.name, "design": design},
                                                     indent=1) + "\n")
         meta = {
@@ -180,6 +190,45 @@ def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: st
         (tmp / "project.json").write_text(json.dumps(meta, indent=1) + "\n")
     return {"project": str(out), "layers": len(layers), "ddr_bytes": int(len(image.data)),
             "board": board.name, "engine": d.to_dict()}
+
+
+#: Seed of the testbench's frame (random signed 8-bit input).
+TB_SEED = 0
+
+
+def testbench_data(graph: IntGraph, image: DdrImage, d: EngineDesign) -> tuple[bytes, bytes]:
+    """The testbench's DDR image (``image`` with one random frame written) and the integer
+    reference's outputs for that frame as the kernel lays them out: int32 logits in
+    physical channel order, 5-bit maps as their packed region."""
+    import torch
+
+    from filmqnn.ref.executor import ReferenceExecutor
+
+    shape = tuple(graph.tensors[graph.input].shape)
+    x = np.random.default_rng(TB_SEED).integers(-128, 128, size=shape)
+    data = image.data.copy()
+    write_input(image, data, x)
+    outs = ReferenceExecutor(graph).run_int(torch.from_numpy(x[None]).to(torch.int32))
+    expected = b""
+    for name, y in zip(graph.outputs, outs, strict=True):
+        t = graph.tensors[name]
+        y = y[0].numpy().astype(np.int64).reshape(t.shape)
+        phys = y if t.order is None else y[np.asarray(t.order)]
+        reg = image.tensors[name]
+        if reg.kind == "int32":
+            expected += phys.reshape(-1).astype("<i4").tobytes()
+        else:
+            expected += pack_tensor(phys, bool(reg.signed), d.geo)
+    return data.tobytes(), expected
+
+
+def _tb_outputs(graph: IntGraph, image: DdrImage) -> list[dict[str, Any]]:
+    out = []
+    for name in graph.outputs:
+        reg = image.tensors[name]
+        out.append({"name": name, "addr": reg.addr, "beats": reg.beats,
+                    "int32": reg.kind == "int32", "count": int(np.prod(reg.shape))})
+    return out
 
 
 def _scripts(d: EngineDesign, board: Board) -> dict[str, str]:

@@ -28,7 +28,7 @@ DEFAULT_TOP = "filmqnn_engine"
 DEFAULT_HLS_PROJECT = "filmqnn_hls"
 DEFAULT_SOURCES = ("src/engine.cpp",)
 DEFAULT_TESTBENCH = "tb/testbench.cpp"
-DEFAULT_TB_ARGS = ("data/ddr.bin", "data/expected.bin")
+DEFAULT_TB_ARGS = ("data/tb_ddr.bin", "data/expected.bin")
 HLS_STEPS = ("csim", "csynth", "cosim", "export")
 
 # Full part numbers (device-package-speed[-temperature]) for boards whose JSON ``part`` holds
