@@ -19,6 +19,26 @@ from filmqnn.quant.formats import ACT_BITS
 PORT_WIDTH = {"A": "a_mult", "D": "d_port", "B": "b_port"}
 
 
+def _port_terms(scheme: PackingScheme, port: str, cast: str) -> str:
+    """The sum of the operands the scheme places on ``port``, each cast (``cast``: the C++
+    cast prefix) and shifted to its offset."""
+    terms = [f"({cast}w{i} << {t.offset})"
+             for i, t in enumerate(scheme.weight_terms) if t.port == port]
+    terms += [f"({cast}x{j} << {t.offset})"
+              for j, t in enumerate(scheme.act_terms) if t.port == port]
+    return " + ".join(terms) or "0"
+
+
+def _fields(scheme: PackingScheme) -> list[tuple[int, str, int, int]]:
+    """(index, output slot, LSB, read width) of every field of P."""
+    n_w = len(scheme.weight_terms)
+    out = []
+    for k, (fl, width) in enumerate(zip(scheme.fields, scheme.read_widths, strict=True)):
+        (i, j), = fl.products
+        out.append((k, f"f[{i}][{j}]" if n_w == 2 else f"f[{j}]", fl.lsb, width))
+    return out
+
+
 def _dsp_function(name: str, scheme: PackingScheme, wtype: str) -> str:
     spec = scheme.spec
     n_w, n_a = len(scheme.weight_terms), len(scheme.act_terms)
@@ -36,21 +56,16 @@ def _dsp_function(name: str, scheme: PackingScheme, wtype: str) -> str:
     ]
     for port in ("A", "D", "B"):
         width = getattr(spec, PORT_WIDTH[port])
-        terms = [f"((ap_int<{width}>)w{i} << {t.offset})"
-                 for i, t in enumerate(scheme.weight_terms) if t.port == port]
-        terms += [f"((ap_int<{width}>)x{j} << {t.offset})"
-                  for j, t in enumerate(scheme.act_terms) if t.port == port]
-        lines.append(f"    ap_int<{width}> {port} = {' + '.join(terms) or '0'};")
+        terms = _port_terms(scheme, port, f"(ap_int<{width}>)")
+        lines.append(f"    ap_int<{width}> {port} = {terms};")
     lines += [
         f"    ap_int<{spec.preadd}> AD = A + D;  // pre-adder",
         f"    ap_int<{spec.p_port}> P = AD * B;",
         "#pragma HLS bind_op variable=P op=mul impl=dsp",
     ]
-    for k, (fl, width) in enumerate(zip(scheme.fields, scheme.read_widths, strict=True)):
-        (i, j), = fl.products
-        target = f"f[{i}][{j}]" if n_w == 2 else f"f[{j}]"
-        borrow = f" + (int)P[{fl.lsb - 1}]" if k > 0 else ""
-        lines.append(f"    {{ ap_int<{width}> v = P.range({fl.lsb + width - 1}, {fl.lsb}); "
+    for k, target, lsb, width in _fields(scheme):
+        borrow = f" + (int)P[{lsb - 1}]" if k > 0 else ""
+        lines.append(f"    {{ ap_int<{width}> v = P.range({lsb + width - 1}, {lsb}); "
                      f"{target} = v{borrow}; }}")
     lines += ["#endif", "}"]
     return "\n".join(lines)
@@ -60,24 +75,18 @@ def _native_body(scheme: PackingScheme) -> list[str]:
     """The function body in ``long long``: every value wrapped to its ``ap_int`` width by
     ``pe_wrap`` (two's complement), so each field holds the bits the ``ap_int`` body gets."""
     spec = scheme.spec
-    n_w = len(scheme.weight_terms)
     lines = []
     for port in ("A", "D", "B"):
         width = getattr(spec, PORT_WIDTH[port])
-        terms = [f"((unsigned long long)(long long)w{i} << {t.offset})"
-                 for i, t in enumerate(scheme.weight_terms) if t.port == port]
-        terms += [f"((unsigned long long)(long long)x{j} << {t.offset})"
-                  for j, t in enumerate(scheme.act_terms) if t.port == port]
-        lines.append(f"    long long {port} = pe_wrap({' + '.join(terms) or '0'}, {width});")
+        terms = _port_terms(scheme, port, "(unsigned long long)(long long)")
+        lines.append(f"    long long {port} = pe_wrap({terms}, {width});")
     lines += [
         f"    long long AD = pe_wrap((unsigned long long)(A + D), {spec.preadd});",
         f"    long long P = pe_wrap((unsigned long long)(AD * B), {spec.p_port});",
     ]
-    for k, (fl, width) in enumerate(zip(scheme.fields, scheme.read_widths, strict=True)):
-        (i, j), = fl.products
-        target = f"f[{i}][{j}]" if n_w == 2 else f"f[{j}]"
-        borrow = f" + (int)((P >> {fl.lsb - 1}) & 1)" if k > 0 else ""
-        lines.append(f"    {target} = (int)pe_wrap((unsigned long long)P >> {fl.lsb}, {width})"
+    for k, target, lsb, width in _fields(scheme):
+        borrow = f" + (int)((P >> {lsb - 1}) & 1)" if k > 0 else ""
+        lines.append(f"    {target} = (int)pe_wrap((unsigned long long)P >> {lsb}, {width})"
                      f"{borrow};")
     return lines
 

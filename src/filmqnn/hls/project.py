@@ -108,8 +108,8 @@ def manifest_sha(artifact: str | Path) -> str:
     return sha256((Path(artifact) / MANIFEST).read_bytes())
 
 
-def model_layers(artifact: str | Path, design: dict[str, Any], board: Board,
-                 opts: EngineOptions = IMPLEMENTED) -> list[LayerPerf]:
+def model_perf(artifact: str | Path, design: dict[str, Any], board: Board,
+               opts: EngineOptions = IMPLEMENTED) -> list[LayerPerf]:
     """``hw.performance``'s layers for the artifact's layers on this design, with the
     kernel's engine modes ``opts``: the cycles the C-sim is checked against and the per-layer
     choices the descriptors carry (chunks per step)."""
@@ -148,7 +148,7 @@ def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: st
     model's cycles per layer, which `filmqnn csim` checks the C-sim against. ``opts``: the
     engine modes the kernel runs with (default: every mode it has)."""
     d = engine_design(design, board, opts)
-    perf = model_layers(artifact, design, board, opts) if artifact else []
+    perf = model_perf(artifact, design, board, opts) if artifact else []
     layers = plan_network(graph, d, {lp.name: (lp.chunks, lp.rows) for lp in perf})
     image = build_image(graph, layers, d)
     files = render_sources(d, layers, image)

@@ -37,7 +37,6 @@ from filmqnn.hw.devices import Board
 from filmqnn.hw.gathers import gather_extra
 from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.residency import chip_flags_of, out_pixels, store_words
-from filmqnn.lower import packing
 from filmqnn.quant.formats import ACT_BITS, INPUT_BITS
 from filmqnn.tile_rule import tiled_high_filters
 
@@ -203,11 +202,6 @@ def _split(total: int, tile: Any) -> tuple[Any, Any, Any]:
 def beats(bits: Any, axi_bits: int) -> Any:
     """AXI beats to move ``bits`` over one port."""
     return _cdiv(np.ceil(np.asarray(bits, dtype=np.float64)).astype(np.int64), axi_bits)
-
-
-def act_beats(channels: Any, pixels: Any, G: Any, axi_bits: int) -> Any:
-    """Beats of a packed activation tile: ceil(ch/G) words of 5G bits per pixel."""
-    return packing.activation_beats(channels, pixels, G, axi_bits)
 
 
 def row_burst_beats(tn: Any, rows: Any, cols: Any, pad: int, G: Any, axi_bits: int) -> Any:
