@@ -696,11 +696,20 @@ def _layer_cycles(
     )
     total = total + first + first_load + AXI_LATENCY
     # the last group prefetches nothing; its write-back and write response are exposed
-    g = qs[3]["l"]
+    g, f = qs[3]["l"], qs[3]["f"]
     fin = transition(
         g["c_before"], g["c_last"], nxt_tile["c_first"], g["d_last"], tile_load(g, nxt_tile),
         nxt_tile["d_after"], seq,
     ) - g["c_last"]
+    # ... and starts once the write-back before it is done: with several groups in the tile,
+    # the group before's write (begun at its compute end) may outlast the last compute
+    last_l = g["inner"] + fin + g["c_last"]
+    slot_f = f["inner"] + transition(f["c_before"], f["c_last"], g["c_first"], f["d_last"],
+                                     g["first"], g["d_after"], seq)
+    slot_f = np.where(P_m > 2, np.maximum(slot_f, f["w"]), slot_f)
+    counted = np.maximum(last_l, f["w"]) - fin
+    before = np.maximum(g["inner"] + g["c_last"], f["c_last"] + f["w"] - slot_f)
+    total = total + np.where(multi_m, np.maximum(before - counted, 0), 0)
     total = total + g["w"] - fin + AXI_LATENCY - seq
     total = np.maximum(total, np.ceil(bits / ddr_bits)) + layer_launch(opts)
     total = total + table_cycles(ly, axi_bits, ports, ddr_bits, indexed)
