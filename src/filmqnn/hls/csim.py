@@ -21,8 +21,8 @@ from filmqnn.hls.project import KERNEL_FILES, ProjectError, load_project
 from filmqnn.pynq.host_io import restore_order
 
 CXXFLAGS = ("-O2", "-DNDEBUG", "-std=c++14", "-fPIC", "-shared", "-w")
-#: The PE multiplies in 64-bit integers instead of ap_int (hls/pe_codegen.py): same bits, ~4x
-#: faster C-simulation.
+#: The PE multiplies in 64-bit integers instead of ap_int (hls/pe_codegen.py): the same bits,
+#: a faster C-simulation (bench/csim_native_pe.py).
 NATIVE_PE = "-DFILMQNN_NATIVE_PE"
 STATS = ("cycles", "compute", "load_beats", "write_beats", "steps", "groups")
 

@@ -264,6 +264,7 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
         if ly.signed_skip:
             flags |= FLAGS["signed_skip"]
         attrs = ly.node.attrs
+        rows = ly.rows or d.Tr
         fields = {
             "op": OPS[ly.op], "flags": flags, **s, "planes": ly.planes,
             "lo": attrs.get("lo", 0), "hi": attrs.get("hi", 0),
@@ -275,12 +276,12 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
             "table_addr": t_reg.addr if t_reg else 0, "index_addr": i_reg.addr if i_reg else 0,
             "skip_h": second.shape[1] if second is not None else 0,
             "skip_w": second.shape[2] if second is not None else 0,
-            "chunks": ly.chunks, "rows": ly.rows or d.Tr,
+            "chunks": ly.chunks, "rows": rows,
         }
         descs.append([int(fields[k]) & 0xFFFFFFFF for k in DESC_FIELDS])
         infos.append({"name": ly.node.name, "op": ly.op, **s, "all8": ly.all8,
                       "split8": ly.split8, "planes": ly.planes, "chunks": ly.chunks,
-                      "rows": ly.rows or d.Tr})
+                      "rows": rows})
     q = np.zeros((len(layers), DESC_WORDS), np.uint32)
     q[:, : len(DESC_FIELDS)] = np.array(descs, np.uint64).astype(np.uint32)
     b.chunks.append((queue.addr, q.tobytes()))
