@@ -27,11 +27,10 @@ from filmqnn.quant import (
     filter_scores,
     quant_layers,
 )
+from filmqnn.quant.checkpoint import load_checkpoint, quantized_model_from_fp32
 from filmqnn.quant.sensitivity import end_to_end_errors, layer_output_errors
 from filmqnn.train.batches import first_batches
-from filmqnn.train.checkpoint import load_checkpoint
 from filmqnn.train.loop import evaluate
-from filmqnn.train.qat import quantized_model_from_fp32
 from filmqnn.train.spec import TrainSpec, load_split
 
 

@@ -23,9 +23,9 @@ from filmqnn.lower.export import lower_checkpoint
 from filmqnn.lower.fidelity import layer_agreement
 from filmqnn.lower.graph import IntGraph
 from filmqnn.lower.requant import REQUANT_MANTISSA_BITS
+from filmqnn.quant.checkpoint import load_quantized
 from filmqnn.ref.evaluate import evaluate_artifact
 from filmqnn.ref.executor import ReferenceExecutor
-from filmqnn.train.qat import load_quantized
 
 
 def design_variant(graph: IntGraph) -> IntGraph:

@@ -1,5 +1,5 @@
 """Package attributes imported on first use (PEP 562), so that importing one torch-free
-module of a stage (``quant.formats``, ``lower.packing``) does not import the whole stage."""
+module of a stage (``lower.packing``, ``lower.graph``) does not import the whole stage."""
 
 from __future__ import annotations
 

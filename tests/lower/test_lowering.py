@@ -12,6 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from filmqnn.formats import INPUT_FORMAT
 from filmqnn.lower.deploy import to_deploy
 from filmqnn.lower.lowering import LoweringError, accumulator_bound, lower
 from filmqnn.lower.requant import (
@@ -25,7 +26,6 @@ from filmqnn.lower.requant import (
 )
 from filmqnn.lower.validate import validate_graph
 from filmqnn.quant import ActQuant, UnsupportedLayerError, calibrate, convert
-from filmqnn.quant.formats import INPUT_FORMAT
 from filmqnn.ref.executor import ReferenceExecutor
 
 M_LIMIT = 1 << REQUANT_MANTISSA_BITS

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from filmqnn.formats import activation_format
 from filmqnn.quant.act_quant import ActQuant, mse_optimal_scale
-from filmqnn.quant.formats import activation_format
 
 
 def _calibrated(fmt, mode, x):
@@ -91,8 +91,8 @@ def test_calibration_uses_every_value_and_is_deterministic():
 def test_ties_round_as_the_integer_requantization():
     """An exact tie x = (k + 1/2) s quantizes half up, as ``(v + 2^(S-1)) >> S`` does on the
     accelerator; the network input's quantizer rounds half to even, as the host does."""
+    from filmqnn.formats import INPUT_FORMAT
     from filmqnn.lower.requant import requantize
-    from filmqnn.quant.formats import INPUT_FORMAT
 
     q = ActQuant(activation_format(5, signed=True), "fixed")
     q.scale_param.data.fill_(1.0)

@@ -22,9 +22,10 @@ def assign(out_dir: Path, data: str) -> None:
     from filmqnn.data import load_dataset
     from filmqnn.models import build_model
     from filmqnn.quant import assign_from_scores, calibrate, convert, filter_scores, quant_layers
+    from filmqnn.quant.config import QuantSpec
     from filmqnn.train.batches import epoch_order
     from filmqnn.train.distributed import init_distributed, shutdown
-    from filmqnn.train.qat import QuantSpec, assign_distributed
+    from filmqnn.train.qat import assign_distributed
 
     torch.set_num_threads(1)
     dist = init_distributed("cpu")

@@ -74,7 +74,7 @@ def test_killed_ddp_run_resumes_on_another_world_size(tmp_path):
             "--out", str(tmp_path), "--json"]
     killed = _torchrun([str(WORKER), "kill", "1", "--", *args])
     assert killed.returncode != 0  # rank 1 was killed in the second epoch
-    from filmqnn.train.checkpoint import load_checkpoint
+    from filmqnn.quant.checkpoint import load_checkpoint
 
     state = load_checkpoint(tmp_path / "fp32.pt", kind="fp32")
     assert state["epoch"] == 1 and state["history"][0]["world_size"] == 2

@@ -28,8 +28,9 @@ from filmqnn.quant import (
     quant_layers,
 )
 from filmqnn.quant.act_quant import _LsqQuantize
+from filmqnn.quant.checkpoint import load_checkpoint
 from filmqnn.quant.weight_quant import quantize_weight_int
-from filmqnn.train.checkpoint import load_checkpoint, save_checkpoint
+from filmqnn.train.checkpoint import save_checkpoint
 from filmqnn.train.device import (
     DeviceError,
     check_amp,

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from filmqnn.cli.main import app
 from filmqnn.models import ModelError, build_model
 from filmqnn.models.registry import load_state_dict_file
-from filmqnn.train.checkpoint import load_checkpoint
+from filmqnn.quant.checkpoint import load_checkpoint
 
 torch.set_num_threads(1)
 runner = CliRunner()

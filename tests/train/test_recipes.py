@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from filmqnn.cli.main import app
 from filmqnn.models import build_model
-from filmqnn.train.checkpoint import load_checkpoint
+from filmqnn.quant.checkpoint import load_checkpoint
 from filmqnn.train.loop import cosine_lr
 from filmqnn.train.recipes import effective_lr, recipe, warmup_steps
 from filmqnn.train.spec import TrainSpec, finetune_spec, loss_fn, make_optimizer, spec_from_recipe

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from filmqnn.quant import QuantConfig
-from filmqnn.train.checkpoint import CheckpointError, load_checkpoint
+from filmqnn.quant.checkpoint import CheckpointError, load_checkpoint, load_quantized
+from filmqnn.quant.config import QuantSpec
 from filmqnn.train.fp32 import train_fp32
-from filmqnn.train.qat import QuantSpec, load_quantized, quantize_fp32
+from filmqnn.train.qat import quantize_fp32
 from filmqnn.train.spec import TrainSpec
 
 SPEC = TrainSpec(model="tiny_cnn", data="synthetic", epochs=2, batch_size=32, lr=0.05,

@@ -20,8 +20,14 @@ from filmqnn.quant import (
     filter_scores,
     quant_layers,
 )
+from filmqnn.quant.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_quantized,
+    quantized_model_from_fp32,
+)
+from filmqnn.quant.config import QuantSpec
 from filmqnn.train.batches import auto_workers
-from filmqnn.train.checkpoint import CheckpointError, load_checkpoint
 from filmqnn.train.device import AMP_CHOICES, DEVICE_CHOICES, resolve_device, to_device
 from filmqnn.train.distributed import init_distributed, is_main_process
 from filmqnn.train.experiments import (
@@ -43,7 +49,7 @@ from filmqnn.train.experiments import (
 )
 from filmqnn.train.fp32 import import_pretrained, train_fp32
 from filmqnn.train.loop import evaluate
-from filmqnn.train.qat import QuantSpec, load_quantized, quantize_fp32, quantized_model_from_fp32
+from filmqnn.train.qat import quantize_fp32
 from filmqnn.train.recipes import RECIPE_NAMES
 from filmqnn.train.spec import RunOptions, TrainSpec, build_for, load_split, spec_from_recipe
 

@@ -25,7 +25,7 @@ from filmqnn.hls.plan import EngineDesign, EngineLayer
 from filmqnn.lower.graph import IntGraph
 from filmqnn.lower.packing import pack_int4
 from filmqnn.pynq import host_io
-from filmqnn.quant.formats import ACT_BITS
+from filmqnn.formats import ACT_BITS
 
 
 @dataclass

@@ -14,7 +14,7 @@ widths: the same bits several times faster than ``ap_int``. Synthesis and Vitis 
 from __future__ import annotations
 
 from filmqnn.hw.dsp_packing import PackingScheme, best_packing, split8_packing
-from filmqnn.quant.formats import ACT_BITS
+from filmqnn.formats import ACT_BITS
 
 PORT_WIDTH = {"A": "a_mult", "D": "d_port", "B": "b_port"}
 

@@ -16,7 +16,7 @@ import numpy as np
 from filmqnn.hls.layout import Geometry
 from filmqnn.hw.design import IMPLEMENTED, DesignPoint, EngineOptions
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
-from filmqnn.quant.formats import ACT_BITS
+from filmqnn.formats import ACT_BITS
 
 
 class FitError(ValueError):

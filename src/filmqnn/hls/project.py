@@ -44,7 +44,7 @@ from filmqnn.hw.performance import (
 )
 from filmqnn.lower.graph import IntGraph
 from filmqnn.lower.manifest import MANIFEST, sha256
-from filmqnn.quant.formats import ACT_BITS
+from filmqnn.formats import ACT_BITS
 
 PROJECT_FORMAT = "filmqnn.hls-project/1"
 TOP = "filmqnn_engine"

@@ -19,7 +19,7 @@ from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.residency import place_tensors, store_words
 from filmqnn.lower import packing
-from filmqnn.quant.formats import ACT_BITS
+from filmqnn.formats import ACT_BITS
 
 #: Output pixels computed per PE position per cycle (the packed DSP holds 2 pixels' products).
 PIXELS = 2

@@ -37,7 +37,7 @@ from filmqnn.hw.devices import Board
 from filmqnn.hw.gathers import gather_extra
 from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.residency import chip_flags_of, out_pixels, store_words
-from filmqnn.quant.formats import ACT_BITS, INPUT_BITS
+from filmqnn.formats import ACT_BITS, INPUT_BITS
 from filmqnn.tile_rule import tiled_high_filters
 
 #: Cycles to fill the PE pipeline at the start of every step (DSP 4 stages, extraction,

@@ -24,7 +24,7 @@ from functools import cache
 import numpy as np
 
 from filmqnn.hw.layers import LayerShape
-from filmqnn.quant.formats import ACT_BITS
+from filmqnn.formats import ACT_BITS
 
 #: Store word: one 36-bit BRAM18K word (512 x 36 aspect ratio, UG473 / UG573) holding
 #: ``36 // ACT_BITS`` activations of consecutive channels of one pixel.

@@ -48,7 +48,7 @@ from filmqnn.hw.dsp_packing import best_packing
 from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.lut_costs import included_fixed_logic, mac_cost
 from filmqnn.hw.residency import STORE_WORD_BITS
-from filmqnn.quant.formats import ACC_BITS, INPUT_BITS
+from filmqnn.formats import ACC_BITS, INPUT_BITS
 
 #: Post-processing lane: int32 x 16-bit requant multiply on 2 DSPs, rounding/clamp/ReLU/add.
 POST_DSP, POST_LUT, POST_FF = 2, 150, 200

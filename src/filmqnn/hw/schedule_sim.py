@@ -43,7 +43,7 @@ from filmqnn.hw.performance import (
     table_cycles,
     tile_beats,
 )
-from filmqnn.quant.formats import ACT_BITS
+from filmqnn.formats import ACT_BITS
 
 
 def _passes(ly: LayerShape, d: DesignPoint, opts: EngineOptions) -> list[tuple[int, int]]:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from filmqnn.atomic import atomic_dir
+from filmqnn.formats import ACC_BITS, ACT_BITS, INPUT_BITS
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
 from filmqnn.lower.manifest import (
     FORMAT,
@@ -23,7 +24,6 @@ from filmqnn.lower.requant import OPERAND_MULT_BITS, REQUANT_MANTISSA_BITS
 from filmqnn.lower.tiling import Tiling
 from filmqnn.lower.validate import validate_graph
 from filmqnn.lower.weight_layout import pack_stream, stream_bits, stream_index, unpack_streams
-from filmqnn.quant.formats import ACC_BITS, ACT_BITS, INPUT_BITS
 
 WEIGHT_LAYOUT = "filmqnn.weight-stream/1"
 DTYPES = {"int8": "<i1", "uint8": "<u1", "int32": "<i4", "int64": "<i8"}

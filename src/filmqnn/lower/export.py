@@ -9,7 +9,8 @@ from filmqnn.lower.lowering import lower
 from filmqnn.lower.reordering import mark_unreordered, reorder
 from filmqnn.lower.tiling import Tiling
 from filmqnn.lower.traffic import traffic_report
-from filmqnn.train.qat import QuantSpec, load_quantized
+from filmqnn.quant.checkpoint import load_quantized
+from filmqnn.quant.config import QuantSpec
 
 
 def input_shape_of(state: dict[str, Any]) -> tuple[int, int, int]:

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from filmqnn.quant.formats import IntFormat
+from filmqnn.formats import IntFormat
 
 OPS = ("conv", "fc", "maxpool", "gap", "add", "flatten")
 WEIGHT_OPS = ("conv", "fc")

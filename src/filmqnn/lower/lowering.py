@@ -7,12 +7,12 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from filmqnn.formats import ACC_BITS
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
 from filmqnn.lower.requant import RequantError, dyadic
 from filmqnn.quant.act_quant import ActQuant
 from filmqnn.quant.conversion import is_add, is_gap, is_pass
 from filmqnn.quant.errors import UnsupportedLayerError
-from filmqnn.quant.formats import ACC_BITS
 from filmqnn.quant.qmodules import QConv2d, QLinear
 
 

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from filmqnn.formats import ACT_BITS, IntFormat, activation_format
 from filmqnn.pynq import host_io
-from filmqnn.quant.formats import ACT_BITS, IntFormat, activation_format
 
 __all__ = [
     "activation_beats",

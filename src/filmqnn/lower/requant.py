@@ -6,7 +6,7 @@ import math
 import numpy as np
 import torch
 
-from filmqnn.quant.formats import INPUT_FORMAT, IntFormat
+from filmqnn.formats import INPUT_FORMAT, IntFormat
 
 REQUANT_MANTISSA_BITS = 16
 """Width of the unsigned multiplier M: every M lies in [0, 2^16); the largest multiplier of a

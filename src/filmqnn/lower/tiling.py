@@ -4,7 +4,7 @@ them 8-bit), Tn input channels per step, G activations per packed word, the AXI 
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from filmqnn.quant.formats import ACT_BITS
+from filmqnn.formats import ACT_BITS
 from filmqnn.tile_rule import tile_high_filters
 
 AXI_WIDTHS = (32, 64, 128, 256, 512)

@@ -7,11 +7,11 @@ import math
 
 import numpy as np
 
+from filmqnn.formats import ACC_BITS, INPUT_FORMAT, SUPPORTED_WEIGHT_BITS
 from filmqnn.lower.graph import OPS, WEIGHT_OPS, IntGraph, Node, TensorInfo
 from filmqnn.lower.reordering import INDEX_PARAMS, slot_is_high
 from filmqnn.lower.requant import MAX_SHIFT, OPERAND_MULT_BITS, REQUANT_MANTISSA_BITS
 from filmqnn.lower.tiling import Tiling
-from filmqnn.quant.formats import ACC_BITS, INPUT_FORMAT, SUPPORTED_WEIGHT_BITS
 
 ACC_LIMIT = (1 << (ACC_BITS - 1)) - 1
 

@@ -77,10 +77,10 @@ def normalisation(data: str) -> tuple[list[float], list[float]]:
 def bundle_of(artifact: str | Path, project: str | Path) -> Bundle:
     """The bundle (metadata and DDR image, in memory) of an artifact's HLS project; the
     project must have been generated from this very artifact."""
+    from filmqnn.formats import ACT_BITS, INPUT_FORMAT
     from filmqnn.hls.csim import design_id
     from filmqnn.hls.project import load_project, manifest_sha
     from filmqnn.lower.artifact import load_artifact
-    from filmqnn.quant.formats import ACT_BITS, INPUT_FORMAT
 
     meta_p = load_project(project)
     sha = manifest_sha(artifact)

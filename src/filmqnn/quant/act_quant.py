@@ -1,15 +1,18 @@
 """Per-tensor activation fake-quantizer with learned (LSQ, PACT) or fixed clipping."""
 
+import functools
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
-from filmqnn.quant.formats import IntFormat
+from filmqnn.formats import IntFormat
 
 ACT_MODES = ("lsq", "pact", "fixed")
 _HIST_BINS = 8192
 _CLIP_GRID = torch.linspace(0.2, 1.0, 161)
+_NUMPY_FLOATS = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
 
 
 def round_half_up(x: torch.Tensor) -> torch.Tensor:
@@ -18,34 +21,68 @@ def round_half_up(x: torch.Tensor) -> torch.Tensor:
     return torch.floor(x + 0.5)
 
 
+@functools.cache
+def _open_range(qmin: int, qmax: int, half_even: bool, dtype: torch.dtype) -> tuple[float, float]:
+    """Bounds (lo, hi) with lo < v < hi exactly where a `dtype` value v rounds (as the forward
+    pass rounds it, in `dtype`) to a level in [qmin, qmax].
+
+    Rounding is monotone, so the range of v is an interval: its ends lie within a few ulps of
+    qmin - 1/2 and qmax + 1/2 (which ones, by the ties and the float rounding of v + 1/2), and
+    are found here by stepping one ulp at a time (numpy scalars: no tensors, any torch mode).
+    """
+    if dtype not in _NUMPY_FLOATS:
+        raise TypeError(f"LSQ gradients need a float16, float32 or float64 input, not {dtype}")
+    f = _NUMPY_FLOATS[dtype]
+
+    def level(v: np.floating) -> np.floating:
+        return np.round(v) if half_even else np.floor(v + f(0.5))  # np.round: half to even
+
+    lo = f(qmin - 0.5)
+    while level(lo) >= qmin:  # lo: the largest value that rounds below qmin
+        lo = np.nextafter(lo, f(-np.inf))
+    while level(np.nextafter(lo, f(np.inf))) < qmin:
+        lo = np.nextafter(lo, f(np.inf))
+    hi = f(qmax + 0.5)
+    while level(hi) <= qmax:  # hi: the smallest value that rounds above qmax
+        hi = np.nextafter(hi, f(np.inf))
+    while level(np.nextafter(hi, f(-np.inf))) > qmax:
+        hi = np.nextafter(hi, f(-np.inf))
+    return float(lo), float(hi)
+
+
 class _LsqQuantize(torch.autograd.Function):
     """LSQ fake-quantization in one op: y = clamp(round(x/s), qmin, qmax) * s, rounding half
     up (the requantization's rounding) or, for the network input, half to even (the host's).
 
     Gradients (Esser et al., 2020): dy/dx = 1 where round(x/s) lies in the range, else 0;
     dy/ds = round(x/s) - x/s there, qmin or qmax outside, scaled by g = 1/sqrt(numel * qmax).
-    The backward pass is one multiply and two dot products (elementwise passes dominate QAT
-    time on wide activations).
+
+    Elementwise passes over wide activations dominate QAT time, so this op makes few: forward,
+    x/s, one rounding buffer clamped and scaled in place into y; backward, one masked copy of
+    the gradient and two dot products. It saves x/s and y (which the next layer keeps anyway),
+    no mask: round(x/s) is in range exactly where x/s lies in an open interval (`_open_range`),
+    which hardtanh's backward tests in the same pass that masks the gradient.
     """
 
     @staticmethod
     def forward(ctx, x, s, qmin: int, qmax: int, g: float, half_even: bool):  # type: ignore[override]
         xs = x / s
-        r = torch.round(xs) if half_even else round_half_up(xs)
-        q = r.clamp(qmin, qmax)
-        ctx.save_for_backward(xs, q, r == q)
+        y = torch.round(xs) if half_even else torch.add(xs, 0.5).floor_()  # round_half_up
+        y.clamp_(qmin, qmax).mul_(s)
+        ctx.save_for_backward(xs, s, y)
         ctx.g = g
-        return q * s
+        ctx.range_key = (qmin, qmax, half_even, xs.dtype)
+        return y
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        xs, q, inside = ctx.saved_tensors
-        grad_x = grad * inside
+        xs, s, y = ctx.saved_tensors
+        lo, hi = _open_range(*ctx.range_key)
+        grad_x = torch.ops.aten.hardtanh_backward(grad, xs, lo, hi)  # grad where lo < xs < hi
         grad_s = None
-        if ctx.needs_input_grad[1]:
-            flat = grad.reshape(-1)
-            grad_s = (torch.dot(q.reshape(-1), flat) - torch.dot(xs.reshape(-1),
-                      grad_x.reshape(-1))) * ctx.g
+        if ctx.needs_input_grad[1]:  # sum(grad * q) - sum over the range of grad * x/s
+            dot_q = torch.dot(y.reshape(-1), grad.reshape(-1)) / s
+            grad_s = (dot_q - torch.dot(xs.reshape(-1), grad_x.reshape(-1))) * ctx.g
         return grad_x, grad_s, None, None, None, None
 
 

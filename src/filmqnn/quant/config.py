@@ -1,9 +1,9 @@
 """Quantization options shared by conversion, assignment, training and the saved artifacts."""
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from filmqnn.quant.formats import ACT_BITS, WEIGHT_BITS_HIGH, WEIGHT_BITS_LOW
+from filmqnn.formats import ACT_BITS, WEIGHT_BITS_HIGH, WEIGHT_BITS_LOW
 
 
 @dataclass(frozen=True)
@@ -30,3 +30,27 @@ class QuantConfig:
                 f"unknown quantization options {sorted(unknown)}; known: {sorted(known)}"
             )
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """How to quantize: formats, 8-bit ratio and tile, ranking criterion, phases (saved as a
+    quantized checkpoint's ``quant_spec``)."""
+
+    config: QuantConfig = field(default_factory=QuantConfig)
+    ratio: float = 0.05
+    tm: int | None = None
+    criterion: str = "output-error"
+    mode: str = "qat"
+    assign_epochs: int = 1
+    calib_batches: int = 4
+    assignment_file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["config"] = self.config.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "QuantSpec":
+        return cls(**{**d, "config": QuantConfig.from_dict(d["config"])})

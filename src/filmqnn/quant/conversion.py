@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from filmqnn.formats import INPUT_FORMAT, activation_format
 from filmqnn.quant.act_quant import ActQuant
 from filmqnn.quant.bn_fold import fold_bn_into_conv
 from filmqnn.quant.config import QuantConfig
 from filmqnn.quant.errors import UnsupportedLayerError
-from filmqnn.quant.formats import INPUT_FORMAT, activation_format
 from filmqnn.quant.qmodules import QUANT_LAYERS, QConv2d, QLinear
 
 RELU_MODULES = (nn.ReLU, nn.ReLU6)

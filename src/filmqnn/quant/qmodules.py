@@ -4,8 +4,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from filmqnn.quant.formats import WEIGHT_BITS_HIGH, WEIGHT_BITS_LOW
+from filmqnn.formats import WEIGHT_BITS_HIGH, WEIGHT_BITS_LOW
 from filmqnn.quant.weight_quant import (
+    fake_quantize_scaled,
     fake_quantize_weight,
     qmax_of,
     quantize_weight_int,
@@ -55,7 +56,7 @@ class QuantWeightMixin:
         if not self.quant_enabled:
             return self.weight
         if torch.is_grad_enabled():
-            return fake_quantize_weight(self.weight, self.bits, scale=self._training_scale())
+            return fake_quantize_scaled(self.weight, *self._training_scale())
         key = (self.weight._version, self.bits._version, self.weight.data_ptr())
         if getattr(self, "_wq_key", None) != key:  # inference: reuse until W or bits change
             scale = weight_scale(self.weight, self.bits, self.scale_mode, self.clip_mode)
@@ -64,10 +65,11 @@ class QuantWeightMixin:
         return self._wq
 
     @torch.no_grad()
-    def _training_scale(self) -> torch.Tensor:
-        """Per-filter scales for a training step: the MSE clip search runs every CLIP_REFRESH
-        steps (and after a re-assignment); in between its clip ratios scale the current max|W|.
-        The ratios and the step count are buffers, so a resumed run repeats them exactly."""
+    def _training_scale(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-filter scales and top levels for a training step: the MSE clip search runs every
+        CLIP_REFRESH steps (and after a re-assignment); in between its clip ratios scale the
+        current max|W|. The ratios and the step count are buffers, so a resumed run repeats
+        them exactly."""
         amax = weight_amax(self.weight, self.scale_mode)
         qmax = qmax_of(self.bits)
         if getattr(self, "_age", None) is None:
@@ -79,7 +81,7 @@ class QuantWeightMixin:
             self.clip_ratio.copy_(scale * qmax / amax)
         self._age += 1
         self.clip_age.fill_(self._age)
-        return scale
+        return scale, qmax
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super()._load_from_state_dict(*args, **kwargs)  # type: ignore[misc]

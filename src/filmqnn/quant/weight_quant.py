@@ -59,6 +59,37 @@ def weight_scale(
     return weight_clip(w2d, qmax, scale_mode, clip_mode) / qmax
 
 
+class _WeightFakeQuantize(torch.autograd.Function):
+    """y = clamp(round(w/s), -qmax, qmax) * s with the straight-through gradient in one op.
+
+    The straight-through mask is the forward's own test: gradient 1 where the clamp leaves
+    round(w/s) unchanged, 0 where it cuts. (Comparing |w| with qmax*s instead drops the largest
+    weight of a max-scaled filter whenever qmax*(amax/qmax) rounds one ulp below amax.) The
+    rounded values become that mask, as floats, in place; the clamped ones become the output.
+    """
+
+    @staticmethod
+    def forward(ctx, w, s, qmax):  # type: ignore[override]
+        r = torch.div(w, s)
+        r.round_()
+        q = torch.clamp(r, -qmax, qmax)
+        inside = r.eq_(q)
+        ctx.save_for_backward(inside)
+        return q.mul_(s)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        (inside,) = ctx.saved_tensors
+        return grad * inside, None, None
+
+
+def fake_quantize_scaled(w: torch.Tensor, scale: torch.Tensor, qmax: torch.Tensor) -> torch.Tensor:
+    """Fake-quantize filter m of `w` with step `scale[m]` to levels -qmax[m]..qmax[m] (both [M],
+    no gradient); gradients pass straight through to `w` where the clamp does not cut."""
+    shape = (-1,) + (1,) * (w.dim() - 1)
+    return _WeightFakeQuantize.apply(w, scale.detach().reshape(shape), qmax.reshape(shape))
+
+
 def fake_quantize_weight(
     w: torch.Tensor,
     bits: torch.Tensor,
@@ -66,23 +97,11 @@ def fake_quantize_weight(
     clip_mode: str = "mse",
     scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Fake-quantize filter m of `w` to `bits[m]` bits; gradients pass straight through in range.
-
-    The straight-through mask is the forward's own test: gradient 1 where the clamp leaves
-    round(w/s) unchanged, 0 where it cuts. (Comparing |w| with qmax*s instead drops the largest
-    weight of a max-scaled filter whenever qmax*(amax/qmax) rounds one ulp below amax.)
-    """
+    """Fake-quantize filter m of `w` to `bits[m]` bits; gradients pass straight through in range
+    (gradient 1 where the clamp leaves round(w/s) unchanged, 0 where it cuts)."""
     if scale is None:
         scale = weight_scale(w, bits, scale_mode, clip_mode)
-    shape = (-1,) + (1,) * (w.dim() - 1)
-    s = scale.reshape(shape)
-    qmax = qmax_of(bits).reshape(shape)
-    with torch.no_grad():
-        r = torch.round(w / s)
-        q = r.clamp(-qmax, qmax)
-        inside = (q == r).to(w.dtype)
-        q = q * s
-    return q + (w - w.detach()) * inside  # STE: gradient 1 where not clamped, 0 where clamped
+    return fake_quantize_scaled(w, scale, qmax_of(bits))
 
 
 def quantize_weight_int(

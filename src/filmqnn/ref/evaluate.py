@@ -4,9 +4,9 @@ from typing import Any
 
 import torch
 
+from filmqnn.data.batches import progress_batches
 from filmqnn.lower.deploy import DeployModel
 from filmqnn.ref.executor import ReferenceExecutor
-from filmqnn.train.batches import progress_batches
 
 
 def evaluate_artifact(

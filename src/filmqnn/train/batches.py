@@ -11,12 +11,10 @@ from collections.abc import Iterator
 from itertools import islice
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
-from tqdm import tqdm
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from filmqnn.data import InMemoryImageDataset
+from filmqnn.data.batches import Batch, iterate, uses_workers
 
-Batch = tuple[torch.Tensor, torch.Tensor]
 MAX_AUTO_WORKERS = 8
 
 
@@ -44,11 +42,6 @@ class ShardSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.n // self.world
-
-
-def uses_workers(dataset: Dataset) -> bool:
-    """Whether batches of `dataset` come through a DataLoader (files) rather than memory."""
-    return not (isinstance(dataset, InMemoryImageDataset) and not dataset.augment)
 
 
 def auto_workers(dataset: Dataset, workers: int | None, world: int = 1) -> int:
@@ -130,33 +123,6 @@ class EpochBatches:
         return ((x, y.long()) for x, y in self._loader)
 
 
-def iterate(
-    dataset: Dataset,
-    indices: torch.Tensor,
-    batch_size: int,
-    drop_last: bool = False,
-    workers: int = 0,
-    pin_memory: bool = False,
-) -> Iterator[Batch]:
-    """Yield (images, labels) batches of `dataset[indices]` in order."""
-    if not uses_workers(dataset):
-        assert isinstance(dataset, InMemoryImageDataset)
-        stop = len(indices) - (len(indices) % batch_size if drop_last else 0)
-        for start in range(0, stop, batch_size):
-            x, y = dataset.batch(indices[start : start + batch_size])
-            yield x, y.long()
-        return
-    loader = DataLoader(
-        Subset(dataset, indices.tolist()),
-        batch_size=batch_size,
-        drop_last=drop_last,
-        num_workers=workers,
-        pin_memory=pin_memory,
-    )
-    for x, y in loader:
-        yield x, y.long()
-
-
 def first_batches(
     dataset: Dataset, batch_size: int, count: int, seed: int = 0, workers: int = 0
 ) -> list[Batch]:
@@ -174,29 +140,3 @@ def first_batches(
         order = torch.roll(torch.arange(n), -((seed * batch_size * count) % max(n, 1)))
     order = order[: batch_size * count]
     return list(islice(iterate(dataset, order, batch_size, workers=workers), count))
-
-
-def num_batches(n: int, batch_size: int, drop_last: bool) -> int:
-    """Number of batches of `n` items."""
-    return n // batch_size if drop_last else -(-n // batch_size)
-
-
-def progress_batches(
-    dataset: Dataset,
-    batch_size: int,
-    progress: bool,
-    desc: str,
-    workers: int = 0,
-    pin_memory: bool = False,
-) -> Iterator[Batch]:
-    """Every item of `dataset` in order, in batches, behind a tqdm bar (rate and ETA)."""
-    return tqdm(
-        iterate(dataset, torch.arange(len(dataset)), batch_size, workers=workers,
-                pin_memory=pin_memory),
-        total=num_batches(len(dataset), batch_size, False),
-        desc=desc,
-        unit="batch",
-        disable=not progress,
-        leave=False,
-        dynamic_ncols=True,
-    )

@@ -9,8 +9,9 @@ from typing import Any
 from tqdm import tqdm
 
 from filmqnn.quant.assignment import write_json_atomic
-from filmqnn.train.checkpoint import load_checkpoint
-from filmqnn.train.qat import QuantSpec, quantize_fp32
+from filmqnn.quant.checkpoint import load_checkpoint
+from filmqnn.quant.config import QuantSpec
+from filmqnn.train.qat import quantize_fp32
 from filmqnn.train.spec import RunOptions, TrainSpec
 
 STUDY_RATIOS = (0.0, 0.03, 0.05, 0.10, 0.20, 1.0)

@@ -7,8 +7,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from filmqnn.quant.checkpoint import load_checkpoint
 from filmqnn.train.batches import EpochBatches, auto_workers
-from filmqnn.train.checkpoint import load_checkpoint, save_checkpoint
+from filmqnn.train.checkpoint import save_checkpoint
 from filmqnn.train.device import check_amp, grad_scaler, pin_memory, to_device
 from filmqnn.train.distributed import DistInfo, barrier, init_distributed, unwrap, wrap
 from filmqnn.train.loop import cosine_lr, evaluate, train_epoch

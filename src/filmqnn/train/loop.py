@@ -9,7 +9,8 @@ from torch import nn
 from tqdm import tqdm
 
 from filmqnn.data import augment_batch
-from filmqnn.train.batches import EpochBatches, progress_batches
+from filmqnn.data.batches import progress_batches
+from filmqnn.train.batches import EpochBatches
 from filmqnn.train.device import autocast, module_device, pin_memory, to_device
 from filmqnn.train.distributed import DistInfo, all_reduce_sum
 

@@ -6,28 +6,26 @@ many small terms that bf16 / fp16 would lose.
 """
 
 import warnings
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import fx, nn
+from torch import nn
 from tqdm import tqdm
 
-from filmqnn.models import build_model
 from filmqnn.quant import (
     Assignment,
-    QuantConfig,
+    QuantSpec,
     apply_assignment,
     assign_from_scores,
     calibrate,
-    convert,
     filter_scores,
     quant_layers,
 )
 from filmqnn.quant.assignment import write_json_atomic
+from filmqnn.quant.checkpoint import load_checkpoint, quantized_model_from_fp32
 from filmqnn.train.batches import EpochBatches, auto_workers, first_batches
-from filmqnn.train.checkpoint import load_checkpoint, save_checkpoint
+from filmqnn.train.checkpoint import save_checkpoint
 from filmqnn.train.device import pin_memory, to_device
 from filmqnn.train.distributed import (
     DistInfo,
@@ -51,52 +49,6 @@ from filmqnn.train.spec import (
 QUANT_CHECKPOINT = "quant.pt"
 ASSIGNMENT_FILE = "assignment.json"
 MODES = ("qat", "ptq")
-
-
-@dataclass(frozen=True)
-class QuantSpec:
-    """How to quantize: formats, 8-bit ratio and tile, ranking criterion, phases."""
-
-    config: QuantConfig = field(default_factory=QuantConfig)
-    ratio: float = 0.05
-    tm: int | None = None
-    criterion: str = "output-error"
-    mode: str = "qat"
-    assign_epochs: int = 1
-    calib_batches: int = 4
-    assignment_file: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["config"] = self.config.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "QuantSpec":
-        return cls(**{**d, "config": QuantConfig.from_dict(d["config"])})
-
-
-def quantized_model_from_fp32(fp32_state: dict[str, Any], cfg: QuantConfig) -> fx.GraphModule:
-    """Rebuild the FP32 model of a checkpoint and convert it to its fake-quantized form."""
-    spec, data = TrainSpec.from_dict(fp32_state["spec"]), fp32_state["data"]
-    model = build_model(
-        spec.model,
-        num_classes=data["num_classes"],
-        in_channels=data["in_channels"],
-        input_size=data["image_size"],
-    )
-    model.load_state_dict(fp32_state["model_state"])
-    return convert(model, cfg)
-
-
-def load_quantized(path: str | Path) -> tuple[fx.GraphModule, dict[str, Any]]:
-    """The fake-quantized model saved by `quantize` and its checkpoint dict."""
-    state = load_checkpoint(path, kind="quant")
-    qspec = QuantSpec.from_dict(state["quant_spec"])
-    model = quantized_model_from_fp32(state["fp32"], qspec.config)
-    apply_assignment(quant_layers(model), Assignment.from_dict(state["assignment"]))
-    model.load_state_dict(state["model_state"])
-    return model, state
 
 
 def assign_distributed(

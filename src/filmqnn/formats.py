@@ -1,4 +1,8 @@
-"""Number formats of DESIGN.md §2: the one place every stage reads bit widths and ranges."""
+"""Number formats of DESIGN.md §2: the one place every stage reads bit widths and ranges.
+
+Torch-free and outside every stage package, so the quantizers, the lowering, the integer
+reference, the hardware model, the HLS writer and the board driver all read the same
+constants without importing one another."""
 
 from dataclasses import dataclass
 

@@ -1,26 +1,15 @@
-"""Weight formats and per-filter fake-quantization: grid membership, ranges, STE gradients."""
+"""Per-filter weight fake-quantization: grid membership, ranges, STE gradients."""
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from filmqnn.quant.formats import INPUT_FORMAT, activation_format, weight_format
 from filmqnn.quant.weight_quant import (
     fake_quantize_weight,
     quantize_weight_int,
     weight_scale,
 )
-
-
-def test_format_ranges_match_design():
-    assert (weight_format(4).qmin, weight_format(4).qmax) == (-7, 7)
-    assert (weight_format(8).qmin, weight_format(8).qmax) == (-127, 127)
-    assert (activation_format(5).qmin, activation_format(5).qmax) == (0, 31)
-    assert (activation_format(5, signed=True).qmin, activation_format(5, True).qmax) == (-16, 15)
-    assert (INPUT_FORMAT.qmin, INPUT_FORMAT.qmax) == (-128, 127)
-    with pytest.raises(ValueError, match="weight bit width 9"):
-        weight_format(9)
 
 
 @settings(max_examples=40, deadline=None)
