@@ -97,6 +97,40 @@ def test_input_reuse_loads_each_input_once(graph_for, designs, tmp_path):
     assert beats[True] < beats[False]
 
 
+def test_feature_map_store_keeps_tensors_off_ddr(graph_for, designs, tmp_path):
+    """The model's store plan in the kernel: the tensors it holds have no DDR region, and the
+    layers that read or write them move fewer DDR beats (and are no slower)."""
+    graph = graph_for("mobilenet_v2_small", "pynq-z2")
+    x = np.zeros(tuple(graph.tensors[graph.input].shape), np.int64)
+    runs = {}
+    for on in (False, True):
+        eng = _check(graph, designs, "pynq-z2", tmp_path / str(on),
+                     replace(IMPLEMENTED, fm_store=on))
+        kinds = [t["kind"] for t in eng.meta["layout"]["tensors"].values()]
+        runs[on] = (kinds.count("store"), eng.run(x).stats)
+    assert runs[False][0] == 0 and runs[True][0] > 10
+    off, on = runs[False][1], runs[True][1]
+    # (load beats also hold the weights, which stay in DDR)
+    assert on[:, 3].sum() < 0.5 * off[:, 3].sum() and on[:, 2].sum() < off[:, 2].sum()
+    assert on[:, 0].sum() <= off[:, 0].sum()
+
+
+def test_store_plan_is_checked(graph_for, designs, tmp_path):
+    """A store plan the kernel cannot hold (tensors overlapping while live, or past the
+    store's end) is refused with the layers named."""
+    from filmqnn.hls.plan import FitError, plan_network
+    from filmqnn.hls.project import engine_design
+
+    graph = graph_for("resnet18_small", "zcu102")
+    board, design = designs["zcu102"]
+    d = engine_design(design, load_board(board))
+    convs = [n.name for n in graph.nodes if n.op == "conv"][:3]
+    with pytest.raises(FitError, match="share store beats"):
+        plan_network(graph, d, {name: (1, 0, 0) for name in convs})
+    with pytest.raises(FitError, match="overruns"):
+        plan_network(graph, d, {convs[0]: (1, 0, d.store_beats - 1)})
+
+
 @pytest.mark.parametrize("mode", SWITCHABLE)
 @pytest.mark.parametrize("name", ("resnet18_small", "mobilenet_v2_small"))
 def test_each_mode_off(graph_for, designs, name, mode, tmp_path):

@@ -22,13 +22,14 @@ from filmqnn.hw.performance import (
     traffic_bound_bits,
 )
 from filmqnn.hw.residency import (
-    STORE_WORDS_PER_BRAM,
-    VALUES_PER_WORD,
+    StoreLayout,
     band_rows,
     place_tensors,
     plan,
     spans,
-    tensor_words,
+    store_bram18k,
+    store_layout,
+    tensor_beats,
 )
 from filmqnn.hw.schedule_sim import simulate_network
 
@@ -44,31 +45,44 @@ def _chain():
             _conv("c", 7, 14, 4, 1, 2, tskip=0)]
 
 
-def test_tensor_words_pack_seven_values_per_word():
-    assert VALUES_PER_WORD == 7
-    assert tensor_words(14, 16) == 32 and tensor_words(15, 16) == 48
+def _store(beats: int) -> StoreLayout:
+    """A store of one channel group of 7 per beat: a tensor takes ceil(C / 7) x pixels."""
+    return StoreLayout(beats, 7, 1)
+
+
+def _words(channels: int, rows: int, cols: int) -> int:
+    return tensor_beats(channels, rows, cols, _store(0))
+
+
+def test_store_holds_beats_of_the_ddr_layout():
+    # ZCU102: 128-bit beats, G = 8: 3 words of 8 channels per beat, rows of whole beats
+    lay = store_layout(48, 8, 2, 128)  # 2 banks x 4 BRAM18Ks wide: 6 blocks of 512 x 2 beats
+    assert lay == StoreLayout(6 * 1024, 8, 3)
+    assert tensor_beats(17, 5, 7, lay) == 3 * 5 * 3
+    assert store_bram18k(lay.beats, 2, 128) == 48 and store_bram18k(1, 2, 128) == 8
+    assert store_layout(7, 8, 2, 128).beats == 0  # less than one block of both banks
 
 
 def test_plan_by_hand():
     L = _chain()
-    w0, w1 = tensor_words(14, 16), tensor_words(7, 16)  # 32, 16 words
+    w0, w1 = _words(14, 4, 4), _words(7, 4, 4)  # 32, 16 words
     # everything fits: a's output lives over a..c (c adds it), b's over b..c
-    a, b, c = place_tensors(L, 10**6)
+    a, b, c = place_tensors(L, _store(10**6))
     assert (a.in_chip, a.out_chip) == (False, True)  # the network input stays in DDR
     assert (b.in_chip, b.out_chip) == (True, True)
     assert (c.in_chip, c.skip_chip, c.out_chip) == (True, True, False)  # output to the host
-    placed = {q.tensor: q for q in plan(tuple(L), 10**6)}
+    placed = {q.tensor: q for q in plan(tuple(L), _store(10**6))}
     assert placed[0].words == w0 and (placed[0].first, placed[0].last) == (0, 2)
     assert (placed[1].first, placed[1].last) == (1, 2)
     assert placed[1].offset >= placed[0].offset + w0  # live together: no shared word
     # room for one of the two (they live together at b and c): equal savings per word and
     # layer of lifetime, so the earlier one; a tensor larger than the store stays in DDR
-    a, b, c = place_tensors(L, w0)
+    a, b, c = place_tensors(L, _store(w0))
     assert a.out_chip and b.in_chip and c.skip_chip and not b.out_chip and not c.in_chip
-    a, b, c = place_tensors(L, w1)
+    a, b, c = place_tensors(L, _store(w1))
     assert not a.out_chip and b.out_chip and c.in_chip and not c.skip_chip
     # no store: nothing moves
-    assert place_tensors(L, 0) == L
+    assert place_tensors(L, _store(0)) == L
 
 
 @settings(max_examples=60, deadline=None)
@@ -80,7 +94,7 @@ def test_plans_never_overlap_or_overflow(spec, capacity):
         tskip = i - 2 if skip and i >= 2 else -1
         layers.append(_conv(f"l{i}", 8, m, hw, prev, i, tskip))
         prev = i
-    placed = plan(tuple(layers), capacity)
+    placed = plan(tuple(layers), _store(capacity))
     for q in placed:
         assert 0 <= q.offset and q.offset + q.words <= capacity
         assert q.tensor != len(layers) - 1  # the network output has no reader on chip
@@ -88,12 +102,12 @@ def test_plans_never_overlap_or_overflow(spec, capacity):
             if r is not q and q.first <= r.last and r.first <= q.last:
                 assert q.offset + q.words <= r.offset or r.offset + r.words <= q.offset
     on = {q.tensor for q in placed}
-    for ly in place_tensors(layers, capacity):
+    for ly in place_tensors(layers, _store(capacity)):
         assert ly.out_chip == (ly.tout in on) and ly.in_chip == (ly.tin in on)
 
 
 def test_resnet50_graph_with_an_unlimited_store():
-    L = engine_layers(model_layers("resnet50"), EngineOptions(), 10**6)
+    L = engine_layers(model_layers("resnet50"), EngineOptions(), _store(10**6))
     assert not L[0].in_chip  # the network input
     assert not L[-1].out_chip  # the logits go to the host
     assert all(ly.in_chip for ly in L[1:])
@@ -131,7 +145,8 @@ def test_designs_with_different_stores_evaluate_as_one_batch():
     batch = network_cycles_vec(L, D, b, 150.0, opts)
     one = [network_cycles_vec(L, design_arrays(x, b), b, 150.0, opts)[0] for x in designs]
     assert list(batch) == pytest.approx(one)
-    assert np.all(network_bound_vec(L, D, opts, ddr_bits_per_cycle(b, 150.0)) <= batch)
+    assert np.all(network_bound_vec(L, D, opts, b.axi_width_bits, ddr_bits_per_cycle(b, 150.0))
+                  <= batch)
     assert batch[2] < batch[0]  # a store saves DDR waits
     perf = network_performance(L, designs[4], b)
     assert perf["cycles"] == pytest.approx(one[4])
@@ -156,9 +171,10 @@ def test_dse_gives_free_bram_to_the_store():
     assert r.best.store > 0 and r.resources.bram18k <= r.limits["bram18k"]
     assert r.resources.breakdown["feature_store"]["bram18k"] == r.best.store
     used = max(q.offset + q.words for q in plan(tuple(engine_layers(L, EngineOptions())),
-                                                r.best.store * STORE_WORDS_PER_BRAM,
-                                                r.best.Tr))
-    assert r.best.store == -(-used // STORE_WORDS_PER_BRAM)  # trimmed to what the plan uses
+                                                r.best.store_layout(b), r.best.Tr))
+    ports = r.best.axi_ports(b)
+    # trimmed to what the plan uses
+    assert r.best.store == store_bram18k(used, ports, b.axi_width_bits)
     off = explore(L, b, opts=EngineOptions(fm_store=False))
     assert off.best.store == 0 and off.performance["fps"] < r.performance["fps"]
     with pytest.raises(ValueError, match="store"):
@@ -215,24 +231,25 @@ def test_band_rows_by_hand():
 
 def test_band_rings_hold_what_whole_tensors_cannot():
     L = _block()
-    whole0, whole1 = tensor_words(42, 32 * 32), tensor_words(42, 32 * 32)  # 6144 each
-    ring0, ring1 = tensor_words(42, 17 * 32), tensor_words(42, 15 * 32)  # 3264, 2880
+    whole0, whole1 = _words(42, 32, 32), _words(42, 32, 32)  # 6144 each
+    ring0, ring1 = _words(42, 17, 32), _words(42, 15, 32)  # 3264, 2880
     assert spans(tuple(L), {0, 1}) == [(0, 2)] * 3
     # a store for both rings only: the three layers run interleaved, both rings live over
     # all of them
     cap = ring0 + ring1
-    placed = {q.tensor: q for q in plan(tuple(L), cap, 8)}
+    placed = {q.tensor: q for q in plan(tuple(L), _store(cap), 8)}
     assert {t: (q.words, q.band, q.first, q.last) for t, q in placed.items()} == {
         0: (ring0, True, 0, 2), 1: (ring1, True, 0, 2)}
-    e, d, p = place_tensors(L, cap, 8)
+    e, d, p = place_tensors(L, _store(cap), 8)
     assert (e.out_chip, d.in_chip, d.in_band, d.out_chip, p.in_chip, p.in_band) == (True,) * 6
     assert not e.in_band and not p.out_chip
     # without band fusion only the expand's output fits, whole; a store holding both whole
     # keeps them whole
-    assert [(q.tensor, q.words, q.band) for q in plan(tuple(L), cap)] == [(0, whole0, False)]
-    big = plan(tuple(L), whole0 + whole1, 8)
+    whole = [(q.tensor, q.words, q.band) for q in plan(tuple(L), _store(cap))]
+    assert whole == [(0, whole0, False)]
+    big = plan(tuple(L), _store(whole0 + whole1), 8)
     assert {(q.words, q.band) for q in big} == {(whole0, False), (whole1, False)}
-    assert not any(ly.in_band for ly in place_tensors(L, whole0 + whole1, 8))
+    assert not any(ly.in_band for ly in place_tensors(L, _store(whole0 + whole1), 8))
 
 
 def test_a_tensor_with_two_readers_gets_no_band_ring():
@@ -240,10 +257,10 @@ def test_a_tensor_with_two_readers_gets_no_band_ring():
     project = replace(project, tskip=0, residual=True, M=42)  # adds the expand's output
     L = [expand, dw, project]
     # the expand's output fits neither whole nor (read twice) as a ring; dw -> project does
-    placed = plan(tuple(L), 5000, 8)
+    placed = plan(tuple(L), _store(5000), 8)
     assert [(q.tensor, q.band) for q in placed] == [(1, True)]
-    assert tensor_words(42, 17 * 32) < 5000 < tensor_words(42, 32 * 32)
-    assert [(q.tensor, q.band) for q in plan(tuple(L), 10**4, 8)] == [(0, False), (1, True)]
+    assert _words(42, 17, 32) < 5000 < _words(42, 32, 32)
+    assert [(q.tensor, q.band) for q in plan(tuple(L), _store(10**4), 8)] == [(0, False), (1, True)]
 
 
 def test_a_band_reader_pays_its_switches():
@@ -271,7 +288,7 @@ def test_band_plans_never_overlap_over_their_spans(spec, capacity, rows):
         ly = _dw(f"l{i}", 8, hw, 1, prev, i) if dw else _conv(f"l{i}", 8, m, hw, prev, i, tskip)
         layers.append(ly)
         prev = i
-    placed = plan(tuple(layers), capacity, rows)
+    placed = plan(tuple(layers), _store(capacity), rows)
     band = {q.tensor for q in placed if q.band}
     sp = spans(tuple(layers), band)
     for q in placed:

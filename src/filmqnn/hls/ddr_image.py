@@ -12,11 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from filmqnn.formats import ACT_BITS
 from filmqnn.hls.layout import (
     DESC_FIELDS,
     DESC_WORDS,
     FLAGS,
     OPS,
+    STORE_BIT,
     TABLE_WORDS,
     Geometry,
     block_beats,
@@ -25,7 +27,6 @@ from filmqnn.hls.plan import EngineDesign, EngineLayer
 from filmqnn.lower.graph import IntGraph
 from filmqnn.lower.packing import pack_int4
 from filmqnn.pynq import host_io
-from filmqnn.formats import ACT_BITS
 
 
 @dataclass
@@ -240,7 +241,10 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
             w4 = b.add_bytes(s4, "w4") if s4 else None
             w8 = b.add_bytes(s8, "w8") if s8 else None
         out = graph.tensors[ly.output]
-        if ly.node.requantizes or ly.op == "maxpool":
+        if ly.store_at >= 0:  # in the feature-map store (plan.plan_network checked it)
+            o_reg = Region((1 << STORE_BIT) | ly.store_at, geo.act_beats(out.shape), "store",
+                           tuple(out.shape), out.signed)
+        elif ly.node.requantizes or ly.op == "maxpool":
             o_reg = _act_region(b, out.shape, out.signed)
         else:
             o_reg = b.add(geo.int32_beats(s["m"], d.Tm), "int32", shape=tuple(out.shape),

@@ -3,7 +3,9 @@
 One definition, read by the Python writer (``ddr_image``) and by the generated C++ (the
 descriptor field indices and the layout constants go into ``engine_config.h``):
 
-* every region starts on an AXI beat; addresses in descriptors are beat offsets;
+* every region starts on an AXI beat; addresses in descriptors are beat offsets; an address
+  with bit ``STORE_BIT`` set is a beat of the on-chip feature-map store instead (a tensor
+  the model's store plan, ``hw.residency``, holds on chip; it has no DDR region);
 * a 5-bit activation tensor [C, H, W] is ``lower.packing.pack_activations`` of the tensor
   zero-padded on the right to ``row_words(W)`` columns, so every row of every channel group
   starts on a beat (the engine writes whole beats);
@@ -28,6 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from filmqnn.hw.performance import REQUANT_TABLE_BYTES
+
+#: Address bit that selects the feature-map store (its beat offset in the bits below).
+STORE_BIT = 31
 
 #: 32-bit fields of a layer descriptor, in order (the C++ reads them by these indices).
 DESC_FIELDS = (

@@ -13,8 +13,8 @@ widths: the same bits several times faster than ``ap_int``. Synthesis and Vitis 
 
 from __future__ import annotations
 
-from filmqnn.hw.dsp_packing import PackingScheme, best_packing, split8_packing
 from filmqnn.formats import ACT_BITS
+from filmqnn.hw.dsp_packing import PackingScheme, best_packing, split8_packing
 
 PORT_WIDTH = {"A": "a_mult", "D": "d_port", "B": "b_port"}
 

@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from filmqnn.formats import ACT_BITS
 from filmqnn.hls.layout import Geometry
 from filmqnn.hw.design import IMPLEMENTED, DesignPoint, EngineOptions
+from filmqnn.hw.residency import store_layout
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
-from filmqnn.formats import ACT_BITS
 
 
 class FitError(ValueError):
@@ -37,6 +38,13 @@ class EngineDesign(DesignPoint):
     @property
     def geo(self) -> Geometry:
         return Geometry(self.axi_bits, self.G, ACT_BITS)
+
+    @property
+    def store_beats(self) -> int:
+        """AXI beats the feature-map store holds (``hw.residency.store_layout``)."""
+        if not self.opts.fm_store:
+            return 0
+        return store_layout(self.store, self.G, self.ports, self.axi_bits).beats
 
     @property
     def split_k(self) -> int:
@@ -63,6 +71,7 @@ class EngineLayer:
     im2col: tuple[int, ...] | None = None  # (kh, kw, sh, sw, ph, pw) the host unrolls
     chunks: int = 1  # Tn-channel chunks per step (multi_chunk / input_reuse: the model's choice)
     rows: int = 0  # output rows per tile (input_reuse: a divisor of Tr, the model's); 0: Tr
+    store_at: int = -1  # beat offset of the output in the feature-map store (-1: in DDR)
 
 
 def _ints(v: Any) -> list[int]:
@@ -110,12 +119,13 @@ def _act(t: TensorInfo, what: str) -> None:
 
 
 def plan_network(graph: IntGraph, d: EngineDesign,
-                 choices: dict[str, tuple[int, int]] | None = None) -> list[EngineLayer]:
+                 choices: dict[str, tuple[int, int, int]] | None = None) -> list[EngineLayer]:
     """Engine layers of ``graph`` in execution order; FitError names what does not fit.
-    ``choices``: (Tn-channel chunks per step, output rows per tile) by layer name, the
-    model's (``hw.performance`` LayerPerf.chunks / rows): several chunks for 1x1 convs with
-    ``multi_chunk``, for any conv with ``input_reuse`` (all its channels in one step, maybe
-    at fewer rows); else one chunk at the design's Tr."""
+    ``choices``: (Tn-channel chunks per step, output rows per tile, the output's beat offset
+    in the feature-map store or -1) by layer name, the model's (``hw.performance``
+    LayerPerf.chunks / rows / store_at): several chunks for 1x1 convs with ``multi_chunk``,
+    for any conv with ``input_reuse`` (all its channels in one step, maybe at fewer rows);
+    else one chunk at the design's Tr; outputs in DDR without ``fm_store``."""
     choices = choices or {}
     _check_design(d)
     _check_tiling(graph, d)
@@ -180,7 +190,7 @@ def plan_network(graph: IntGraph, d: EngineDesign,
                              [x.name] + [src(i) for i in node.inputs[1:]], node.output,
                              all8=all8, planes=2 if first else 1, signed_in=signed_in or first,
                              weight=wt, im2col=im2col, split8=all8 and not dw and d.split_k > 0)
-            c_k, rows = choices.get(node.name, (1, 0))
+            c_k, rows, _ = choices.get(node.name, (1, 0, -1))
             if not dw and d.opts.multi_chunk and (k == [1, 1] or d.opts.input_reuse):
                 ly.chunks = max(1, min(int(c_k), -(-n // d.Tn)))
             if not dw and d.opts.input_reuse and 0 < rows < d.Tr and d.Tr % rows == 0:
@@ -208,8 +218,39 @@ def plan_network(graph: IntGraph, d: EngineDesign,
                              signed_skip=b.signed)
         else:
             raise FitError(f"layer '{node.name}': op {node.op!r} is not an engine mode")
+        if d.opts.fm_store:
+            ly.store_at = int(choices.get(node.name, (1, 0, -1))[2])
         layers.append(ly)
+    _check_store(graph, layers, d)
     return layers
+
+
+def _check_store(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> None:
+    """The model's store plan must hold in the kernel: 5-bit tensors that the host does not
+    read, each inside the store and alone in its beats while any layer still reads it."""
+    last_read: dict[str, int] = {}
+    for i, ly in enumerate(layers):
+        for t in ly.inputs:
+            last_read[t] = i
+    live: list[tuple[int, int, int, int, str]] = []  # (offset, end, first, last, name)
+    for i, ly in enumerate(layers):
+        if ly.store_at < 0:
+            continue
+        t = graph.tensors[ly.output]
+        beats = d.geo.act_beats(t.shape)
+        if not (ly.node.requantizes or ly.op == "maxpool") or ly.output in graph.outputs:
+            raise FitError(f"layer '{ly.node.name}': its output cannot sit in the feature-map "
+                           "store (int32 or a network output); regenerate with --off fm_store")
+        if ly.store_at + beats > d.store_beats:
+            raise FitError(f"layer '{ly.node.name}': its output (beats {ly.store_at}.."
+                           f"{ly.store_at + beats}) overruns the {d.store_beats}-beat "
+                           "feature-map store; export with the design `explore` returned")
+        end = last_read.get(ly.output, i)
+        for o, e, f, la, name in live:
+            if o < ly.store_at + beats and ly.store_at < e and f <= end and i <= la:
+                raise FitError(f"layers '{name}' and '{ly.node.name}' share store beats "
+                               "while both are live; rerun `filmqnn hls` with the artifact")
+        live.append((ly.store_at, ly.store_at + beats, i, end, ly.node.name))
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ import jinja2
 import numpy as np
 
 from filmqnn.atomic import atomic_dir
+from filmqnn.formats import ACT_BITS
 from filmqnn.hls import scripts
 from filmqnn.hls.ddr_image import DdrImage, build_image, pack_tensor, write_input
-from filmqnn.hls.layout import DESC_FIELDS, DESC_WORDS, FLAGS, OPS, TABLE_WORDS
+from filmqnn.hls.layout import DESC_FIELDS, DESC_WORDS, FLAGS, OPS, STORE_BIT, TABLE_WORDS
 from filmqnn.hls.pe_codegen import pe_functions
 from filmqnn.hls.plan import EngineDesign, EngineLayer, buffer_bounds, plan_network
 from filmqnn.hw.artifact_layers import artifact_layers
@@ -44,7 +45,6 @@ from filmqnn.hw.performance import (
 )
 from filmqnn.lower.graph import IntGraph
 from filmqnn.lower.manifest import MANIFEST, sha256
-from filmqnn.formats import ACT_BITS
 
 PROJECT_FORMAT = "filmqnn.hls-project/1"
 TOP = "filmqnn_engine"
@@ -112,7 +112,7 @@ def model_perf(artifact: str | Path, design: dict[str, Any], board: Board,
                opts: EngineOptions = IMPLEMENTED) -> list[LayerPerf]:
     """``hw.performance``'s layers for the artifact's layers on this design, with the
     kernel's engine modes ``opts``: the cycles the C-sim is checked against and the per-layer
-    choices the descriptors carry (chunks per step)."""
+    choices the descriptors carry (chunks per step, tile rows, store offsets)."""
     return network_performance(artifact_layers(artifact), design_point(design), board,
                                opts)["layers"]
 
@@ -124,7 +124,7 @@ def render_sources(d: EngineDesign, layers: list[EngineLayer], image: DdrImage
     buf = buffer_bounds(layers, d)
     ctx = {
         "d": d, "buf": buf, "ports": d.ports, "split_k": d.split_k, "act_bits": ACT_BITS,
-        "wpb": d.geo.wpb,
+        "wpb": d.geo.wpb, "store_beats": d.store_beats, "store_bit": STORE_BIT,
         "desc_fields": DESC_FIELDS, "desc_words": DESC_WORDS, "ops": OPS, "flags": FLAGS,
         "table_words": TABLE_WORDS, "ddr_beats": int(len(image.data) // d.geo.beat_bytes),
         "max_layers": max(256, len(layers)),
@@ -149,7 +149,8 @@ def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: st
     engine modes the kernel runs with (default: every mode it has)."""
     d = engine_design(design, board, opts)
     perf = model_perf(artifact, design, board, opts) if artifact else []
-    layers = plan_network(graph, d, {lp.name: (lp.chunks, lp.rows) for lp in perf})
+    layers = plan_network(graph, d, {lp.name: (lp.chunks, lp.rows, lp.store_at)
+                                     for lp in perf})
     image = build_image(graph, layers, d)
     files = render_sources(d, layers, image)
     files.update(_scripts(d, board))

@@ -82,6 +82,7 @@ def _layers(files: CheckedFiles, m: dict[str, Any]) -> list[LayerShape]:
     producer: dict[str, int] = {}  # tensor name -> index of the engine layer writing it
     flat_src: dict[str, str] = {}  # flatten output -> its [C, H, W] input
     out: list[LayerShape] = []
+    unseen: set[int] = set()  # layers whose output a node the model does not run reads
 
     def shape(t: str) -> list[int]:
         return [int(d) for d in tensors[t]["shape"]]
@@ -97,7 +98,9 @@ def _layers(files: CheckedFiles, m: dict[str, Any]) -> list[LayerShape]:
             if src in raw:
                 raw.add(e["output"])
             continue
-        if op == "add":  # standalone add of two tensors: not an engine layer
+        if op == "add":  # standalone add of two tensors: not an engine layer of the model, so
+            # its operands stay in DDR (the store's plan cannot see this reader)
+            unseen.update(producer[t] for t in ins if t in producer)
             continue
         if op in ("conv", "fc"):
             m_out = shape(e["output"])[0]
@@ -154,7 +157,7 @@ def _layers(files: CheckedFiles, m: dict[str, Any]) -> list[LayerShape]:
             raw.add(e["output"])
         producer[e["output"]] = len(out)
         out.append(ly)
-    return out
+    return [replace(ly, tout=-1) if i in unseen else ly for i, ly in enumerate(out)]
 
 
 def artifact_layers(path: str | Path) -> list[LayerShape]:

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from filmqnn.formats import ACT_BITS
 from filmqnn.hw.design import PIXELS, WEIGHT_RELOAD, EngineOptions, engine_layers
 from filmqnn.hw.layers import LayerShape
-from filmqnn.formats import ACT_BITS
 
 #: BRAM18K aspect ratios (width bits, depth words), UG473 / UG573 "RAMB18 port widths".
 BRAM18K_ASPECTS = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from filmqnn.formats import ACT_BITS
 from filmqnn.hw.devices import Board
 from filmqnn.hw.layers import LayerShape
-from filmqnn.hw.residency import place_tensors, store_words
+from filmqnn.hw.residency import StoreLayout, place_tensors, store_layout
 from filmqnn.lower import packing
-from filmqnn.formats import ACT_BITS
 
 #: Output pixels computed per PE position per cycle (the packed DSP holds 2 pixels' products).
 PIXELS = 2
@@ -98,7 +98,7 @@ class EngineOptions:
 #: Engine modes the generated HLS kernel implements (hls/templates/engine.cpp.j2), each
 #: bit-exact in C-simulation; every other mode of ``EngineOptions`` is modelled only.
 KERNEL_MODES = frozenset({"layer_queue", "first_im2col", "split8", "dw_taps", "multi_chunk",
-                          "input_reuse"})
+                          "input_reuse", "fm_store"})
 #: The option set of the implemented engine: ``explore``'s default.
 IMPLEMENTED = EngineOptions(**{k: k in KERNEL_MODES for k in EngineOptions().to_dict()})
 
@@ -138,6 +138,10 @@ class DesignPoint:
     buf: int = 1  # input / weight banks this many times deeper than one step needs
     store: int = 0  # BRAM18Ks of the on-chip feature-map store (0: every tensor in DDR)
 
+    def store_layout(self, board: Board) -> StoreLayout:
+        """The beats the design's feature-map store holds on ``board`` and their layout."""
+        return store_layout(self.store, self.G, self.axi_ports(board), board.axi_width_bits)
+
     def axi_ports(self, board: Board) -> int:
         """AXI ports this design uses on ``board`` (checked against the board's count)."""
         if self.ports is None:
@@ -173,12 +177,13 @@ def ring_rows(Tr: Any, opts: EngineOptions) -> Any:
 
 
 def engine_layers(
-    layers: list[LayerShape], opts: EngineOptions, store: int = 0, rows: int = 0
+    layers: list[LayerShape], opts: EngineOptions, store: StoreLayout | None = None,
+    rows: int = 0,
 ) -> list[LayerShape]:
     """Layers as the engine runs them: the first conv's 8-bit input becomes two 5-bit planes
     (high and low nibble, accumulated with a 4-bit shift between them), optionally im2col'd
     (on chip from the raw input, or by the host); the stem's max pool optionally fused; the
-    tensors a feature-map store of ``store`` BRAM18Ks holds marked on chip (band rings for a
+    tensors the feature-map store ``store`` holds marked on chip (band rings for a
     design with ``rows`` tile rows when ``band_fusion`` is on)."""
     out: list[LayerShape] = []
     for ly in layers:
@@ -193,7 +198,7 @@ def engine_layers(
                 )
             ly = replace(ly, planes=2)
         out.append(ly)
-    return place_tensors(out, store_words(store), int(ring_rows(rows, opts)))
+    return place_tensors(out, store if opts.fm_store else None, int(ring_rows(rows, opts)))
 
 
 def _pools(conv: LayerShape, pool: LayerShape) -> bool:

@@ -36,7 +36,7 @@ from filmqnn.hw.performance import (
     network_cycles_vec,
     network_performance,
 )
-from filmqnn.hw.residency import STORE_WORDS_PER_BRAM, plan, store_words
+from filmqnn.hw.residency import plan, store_bram18k
 from filmqnn.hw.resources import (
     POST_DSP,
     Resources,
@@ -201,13 +201,16 @@ def _add_store(
     return resources_vec(layers, D, board, opts, costs)
 
 
-def _smallest_store(layers: list[LayerShape], d: DesignPoint, opts: EngineOptions) -> DesignPoint:
+def _smallest_store(layers: list[LayerShape], d: DesignPoint, board: Board,
+                    opts: EngineOptions) -> DesignPoint:
     """The design with its feature-map store cut to the BRAM18Ks its plan uses: the plan of a
-    store that still holds every placed word range is the same, so the cycles are too."""
-    placed = plan(tuple(engine_layers(layers, opts)), store_words(d.store),
+    store that still holds every placed beat range is the same, so the cycles are too."""
+    if not opts.fm_store:
+        return d
+    placed = plan(tuple(engine_layers(layers, opts)), d.store_layout(board),
                   int(ring_rows(d.Tr, opts)))
     used = max((q.offset + q.words for q in placed), default=0)
-    return replace(d, store=-(-used // STORE_WORDS_PER_BRAM))
+    return replace(d, store=store_bram18k(used, d.axi_ports(board), board.axi_width_bits))
 
 
 def _most_lanes(D: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
@@ -233,7 +236,8 @@ def _exact_cycles(
     the best) are exact. A design whose layer cannot run never wins."""
     n = len(D["Tm4"])
     ddr = ddr_bits_per_cycle(board, clock)
-    bound = np.asarray(network_bound_vec(layers, D, opts, ddr), dtype=np.float64) * np.ones(n)
+    bound = np.asarray(network_bound_vec(layers, D, opts, board.axi_width_bits, ddr),
+                       dtype=np.float64) * np.ones(n)
     bound = np.where(bound < 1e15, bound, np.inf)
     order = np.argsort(bound, kind="stable")
     cycles = np.full(n, np.inf)
@@ -346,7 +350,7 @@ def explore(
         store=int(Df["store"][b]),
     )
     best = _trim(layers, best, board, clock, opts, float(cycles[b]), lim_frac, costs)
-    best = _smallest_store(layers, best, opts)
+    best = _smallest_store(layers, best, board, opts)
     perf = network_performance(layers, best, board, opts)
     rsc = estimate_resources(layers, best, board, opts)
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from filmqnn.formats import ACT_BITS, INPUT_BITS
 from filmqnn.hw.buffers import buffer_geometry
 from filmqnn.hw.design import (
     PIXELS,
@@ -36,8 +37,7 @@ from filmqnn.hw.design import (
 from filmqnn.hw.devices import Board
 from filmqnn.hw.gathers import gather_extra
 from filmqnn.hw.layers import LayerShape
-from filmqnn.hw.residency import chip_flags_of, out_pixels, store_words
-from filmqnn.formats import ACT_BITS, INPUT_BITS
+from filmqnn.hw.residency import chip_flags_of, out_pixels, plan, store_layout
 from filmqnn.tile_rule import tiled_high_filters
 
 #: Cycles to fill the PE pipeline at the start of every step (DSP 4 stages, extraction,
@@ -86,6 +86,7 @@ class LayerPerf:
     fused: bool = False  # reads a band ring: runs interleaved with the layer before it
     chunks: int = 1  # Tn-channel chunks per step (the descriptor's choice with multi_chunk)
     rows: int = 0  # output rows per tile (the descriptor's choice with input_reuse; 0: Tr)
+    store_at: int = -1  # beat offset of its output in the feature-map store (-1: in DDR)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -743,22 +744,27 @@ def shape_key(ly: LayerShape) -> LayerShape:
 
 
 def network_sum(
-    layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions,
+    layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions, axi_bits: int,
     layer_fn: Callable[[LayerShape, dict[str, Any], Any], Any], geo: Any = None,
 ) -> Any:
     """Sum over the engine layers of ``layer_fn(layer, designs, geo)`` plus the frame launch,
     for arrays of designs. The feature-map store decides which tensors are on chip, so a layer
     carries its on-chip flags per design in ``D`` (``chip_flags``, and ``in_band``: band rings
-    depend on the store and the tile rows); each distinct layer (shape and flags over the
-    designs) is evaluated once and counted as often as it occurs."""
-    store = np.broadcast_to(np.asarray(D.get("store", 0)), np.shape(D["Tr"]))
-    rows = np.broadcast_to(ring_rows(np.asarray(D["Tr"]), opts), np.shape(store))
-    keys = np.stack([np.ravel(store), np.ravel(rows)], axis=1)
+    depend on the store, its layout and the tile rows); each distinct layer (shape and flags
+    over the designs) is evaluated once and counted as often as it occurs."""
+    shape = np.shape(D["Tr"])
+    store = np.broadcast_to(np.asarray(D.get("store", 0)), shape)
+    if not opts.fm_store:
+        store = np.zeros_like(store)
+    rows = np.broadcast_to(ring_rows(np.asarray(D["Tr"]), opts), shape)
+    G, ports = (np.broadcast_to(np.asarray(D[k]), shape) for k in ("G", "ports"))
+    keys = np.stack([np.ravel(a) for a in (store, rows, G, ports)], axis=1)
     plans, which = np.unique(keys, axis=0, return_inverse=True)
-    which = np.reshape(which, np.shape(store))
+    which = np.reshape(which, shape)
     run = tuple(engine_layers(layers, opts))
     # (plans, layers, 4) on-chip flags
-    every = np.stack([chip_flags_of(run, store_words(int(s)), int(r)) for s, r in plans])
+    every = np.stack([chip_flags_of(run, store_layout(s, g, p, axi_bits), int(r))
+                      for s, r, g, p in plans])
     groups: dict[tuple[LayerShape, bytes], list[Any]] = {}
     for i, ly in enumerate(run):
         base, flags = shape_key(ly), every[:, i]
@@ -774,7 +780,8 @@ def network_sum(
 
 
 def network_bound_vec(
-    layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions, ddr_bits: float = np.inf,
+    layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions, axi_bits: int,
+    ddr_bits: float = np.inf,
 ) -> Any:
     """A lower bound on ``network_cycles_vec``: per layer the larger of its compute bound and
     its fewest DDR bits over ``ddr_bits`` per cycle (the DSE ranks designs by it to skip exact
@@ -784,7 +791,7 @@ def network_bound_vec(
         ddr = np.ceil(traffic_bound_bits(ly, Ds, opts) / ddr_bits) + layer_launch(opts)
         return np.maximum(compute_bound_vec(ly, Ds, opts), ddr)
 
-    return network_sum(layers, D, opts, bound)
+    return network_sum(layers, D, opts, axi_bits, bound)
 
 
 def ddr_bits_per_cycle(board: Board, clock_mhz: float) -> float:
@@ -805,7 +812,12 @@ def network_performance(
     geo = buffer_geometry(layers, D, opts)
     per: list[LayerPerf] = []
     done: dict[LayerShape, dict[str, Any]] = {}  # layers of identical shape: evaluated once
-    for ly in engine_layers(layers, opts, d.store, d.Tr):
+    store = d.store_layout(board)
+    run = engine_layers(layers, opts, store, d.Tr)
+    offsets = {} if not opts.fm_store else {
+        q.tensor: q.offset for q in plan(tuple(engine_layers(layers, opts)), store,
+                                         int(ring_rows(d.Tr, opts)))}
+    for ly in run:
         key = shape_key(ly)
         if key not in done:
             done[key] = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts, geo)
@@ -822,6 +834,7 @@ def network_performance(
                 ly.in_band,
                 int(np.asarray(r["chunks"]).ravel()[0]),
                 int(np.asarray(r["rows"]).ravel()[0]),
+                offsets.get(ly.tout, -1) if ly.tout >= 0 else -1,
             )
         )
     total = sum(p.cycles for p in per) + frame_launch(opts)
@@ -852,4 +865,5 @@ def network_cycles_vec(
     def cycles(ly: LayerShape, Ds: dict[str, Any], geo: Any) -> Any:
         return layer_cycles_vec(ly, Ds, board.axi_width_bits, ddr, opts, geo)["cycles"]
 
-    return network_sum(layers, D, opts, cycles, buffer_geometry(layers, D, opts))
+    return network_sum(layers, D, opts, board.axi_width_bits, cycles,
+                       buffer_geometry(layers, D, opts))

@@ -3,8 +3,8 @@
 A design may give otherwise unused BRAM18Ks to a feature-map store (``DesignPoint.store``).
 A tensor placed there is written by its producer's write-back and read by its consumers'
 loads (and residual adds) without touching DDR. The placement is a compile-time plan: every
-tensor gets a fixed word range of the store for its whole lifetime (from its producer to its
-last consumer, both inclusive), and tensors whose lifetimes overlap never share a word. The
+tensor gets a fixed beat range of the store for its whole lifetime (from its producer to its
+last consumer, both inclusive), and tensors whose lifetimes overlap never share a beat. The
 network input (read by the first conv) and the network output (read by the host) stay in DDR.
 
 With band fusion (``rows > 0``, the design's ``Tr``) a tensor whose only reader is the next
@@ -23,44 +23,68 @@ from functools import cache
 
 import numpy as np
 
-from filmqnn.hw.layers import LayerShape
 from filmqnn.formats import ACT_BITS
+from filmqnn.hw.layers import LayerShape
+from filmqnn.lower import packing
 
-#: Store word: one 36-bit BRAM18K word (512 x 36 aspect ratio, UG473 / UG573) holding
-#: ``36 // ACT_BITS`` activations of consecutive channels of one pixel.
-STORE_WORD_BITS = 36
-STORE_WORDS_PER_BRAM = 512
-VALUES_PER_WORD = STORE_WORD_BITS // ACT_BITS
+#: A BRAM18K holds 512 words of up to 36 bits (UG473 / UG573); a store bank of AXI beats
+#: stands ``ceil(axi_bits / 36)`` BRAM18Ks wide.
+BRAM_DEPTH = 512
+BRAM_WIDTH = 36
 
 
 @dataclass(frozen=True)
 class Placement:
-    """A tensor in the store: its id, word range and lifetime (engine-layer positions)."""
+    """A tensor in the store: its id, beat range and lifetime (engine-layer positions)."""
 
     tensor: int
     offset: int
-    words: int
+    words: int  # beats
     first: int
     last: int
     band: bool = False  # a ring of rows between a producer and the next layer
 
 
-def tensor_words(channels: int, pixels: int) -> int:
-    """Store words of a tensor: ``VALUES_PER_WORD`` channels of one pixel per word."""
-    return -(-channels // VALUES_PER_WORD) * pixels
+@dataclass(frozen=True)
+class StoreLayout:
+    """A design's feature-map store as the kernel holds it: ``beats`` AXI beats of the DDR
+    layout (``wpb`` words of ``G`` channels of one pixel each, one map row of a channel
+    group in whole beats) in one bank per AXI port, so a tile moves at the ports' width."""
+
+    beats: int
+    G: int
+    wpb: int
+
+
+def store_layout(bram18k: int, G: int, ports: int, axi_bits: int) -> StoreLayout:
+    """The store ``bram18k`` BRAM18Ks hold: whole 512-deep blocks of all ``ports`` banks."""
+    per_block = ports * -(-axi_bits // BRAM_WIDTH)
+    beats = int(bram18k) // per_block * BRAM_DEPTH * ports
+    return StoreLayout(beats, int(G), packing.words_per_beat(axi_bits, int(G), ACT_BITS))
+
+
+def store_bram18k(beats: int, ports: int, axi_bits: int) -> int:
+    """BRAM18Ks of the smallest store holding ``beats`` beats (``store_layout``'s inverse)."""
+    return -(-int(beats) // (BRAM_DEPTH * ports)) * ports * -(-axi_bits // BRAM_WIDTH)
+
+
+def tensor_beats(channels: int, rows: int, cols: int, store: StoreLayout) -> int:
+    """Beats of a tensor (or of ``rows`` rows of it) in the store."""
+    return -(-channels // store.G) * rows * -(-cols // store.wpb)
+
+
+def out_dims(ly: LayerShape) -> tuple[int, int]:
+    """Rows and columns of a layer's output tensor (the pooled map when a max pool is fused)."""
+    if ly.pool is None:
+        return ly.R, ly.C
+    st = ly.pool[1]
+    return -(-ly.R // st), -(-ly.C // st)
 
 
 def out_pixels(ly: LayerShape) -> int:
-    """Pixels of a layer's output tensor (the pooled map when a max pool is fused)."""
-    if ly.pool is None:
-        return ly.R * ly.C
-    st = ly.pool[1]
-    return -(-ly.R // st) * -(-ly.C // st)
-
-
-def store_words(bram18k: int) -> int:
-    """Words a store of ``bram18k`` BRAM18Ks holds."""
-    return int(bram18k) * STORE_WORDS_PER_BRAM
+    """Pixels of a layer's output tensor."""
+    r, c = out_dims(ly)
+    return r * c
 
 
 def band_rows(producer: LayerShape, consumer: LayerShape, rows: int) -> int:
@@ -110,55 +134,58 @@ def _readers(layers: tuple[LayerShape, ...]) -> dict[int, list[int]]:
 
 @cache
 def plan(
-    layers: tuple[LayerShape, ...], capacity: int, rows: int = 0
+    layers: tuple[LayerShape, ...], store: StoreLayout, rows: int = 0
 ) -> tuple[Placement, ...]:
-    """Placements of the tensors of ``layers`` (engine layers, in run order) in a store of
-    ``capacity`` words (cached: the DSE asks for the same plans again and again). With
+    """Placements of the tensors of ``layers`` (engine layers, in run order) in ``store``
+    (cached: the DSE asks for the same plans again and again). With
     ``rows > 0`` band-fusable tensors that a plan leaves in DDR ask for a band ring instead
-    (rings save as much DDR traffic in fewer words, but cost band switches, so a tensor that
+    (rings save as much DDR traffic in fewer beats, but cost band switches, so a tensor that
     fits whole stays whole); rings may displace whole tensors, which then may become rings
     too, until no more do. The plan that saves the most DDR traffic wins."""
     span = spans(layers)
-    best = _place(layers, capacity, {}, span)
-    if rows <= 0 or capacity <= 0:
+    best = _place(layers, store, {}, span)
+    if rows <= 0 or store.beats <= 0:
         return best
     edges = _band_edges(layers, _readers(layers))
-    best_saved = _saved(layers, best)
+    best_saved = _saved(layers, best, store)
     ring: dict[int, int] = {}
     current = best
     while True:
         on = {q.tensor for q in current}
         more = {
-            p: tensor_words(layers[p].M, band_rows(layers[p], layers[p + 1], rows) * layers[p].C)
+            p: tensor_beats(layers[p].M, band_rows(layers[p], layers[p + 1], rows),
+                            layers[p].C, store)
             for p in edges - set(ring) if layers[p].tout not in on
         }
         more = {p: w for p, w in more.items()
-                if w < tensor_words(layers[p].M, out_pixels(layers[p]))}
+                if w < tensor_beats(layers[p].M, *out_dims(layers[p]), store)}
         if not more:
             return best
         ring.update(more)
-        current = _place(layers, capacity, ring, spans(layers, set(ring)))
-        saved = _saved(layers, current)
+        current = _place(layers, store, ring, spans(layers, set(ring)))
+        saved = _saved(layers, current, store)
         if saved > best_saved:
             best, best_saved = current, saved
 
 
-def _saved(layers: tuple[LayerShape, ...], placed: tuple[Placement, ...]) -> int:
-    """DDR words a plan saves: each placed tensor's write and its reads."""
+def _saved(layers: tuple[LayerShape, ...], placed: tuple[Placement, ...],
+           store: StoreLayout) -> int:
+    """DDR beats a plan saves: each placed tensor's write and its reads."""
     uses = _readers(layers)
     by_tensor = {ly.tout: ly for ly in layers if ly.tout >= 0}
-    return sum(tensor_words(by_tensor[q.tensor].M, out_pixels(by_tensor[q.tensor]))
+    return sum(tensor_beats(by_tensor[q.tensor].M, *out_dims(by_tensor[q.tensor]), store)
                * (1 + len(uses.get(q.tensor, []))) for q in placed)
 
 
 def _place(
-    layers: tuple[LayerShape, ...], capacity: int, ring: dict[int, int],
+    layers: tuple[LayerShape, ...], store: StoreLayout, ring: dict[int, int],
     span: list[tuple[int, int]],
 ) -> tuple[Placement, ...]:
     """First-fit placement of every tensor with a reader (``ring``: producer position -> band
-    ring words, for the tensors held as rings). Tensors are taken in order of DDR bits saved
-    per word and layer of lifetime (short-lived, often-read tensors first) and each goes to
-    the lowest word range free over its whole lifetime; one that fits nowhere stays in DDR."""
+    ring beats, for the tensors held as rings). Tensors are taken in order of DDR bits saved
+    per beat and layer of lifetime (short-lived, often-read tensors first) and each goes to
+    the lowest beat range free over its whole lifetime; one that fits nowhere stays in DDR."""
+    capacity = store.beats
     if capacity <= 0:
         return ()
     uses = _readers(layers)
@@ -167,7 +194,7 @@ def _place(
         readers = [i for i in uses.get(ly.tout, []) if i > p] if ly.tout >= 0 else []
         if not readers:
             continue
-        words = tensor_words(ly.M, out_pixels(ly))
+        words = tensor_beats(ly.M, *out_dims(ly), store)
         saved = words * (1 + len(readers))
         words = ring.get(p, words)
         if words > capacity:
@@ -191,11 +218,11 @@ def _place(
 
 @cache
 def chip_flags_of(
-    layers: tuple[LayerShape, ...], capacity: int, rows: int = 0
+    layers: tuple[LayerShape, ...], store: StoreLayout, rows: int = 0
 ) -> np.ndarray:
     """Per engine layer, whether the plan holds its input, output and residual operand on
     chip and whether its input is a band ring: a (layers, 4) bool array (cached)."""
-    placed = plan(layers, capacity, rows)
+    placed = plan(layers, store, rows)
     on = np.array(sorted(q.tensor for q in placed), dtype=np.int64)
     band = np.array(sorted(q.tensor for q in placed if q.band), dtype=np.int64)
     ids = np.array([(ly.tin, ly.tout, ly.tskip) for ly in layers], dtype=np.int64)
@@ -207,13 +234,16 @@ def chip_flags_of(
     return out
 
 
-def place_tensors(layers: list[LayerShape], capacity: int, rows: int = 0) -> list[LayerShape]:
+def place_tensors(layers: list[LayerShape], store: StoreLayout | None, rows: int = 0
+                  ) -> list[LayerShape]:
     """Engine layers with ``in_chip`` / ``out_chip`` / ``skip_chip`` set by the plan of a store
-    of ``capacity`` words and ``in_band`` on the consumers of band rings (``rows``: the
+    ``store`` (None: no store) and ``in_band`` on the consumers of band rings (``rows``: the
     design's ``Tr`` with band fusion, else 0); all False without a store."""
     base = tuple(replace(ly, in_chip=False, out_chip=False, skip_chip=False, in_band=False)
                  for ly in layers)
-    flags = chip_flags_of(base, capacity, rows)
+    if store is None:
+        store = StoreLayout(0, 1, 1)
+    flags = chip_flags_of(base, store, rows)
     if not flags.any() and base == tuple(layers):
         return list(layers)
     return [replace(ly, in_chip=bool(f[0]), out_chip=bool(f[1]), skip_chip=bool(f[2]),

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from filmqnn.formats import ACC_BITS, INPUT_BITS
 from filmqnn.hw.buffers import bank_phases, bram18k_count, buffer_geometry, dw_window, weight_banks
 from filmqnn.hw.design import (
     ACT_BITS,
@@ -47,8 +48,7 @@ from filmqnn.hw.devices import Board
 from filmqnn.hw.dsp_packing import best_packing
 from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.lut_costs import included_fixed_logic, mac_cost
-from filmqnn.hw.residency import STORE_WORD_BITS
-from filmqnn.formats import ACC_BITS, INPUT_BITS
+from filmqnn.hw.residency import BRAM_WIDTH
 
 #: Post-processing lane: int32 x 16-bit requant multiply on 2 DSPs, rounding/clamp/ReLU/add.
 POST_DSP, POST_LUT, POST_FF = 2, 150, 200
@@ -59,9 +59,8 @@ CTRL_FF, CTRL_BRAM = 3500, 0
 QUEUE_LUT, QUEUE_FF = 300, 600
 #: Per m_axi port: HLS adapter with burst FIFOs plus its share of the PS interconnect.
 PORT_LUT, PORT_FF, PORT_BRAM = 2200, 3000, 2
-#: Feature-map store: address generators for the plan's word ranges, and per bit of its
-#: read / write width a gearbox between 7-value store words and G-value bank words (estimate).
-STORE_CTRL_LUT, STORE_CTRL_FF, STORE_GEARBOX_LUT = 400, 600, 4
+#: Feature-map store: the address decode of its beat ranges beside the AXI addresses (estimate).
+STORE_CTRL_LUT, STORE_CTRL_FF = 400, 600
 #: Band rings (``band_fusion``): the read and write address generators wrap a row counter at
 #: the ring's rows and add a row offset (two counters, comparators and adders; estimate).
 STORE_RING_LUT, STORE_RING_FF = 150, 100
@@ -176,19 +175,19 @@ def stem_pool_halo(layers: list[LayerShape], D: dict[str, Any], opts: EngineOpti
 
 
 def feature_store(D: dict[str, Any], axi_bits: int, rings: bool = False) -> dict[str, Any]:
-    """LUT / FF / BRAM18K of the feature-map store (``DesignPoint.store`` BRAM18Ks): it reads
-    and writes ``ports x axi_bits`` bits per cycle (the load / store units' width), so its
-    BRAMs stand ``ceil(width / 36)`` wide and ``rows`` deep, and every bit of the read port
-    takes a ``rows``:1 mux of LUT6s (3 more inputs each); plus the gearboxes and control
-    (with the band rings' wrapping address generators when ``rings``)."""
+    """LUT / FF / BRAM18K of the feature-map store (``DesignPoint.store`` BRAM18Ks): one bank
+    of AXI beats per port (``residency.store_layout``), so it reads and writes ``ports x
+    axi_bits`` bits per cycle; a bank stands ``ceil(axi_bits / 36)`` BRAMs wide and ``rows``
+    512-beat blocks deep, and every bit of a read port takes a ``rows``:1 mux of LUT6s (3 more
+    inputs each); plus the address decode (with the band rings' wrapping address generators
+    when ``rings``)."""
     store, ports = np.asarray(D.get("store", 0)), np.asarray(D["ports"])
     width = ports * axi_bits
-    rows = -(-store // -(-width // STORE_WORD_BITS))
+    rows = store // (ports * -(-axi_bits // BRAM_WIDTH))
     on = store > 0
     mux = width * -(-np.maximum(rows - 1, 0) // 3)
     return {
-        "lut": np.where(on, mux + STORE_GEARBOX_LUT * width + STORE_CTRL_LUT
-                        + rings * STORE_RING_LUT, 0),
+        "lut": np.where(on, mux + STORE_CTRL_LUT + rings * STORE_RING_LUT, 0),
         "ff": np.where(on, 2 * width + STORE_CTRL_FF + rings * STORE_RING_FF, 0),
         "bram18k": store,
     }

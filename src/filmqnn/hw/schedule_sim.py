@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from filmqnn.formats import ACT_BITS
 from filmqnn.hw.buffers import buffer_geometry
 from filmqnn.hw.design import DesignPoint, EngineOptions, design_arrays, dw_pixels, engine_layers
 from filmqnn.hw.devices import Board
@@ -43,7 +44,6 @@ from filmqnn.hw.performance import (
     table_cycles,
     tile_beats,
 )
-from filmqnn.formats import ACT_BITS
 
 
 def _passes(ly: LayerShape, d: DesignPoint, opts: EngineOptions) -> list[tuple[int, int]]:
@@ -184,5 +184,5 @@ def simulate_network(
     geo = buffer_geometry(layers, design_arrays(d, board), opts)
     return [
         (ly.name, simulate_layer(ly, d, board, opts, geo))
-        for ly in engine_layers(layers, opts, d.store, d.Tr)
+        for ly in engine_layers(layers, opts, d.store_layout(board), d.Tr)
     ]
