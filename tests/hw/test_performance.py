@@ -2,6 +2,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from filmqnn.hw.buffers import buffer_geometry
 from filmqnn.hw.design import DesignPoint, EngineOptions, design_arrays, dw_pixels, engine_layers
@@ -19,6 +21,8 @@ from filmqnn.hw.performance import (
     layer_cycles_vec,
     m_passes,
     network_performance,
+    pass_split,
+    split8_capacity,
     step_compute,
     step_load,
     transition,
@@ -354,3 +358,17 @@ def test_per_layer_rows_let_a_1x1_step_hold_all_input_channels():
     assert abs(simulate_layer(k3, d, b, opts, geo) - r3["cycles"][0]) <= 0.05 * r3["cycles"][0]
     rows, fits = reuse_rows(replace(ly, kind="fc", R=1, C=1, H=1, W=1), D, geo, opts)
     assert not fits[0] and rows[0] == 14
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 2048), st.integers(0, 80), st.integers(1, 8), st.booleans())
+def test_all8_passes_cover_every_filter_once(M, Tm4, Tm8, split):
+    """An all-8-bit layer's passes (sub-passes of split8 capacity inside each Tm pass): no
+    pass holds a negative or over-capacity count, and together they hold every filter."""
+    ly = LayerShape("fc", "fc", 64, M, 1, 1, 1, 1, 1, all8=True)
+    opts = EngineOptions(split8=split)
+    P, a_f, b_f, a_l, b_l = (int(v) for v in pass_split(ly, Tm4, Tm8, opts))
+    cap = int(split8_capacity(Tm4, Tm8, opts))
+    assert a_f == a_l == 0 and 0 < b_l <= cap and 0 <= b_f <= cap
+    assert (P - 1) * b_f + b_l >= M
+    assert P == 1 or (P - 1) * (b_f - 1) + b_l < M

@@ -159,8 +159,16 @@ def pass_split(ly: LayerShape, Tm4: Any, Tm8: Any, opts: EngineOptions) -> tuple
     if ly.kind in ("maxpool", "gap"):
         a_f, b_f = np.minimum(Tm4 + Tm8, ly.M), np.zeros_like(Tm4)
         return P_m, a_f, b_f, ly.M - (P_m - 1) * a_f, np.zeros_like(Tm4)
-    cap8 = split8_capacity(Tm4, Tm8, opts) if ly.all8 else Tm8
-    a_f, b_f = np.minimum(Tm4, M4), np.minimum(cap8, M8)
+    if ly.all8:
+        # each Tm-filter pass runs sub-passes of ``cap`` filters and a shorter last one, so
+        # the full passes hold ``cap`` or fewer: the last is the last one's remainder, the
+        # others share the rest (rounded up)
+        c1 = np.maximum(split8_capacity(Tm4, Tm8, opts), 1)
+        tail = np.where(ly.M % (Tm4 + Tm8) > 0, ly.M % (Tm4 + Tm8), Tm4 + Tm8)
+        l8 = np.minimum(tail - (_cdiv(tail, c1) - 1) * c1, M8)
+        b_f = np.where(P_m > 1, _cdiv(M8 - l8, np.maximum(P_m - 1, 1)), 0)
+        return P_m, np.zeros_like(b_f), b_f, np.zeros_like(b_f), l8
+    a_f, b_f = np.minimum(Tm4, M4), np.minimum(Tm8, M8)
     return P_m, a_f, b_f, M4 - (P_m - 1) * a_f, M8 - (P_m - 1) * b_f
 
 
