@@ -158,7 +158,8 @@ def explore_command(
     typer.echo(
         f"{model} on {b.name} @ {d.clock_mhz:g} MHz ({weights}): {s['fps']:.1f} FPS modelled, "
         f"Tm={d.Tm} Tm8={d.Tm8} Tn={d.Tn} Tr={d.Tr} Tc={d.Tc} G={d.G} ports={d.ports} "
-        f"buf={d.buf}; no fitting design exceeds {s['fps_ceiling']:.1f} FPS"
+        f"buf={d.buf}; no fitting design exceeds {s['fps_ceiling']:.1f} FPS; pessimistic "
+        f"assumptions (hw/fps_range.py): {s['fps_range']['pessimistic']:.1f} FPS"
     )
     _table("resources (modelled)", ["resource", "used", "limit", "device"],
            [[k, s["resources"][k], s["limits"][k], getattr(b, k)]

@@ -29,6 +29,7 @@ from filmqnn.hw.design import (
     ring_rows,
 )
 from filmqnn.hw.devices import Board
+from filmqnn.hw.fps_range import fps_range
 from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.performance import (
     ddr_bits_per_cycle,
@@ -85,6 +86,9 @@ class DseResult:
     #: its fewest DDR bits at the sustained bandwidth)
     fps_ceiling: float = math.inf
     notes: list[str] = field(default_factory=list)
+    #: the best design's FPS under the nominal and the pessimistic assumptions
+    #: (``hw.fps_range``)
+    fps_range: dict[str, Any] = field(default_factory=dict)
 
 
 def _tm8(mode: str, ratio: float, Tm: np.ndarray) -> np.ndarray:
@@ -383,5 +387,5 @@ def explore(
     ]
     return DseResult(
         best, perf, rsc, lim_abs, pareto, evaluated, feasible, mode, ratio, opts,
-        clock * 1e6 / least_bound, notes,
+        clock * 1e6 / least_bound, notes, fps_range(layers, best, board, opts, rsc.dsp),
     )

@@ -118,6 +118,7 @@ def summary(result: DseResult, board: Board, model: str) -> dict[str, Any]:
         "layers": [lp.to_dict() for lp in perf["layers"]],
         "pareto": result.pareto,
         "fps_ceiling": result.fps_ceiling,
+        "fps_range": result.fps_range,
         "search": {"evaluated": result.evaluated, "feasible": result.feasible,
                    "notes": result.notes},
         "modelled": True,
@@ -141,6 +142,12 @@ def write_report(result: DseResult, board: Board, model: str, out: Path) -> list
         + f"; clock {d.clock_mhz:g} MHz.",
         "",
         f"- FPS: **{s['fps']:.1f}** (latency {s['latency_ms']:.3f} ms, {s['gops']:.1f} GOPS)",
+        f"- FPS range: {s['fps_range']['pessimistic']:.1f} (pessimistic: DDR efficiency "
+        f"{s['fps_range']['assumptions']['pessimistic']['ddr_efficiency']}, pipeline depth "
+        f"{s['fps_range']['assumptions']['pessimistic']['pipe_depth']}, "
+        f"{s['fps_range']['assumptions']['pessimistic']['group_overhead']} cycles per output "
+        f"group, clock x{s['fps_range']['assumptions']['pessimistic']['clock_derate']} at "
+        f"100 % DSP; hw/fps_range.py) to {s['fps_range']['nominal']:.1f} (nominal)",
         f"- DDR traffic per frame: {s['ddr_mbytes_per_frame']:.2f} MB",
         f"- Design: Tm={d.Tm} (Tm8={d.Tm8}), Tn={d.Tn}, Tr={d.Tr}, Tc={d.Tc}, G={d.G}, "
         f"PE4 positions on DSP {d.dsp4}/{d.Tm4 * d.Tn}, PE8 on DSP {d.dsp8}/{d.Tm8 * d.Tn}, "
