@@ -15,6 +15,7 @@ from filmqnn.hw.performance import (
     PIPE_DEPTH,
     QUEUE_LAUNCH,
     chunk_capacity,
+    chunk_extra_groups,
     compute_bound_vec,
     ddr_bits_per_cycle,
     group_write,
@@ -372,3 +373,15 @@ def test_all8_passes_cover_every_filter_once(M, Tm4, Tm8, split):
     assert a_f == a_l == 0 and 0 < b_l <= cap and 0 <= b_f <= cap
     assert (P - 1) * b_f + b_l >= M
     assert P == 1 or (P - 1) * (b_f - 1) + b_l < M
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 96), st.sampled_from([4, 6, 8, 12]), st.integers(1, 40), st.booleans())
+def test_chunk_groups_count_the_words_each_step_touches(span, G, steps, short_last):
+    """A step's input reads every G-channel word its channels touch: the model's mean over a
+    plane's full steps and its last step equal a step-by-step count (Tn % G != 0 included)."""
+    last = max(1, span // 3) if short_last else span
+    mean, extra_last = chunk_extra_groups(span, last, steps, G)
+    full = [(k * span % G + span - 1) // G + 1 - -(-span // G) for k in range(steps - 1)]
+    assert mean == pytest.approx(np.mean(full) if full else 0.0)
+    assert extra_last == ((steps - 1) * span % G + last - 1) // G + 1 - -(-last // G)

@@ -213,6 +213,33 @@ def beats(bits: Any, axi_bits: int) -> Any:
     return _cdiv(np.ceil(np.asarray(bits, dtype=np.float64)).astype(np.int64), axi_bits)
 
 
+def step_groups(n0: Any, tn: Any, G: Any) -> Any:
+    """G-channel words (channel groups) the kernel reads for input channels n0 .. n0+tn-1:
+    ``ceil(tn / G)``, or one more where the step starts inside a word (``Tn % G != 0``)."""
+    G = np.asarray(G)
+    return (np.asarray(n0) % G + np.asarray(tn) - 1) // G + 1
+
+
+def chunk_extra_groups(span: Any, tn_last: Any, steps: Any, G: Any) -> tuple[Any, Any]:
+    """Channel groups the steps of one input plane read beyond ``ceil(tn / G)``: the mean over
+    its full steps (``span`` channels each, starting at multiples of ``span``) and the last
+    step's (``tn_last`` channels from ``(steps - 1) * span``). The start residues mod ``G``
+    repeat with period ``G / gcd(span, G)``, so the mean is counted over one period and the
+    part of it the full steps reach."""
+    span, G, full = np.asarray(span), np.asarray(G), np.asarray(steps) - 1
+    period = G // np.gcd(span, G)
+    extra = step_groups(0, span, G) - _cdiv(span, G)  # 0 for a start on a word boundary
+    per_period = np.zeros(np.broadcast(span, G, full).shape)
+    part = np.zeros_like(per_period)
+    for j in range(int(np.max(G))):
+        hit = (j < period) & (step_groups(j * span, span, G) - _cdiv(span, G) > extra)
+        per_period = per_period + hit
+        part = part + (hit & (j < full % period))
+    mean = np.where(full > 0, (full // period * per_period + part) / np.maximum(full, 1), 0.0)
+    last = step_groups(full * span, tn_last, G) - _cdiv(tn_last, G)
+    return mean, last
+
+
 def row_burst_beats(tn: Any, rows: Any, cols: Any, pad: int, G: Any, axi_bits: int) -> Any:
     """Beats of an input tile read as the kernel reads it: one burst per map row of each
     G-channel group, spanning the beats its ``cols`` words touch. A tile's first column sits
@@ -577,9 +604,11 @@ def _layer_cycles(
     # input_reuse applies where a group is one step over all input channels (set per pass type)
     reusable = np.full(np.shape(P_m), opts.input_reuse and ly.kind in ("conv", "fc")
                        and planes == 1 and ly.raw is None)
+    e_f = e_l = 0
     if not ly.is_channelwise:
         n_per_plane, tn_f, tn_l = _split(ly.N, Tn * chunks)
         P_n = n_per_plane * planes
+        e_f, e_l = chunk_extra_groups(Tn * chunks, tn_l, n_per_plane, G)
     P_r, _, _ = _split(ly.R, Tr)
     P_c, _, _ = _split(ly.C, Tc)
 
@@ -605,8 +634,8 @@ def _layer_cycles(
             c_f = step_compute(ly, tr, tc, tn_f, Tn, dw_px, opts.dw_taps, opts.pipe_rewind)
             c_l = step_compute(ly, tr, tc, tn_l, Tn, dw_px, opts.dw_taps, opts.pipe_rewind)
             args = (wrow, G, axi_bits, ports, ddr_bits)
-            t_f = tile_beats(ly, tr, tc, tn_f, wrow, G, axi_bits, edge, e_in)
-            t_l = tile_beats(ly, tr, tc, tn_l, wrow, G, axi_bits, edge, e_in)
+            t_f = tile_beats(ly, tr, tc, tn_f, wrow, G, axi_bits, edge, e_in + e_f)
+            t_l = tile_beats(ly, tr, tc, tn_l, wrow, G, axi_bits, edge, e_in + e_l)
             l_f, bits_f = step_load(ly, tr, tc, tn_f, *args, chip=chip, tile=t_f)
             l_l, bits_l = step_load(ly, tr, tc, tn_l, *args, chip=chip, tile=t_l)
             # a group's first step also prefetches the residual operand of its output tile

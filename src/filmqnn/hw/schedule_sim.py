@@ -39,6 +39,7 @@ from filmqnn.hw.performance import (
     span_beats,
     split8_capacity,
     step_compute,
+    step_groups,
     step_load,
     switch_cycles,
     table_cycles,
@@ -107,8 +108,9 @@ def simulate_layer(
                     ly, tr, tc, tn, d.Tn, dw_px, opts.dw_taps, opts.pipe_rewind
                 ))
             elif kind == "l":
-                tr, tc, tn, wrow, extra, with_input, edge = key
-                tile = tile_beats(ly, tr, tc, tn, wrow, d.G, axi, edge, e_in)
+                tr, tc, tn, wrow, extra, with_input, edge, n0 = key
+                groups = e_in + int(step_groups(n0, tn, d.G)) - -(-tn // d.G)
+                tile = tile_beats(ly, tr, tc, tn, wrow, d.G, axi, edge, groups)
                 t, bits = step_load(ly, tr, tc, tn, wrow, d.G, axi, ports, ddr, extra, with_input,
                                     tile=tile)
                 cache[k] = (sc(t), float(np.asarray(bits).ravel()[0]))
@@ -138,9 +140,13 @@ def simulate_layer(
                 w, wbits, skip = cost("w", tr, tc, tm)
                 ns = [tm] if nsteps is None else nsteps
                 groups.append((w, wbits, len(steps)))
+                n0 = 0  # first input channel of the step within its plane
                 for k, tn in enumerate(ns):
                     fresh = not (reuse and pi > 0)
-                    lt, lbits = cost("l", tr, tc, tn, wrow, skip if k == 0 else 0, fresh, edge)
+                    n0 = 0 if nsteps is None or n0 >= ly.N else n0
+                    lt, lbits = cost("l", tr, tc, tn, wrow, skip if k == 0 else 0, fresh, edge,
+                                     n0)
+                    n0 += tn
                     steps.append((lt, cost("c", tr, tc, tn), lbits))
     n = len(steps)
     load_end = np.zeros(n)
