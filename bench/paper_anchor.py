@@ -40,7 +40,7 @@ from filmqnn.hw import performance
 from filmqnn.hw.design import PIXELS, DesignPoint, EngineOptions, design_arrays, engine_layers
 from filmqnn.hw.devices import load_board
 from filmqnn.hw.layers import LayerShape, model_layers
-from filmqnn.hw.performance import frame_launch, network_performance
+from filmqnn.hw.performance import network_performance
 from filmqnn.hw.resources import POST_DSP, estimate_resources, mac_costs
 
 #: The engine the paper describes (§3.2: Algorithm 2 after [50]): every newer mode off but
@@ -130,37 +130,24 @@ def one_plane_input(layers: list[LayerShape], fuse_pool: bool = True) -> list[La
 
 def paper_layers(model: str, scheme: str, planes: int = 1) -> list[LayerShape]:
     """Engine layers of a paper row: intra-layer quantizes every layer mixed (Tables 5 / 6,
-    "95% W4A5 + 5% W8A5"), inter-layer keeps the first and last layer W8A5. ``planes=2``:
-    the model's own 8-bit two-plane network input instead."""
-    layers = model_layers(model, first_last_8bit=scheme == "inter")
+    "95% W4A5 + 5% W8A5"), inter-layer keeps the first and last layer W8A5 on the W8 array
+    and runs the others all 4-bit on the W4 array (``LayerShape.w4_only``: the W8 array
+    idles). ``planes=2``: the model's own 8-bit two-plane network input instead."""
+    layers = model_layers(model, first_last_8bit=scheme == "inter",
+                          inter_layer=scheme == "inter")
     return layers if planes == 2 else one_plane_input(layers, PAPER_ENGINE.fuse_stem_pool)
-
-
-def w4_array(d: DesignPoint) -> DesignPoint:
-    """An inter-layer design as its all-4-bit middle layers see it: the W4 array alone (the
-    W8 array idles; a mixed layer on a design without PE8 rows has no 8-bit filter)."""
-    return replace(d, Tm=d.Tm4, Tm8=0, dsp8=0)
 
 
 def evaluate(board: str, model: str, scheme: str, d: DesignPoint | None = None,
              opts: EngineOptions = PAPER_ENGINE, planes: int = 1) -> dict[str, Any]:
-    """Modelled FPS and per-layer cycles of one paper row (optionally another design).
-
-    Inter-layer: the middle layers run on ``w4_array(d)`` (every filter 4-bit), the W8A5
-    first and last layers on the W8 array (``split8`` off), and the layers' cycles add up:
-    exact for this option set, where no layer's cycles depend on another layer (no
-    multi-chunk, input reuse or feature-map store) and every layer pays its own start."""
+    """Modelled FPS and per-layer cycles of one paper row (optionally another design)."""
     b = load_board(board)
     d = d or DESIGNS[(board, scheme)]
     layers = paper_layers(model, scheme, planes)
-    per = list(network_performance(layers, d, b, opts)["layers"])
+    perf = network_performance(layers, d, b, opts)
+    per = list(perf["layers"])
     shapes = engine_layers(layers, opts)  # as the engine runs them, one per entry of ``per``
-    if scheme == "inter":
-        mixed = paper_layers(model, "intra", planes)
-        mid = network_performance(mixed, w4_array(d), b, opts)["layers"]
-        assert [p.name for p in mid] == [p.name for p in per] == [ly.name for ly in shapes]
-        per = [p8 if ly.all8 else p4 for ly, p4, p8 in zip(shapes, mid, per, strict=True)]
-    cycles = sum(p.cycles for p in per) + frame_launch(opts)
+    cycles = perf["cycles"]
     fps = d.clock_mhz * 1e6 / cycles
     meas = MEASURED[(board, model, scheme)]
     return {"board": board, "model": model, "scheme": scheme, "design": d, "cycles": cycles,
@@ -216,8 +203,7 @@ def breakdown(r: dict[str, Any]) -> dict[str, Any]:
         k = category(ly, i == first)
         cats[k] = cats.get(k, 0.0) + p.cycles
         mem += p.cycles if p.bound == "memory" else 0
-        dl = d if (r["scheme"] == "intra" or ly.all8) else w4_array(d)
-        busy = performance.compute_bound_vec(ly, design_arrays(dl, b), PAPER_ENGINE)
+        busy = performance.compute_bound_vec(ly, design_arrays(d, b), PAPER_ENGINE)
         floors[k] = floors.get(k, 0.0) + float(np.ravel(busy)[0])
     floor = sum(floors.values())
     top = sorted(zip(r["shapes"], r["layers"], strict=True), key=lambda t: -t[1].cycles)[:5]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -112,15 +113,23 @@ def test_one_plane_input_changes_only_the_first_conv():
 
 
 def test_inter_middle_layers_run_all_4bit():
-    """On the W4 array a mixed layer has no 8-bit filter: its cycles equal those of the same
-    layer on a design whose Tm8 rows were never built (the W8 array idles)."""
+    """An inter-layer network's middle layers are w4_only: every filter on the PE4 rows, the
+    PE8 rows idle, so their compute equals that of the same layers on a design whose Tm8 rows
+    were never built (with no 8-bit filter nothing is reordered, so they read no gather);
+    the first conv and the FC stay all 8-bit."""
     b = load_board("pynq-z2")
     d = pa.DESIGNS[("pynq-z2", "inter")]
-    L = pa.paper_layers("resnet18", "intra")
-    mid = network_performance(L, pa.w4_array(d), b, pa.PAPER_ENGINE)["layers"]
+    L = pa.paper_layers("resnet18", "inter")
+    compute = [ly for ly in L if ly.kind in ("conv", "dwconv", "fc")]
+    assert compute[0].all8 and compute[-1].all8
+    assert all(ly.w4_only and not ly.all8 for ly in compute[1:-1])
+    w4 = replace(d, Tm=d.Tm4, Tm8=0, dsp8=0)
+    mid = network_performance(pa.paper_layers("resnet18", "intra"), w4, b,
+                              pa.PAPER_ENGINE)["layers"]
     r = pa.evaluate("pynq-z2", "resnet18", "inter")
-    assert [p.cycles for p in r["layers"][1:-1]] == [p.cycles for p in mid[1:-1]]
-    for ly in L[1:-1]:
-        if ly.kind == "conv":
-            _, m4, m8 = m_passes(ly, d.Tm4, 0, pa.PAPER_ENGINE)
-            assert (int(m4), int(m8)) == (ly.M, 0)
+    conv = [i for i, ly in enumerate(r["shapes"][1:-1], 1) if ly.w4_only]
+    assert conv and ([r["layers"][i].compute_cycles for i in conv]
+                     == [mid[i].compute_cycles for i in conv])
+    for ly in compute[1:-1]:
+        _, m4, m8 = m_passes(ly, d.Tm4, d.Tm8, pa.PAPER_ENGINE)
+        assert (int(m4), int(m8)) == (ly.M, 0)

@@ -36,6 +36,9 @@ class LayerShape:
     groups: int = 1
     residual: bool = False  # a residual add is fused into this layer's write-back
     all8: bool = False  # every filter is 8-bit (first conv / last FC by default)
+    # every filter 4-bit on the PE4 rows alone, the PE8 rows idle: the middle layers of the
+    # paper's inter-layer designs, whose 8-bit array runs the first and last layers only
+    w4_only: bool = False
     first: bool = False  # reads the network input (signed 8-bit activations)
     signed_in: bool = False  # input activations are signed (not straight after a ReLU)
     planes: int = 1  # input bit-planes run as separate channel passes (8-bit network input)
@@ -85,14 +88,21 @@ class LayerShape:
         return asdict(self)
 
 
-def mark_first_last(layers: list[LayerShape], first_last_8bit: bool) -> list[LayerShape]:
+def mark_first_last(layers: list[LayerShape], first_last_8bit: bool,
+                    inter_layer: bool = False) -> list[LayerShape]:
     """The network's first compute layer reads the signed 8-bit input; with
-    ``first_last_8bit`` it and the last compute layer hold only 8-bit filters."""
+    ``first_last_8bit`` it and the last compute layer hold only 8-bit filters; with
+    ``inter_layer`` (the paper's inter-layer quantization: first and last W8A5, the rest
+    W4A5) those two are all 8-bit and every other compute layer ``w4_only``."""
     out = list(layers)
     compute = [i for i, ly in enumerate(out) if ly.kind in ("conv", "dwconv", "fc")]
     if not compute:
         return out
     i0, i1 = compute[0], compute[-1]
+    first_last_8bit = first_last_8bit or inter_layer
+    if inter_layer:
+        for i in compute[1:-1]:
+            out[i] = replace(out[i], w4_only=True)
     out[i0] = replace(out[i0], first=True, signed_in=True, all8=first_last_8bit or out[i0].all8)
     out[i1] = replace(out[i1], all8=first_last_8bit or out[i1].all8)
     return out
@@ -122,10 +132,12 @@ def layers_from_dicts(rows: list[dict[str, Any]]) -> list[LayerShape]:
 
 
 def model_layers(
-    name: str, input_size: int = TABLE_SIZE, first_last_8bit: bool = True
+    name: str, input_size: int = TABLE_SIZE, first_last_8bit: bool = True,
+    inter_layer: bool = False,
 ) -> list[LayerShape]:
     """Engine layers of a built-in torchvision model at a square input size: the shipped
-    trace at 224x224, else a fresh trace (which imports torch)."""
+    trace at 224x224, else a fresh trace (which imports torch); ``inter_layer``: the
+    paper's inter-layer quantization (``mark_first_last``)."""
     if name not in SUPPORTED_MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(SUPPORTED_MODELS)}")
     if input_size == TABLE_SIZE and name in _table():
@@ -134,7 +146,7 @@ def model_layers(
         from filmqnn.hw.trace import trace_model
 
         layers = trace_model(name, input_size)
-    return mark_first_last(layers, first_last_8bit)
+    return mark_first_last(layers, first_last_8bit, inter_layer)
 
 
 def total_macs(layers: list[LayerShape]) -> int:

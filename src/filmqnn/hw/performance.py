@@ -110,7 +110,7 @@ def table_cycles(ly: LayerShape, axi_bits: int, ports: Any, ddr_bits: float,
 def layer_gathers(ly: LayerShape, Tm: Any, Tm8: Any, G: Any) -> tuple[Any, Any, Any]:
     """(extra channel groups per tile of a depthwise input's gather, of a skip operand's
     gather, whether the layer reads an index table) for arrays of designs (``hw.gathers``)."""
-    mixed = not ly.all8
+    mixed = not (ly.all8 or ly.w4_only)  # no 8-bit filter: no reordering, no gather
     e_in, i_in = (gather_extra(ly.in_gather, ly.M, mixed, Tm, Tm8, G)
                   if ly.kind == "dwconv" else (0, False))
     e_skip, i_skip = (gather_extra(ly.skip_gather, ly.M, mixed, Tm, Tm8, G)
@@ -144,7 +144,7 @@ def m_passes(ly: LayerShape, Tm4: Any, Tm8: Any, opts: EngineOptions) -> tuple[A
         c1 = np.maximum(cap, 1)  # sub-passes of cap filters inside each Tm-filter pass
         P = np.where(cap > 0, (M // Tm) * _cdiv(Tm, c1) + _cdiv(M % Tm, c1), big)
         return P, M4, M8
-    M8 = tiled_high_filters(M, Tm, Tm8)
+    M8 = np.zeros_like(Tm) if ly.w4_only else tiled_high_filters(M, Tm, Tm8)
     M4 = M - M8
     p4 = np.where(M4 > 0, np.where(Tm4 > 0, _cdiv(M4, np.maximum(Tm4, 1)), big), 0)
     p8 = np.where(M8 > 0, np.where(Tm8 > 0, _cdiv(M8, np.maximum(Tm8, 1)), big), 0)
