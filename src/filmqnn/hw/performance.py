@@ -40,9 +40,16 @@ from filmqnn.hw.layers import LayerShape
 from filmqnn.hw.residency import chip_flags_of, out_pixels, plan, store_layout
 from filmqnn.tile_rule import tiled_high_filters
 
-#: Cycles to fill the PE pipeline at the start of every step (DSP 4 stages, extraction,
-#: adder tree, accumulator read-modify-write); HLS pipelines restart per tile.
-PIPE_DEPTH = 12
+#: Stages of the kernel's pipelined PE loop (``compute_conv``'s PIX loop), from the cited
+#: latencies of what one iteration does: the input tile's BRAM read with its output register
+#: (2, UG573 "Block RAM"), the packed multiply with the DSP48E1/E2 A/B, M and P registers plus
+#: the pre-adder's AD register (4, UG479 / UG579), the field extraction and sign correction
+#: (1), an adder tree over up to 64 Tn products, one level per cycle (6; an estimate of what
+#: Vitis HLS schedules at 100-150 MHz), and the accumulator's read-modify-write (3: BRAM read,
+#: add, write).
+PIPE_STAGES = {"input_read": 2, "dsp": 4, "extract": 1, "adder_tree": 6, "accumulate": 3}
+#: Cycles to fill the PE pipeline at the start of every step; HLS pipelines restart per step.
+PIPE_DEPTH = sum(PIPE_STAGES.values())
 #: Cycles from an AXI burst request to its first beat, paid once per transfer (PS DDR latency
 #: ~200 ns at 150 MHz with HLS' outstanding-request pipelining hiding the per-burst part).
 AXI_LATENCY = 40
