@@ -486,34 +486,82 @@ def group_write(
     return t.astype(np.int64), b_ddr * axi_bits, b_skip
 
 
-def tile_load(g: dict[str, Any], n: dict[str, Any]) -> Any:
+@dataclass(frozen=True)
+class GroupCost:
+    """One output group (one pass of ``Tm`` filters over one spatial tile) as the tile walk
+    sees it: cycle arrays over the designs."""
+
+    inner: Any  # its steps up to the last one's compute (the transitions between them)
+    c_first: Any  # compute of its first step
+    c_before: Any  # compute of the step before its last
+    c_last: Any  # compute of its last step
+    first: Any  # load its first step exposes (weights only when the tile's input stays)
+    first_full: Any  # load of its first step with the input
+    d_after: Any  # load of the step after its first
+    d_last: Any  # load of its last step
+    w: Any  # its write-back, latency and pipeline drain included
+    single: Any  # one step that keeps its input for the tile's later passes (input_reuse)
+
+
+@dataclass(frozen=True)
+class NextGroup:
+    """What a group's last step overlaps with: the next tile's first group (averaged over
+    the tiles that follow a tile type)."""
+
+    first: Any
+    d_after: Any
+    c_first: Any
+
+    def mix(self, other: NextGroup, n_self: Any, n_other: Any) -> NextGroup:
+        """The average of two, weighted by how often each follows."""
+        n = np.maximum(n_self + n_other, 1)
+        return NextGroup(*((n_self * a + n_other * b) / n for a, b in
+                           ((self.first, other.first), (self.d_after, other.d_after),
+                            (self.c_first, other.c_first))))
+
+
+@dataclass(frozen=True)
+class TileGroups:
+    """A tile type's groups: a full pass's (``f``, the first P_m - 1) and the last pass's."""
+
+    f: GroupCost
+    l: GroupCost
+
+    def next_group(self, P_m: Any) -> NextGroup:
+        """This tile's first group, as the group before it sees it."""
+        multi = P_m > 1
+        return NextGroup(np.where(multi, self.f.first_full, self.l.first_full),
+                         np.where(multi, self.f.d_after, self.l.d_after),
+                         np.where(multi, self.f.c_first, self.l.c_first))
+
+
+def tile_load(g: GroupCost, n: GroupCost | NextGroup) -> Any:
     """Load cycles the next tile's first group exposes after group ``g``: with one step per
     group (the ``input_reuse`` case, whose next tile brings the input it keeps) that load also
     streams while ``g`` waits for its write-back, since reads and writes use separate
     channels."""
-    slack = np.where(g["single"], np.maximum(g["w"] - g["c_last"], 0), 0)
-    return np.maximum(n["first"] - slack, 0)
+    slack = np.where(g.single, np.maximum(g.w - g.c_last, 0), 0)
+    return np.maximum(n.first - slack, 0)
 
 
-def _tile_groups(q: dict, P_m: Any, nxt_tile: dict, seq: int) -> Callable[[Any], Any]:
+def _group_span(g: GroupCost, n: GroupCost | NextGroup, seq: int, next_tile: bool) -> Any:
+    """Cycles of group ``g`` up to the end of its last compute, its last step overlapping the
+    next group's first load (the next tile's, ``next_tile``)."""
+    d_next = tile_load(g, n) if next_tile else n.first
+    return g.inner + transition(g.c_before, g.c_last, n.c_first, g.d_last, d_next, n.d_after,
+                                seq)
+
+
+def _tile_groups(q: TileGroups, P_m: Any, nxt_tile: NextGroup, seq: int
+                 ) -> Callable[[Any], Any]:
     """Cycles of one spatial tile's groups (passes f_1 .. f_{P-1}, l) as a function of the
-    write-back its first group waits for (None: nothing to wait for). ``q["f"]`` / ``q["l"]``
-    describe a full / last pass's group (inner steps, first and last computes and loads,
-    write); ``nxt_tile`` the next tile's first group (averaged over the tiles that follow
-    tiles of this type)."""
-
-    def grp(cur: str, nxt: str) -> Any:
-        g, n = q[cur], (nxt_tile if nxt == "tile" else q[nxt])
-        # the last step overlaps the next group's first load
-        d_next = tile_load(g, n) if nxt == "tile" else n["first"]
-        return g["inner"] + transition(
-            g["c_before"], g["c_last"], n["c_first"], g["d_last"], d_next, n["d_after"], seq
-        )
-
-    w_f = q["f"]["w"]
-    first_f, end_f = grp("f", "f"), np.maximum(grp("f", "l"), w_f)
-    mid_f = np.maximum(first_f, w_f)
-    only_f, last_l = grp("f", "l"), grp("l", "tile")
+    write-back its first group waits for (None: nothing to wait for); ``nxt_tile`` is the
+    next tile's first group."""
+    w_f = q.f.w
+    first_f = _group_span(q.f, q.f, seq, False)
+    only_f = _group_span(q.f, q.l, seq, False)
+    end_f, mid_f = np.maximum(only_f, w_f), np.maximum(first_f, w_f)
+    last_l = _group_span(q.l, nxt_tile, seq, True)
     multi = P_m > 1
 
     def per_tile(prev_w: Any) -> Any:
@@ -595,27 +643,201 @@ def reuse_rows(
     return rows, done
 
 
+@dataclass(frozen=True)
+class _Layer:
+    """What every pass of a layer shares, per design (``_layer_cycles``' setting)."""
+
+    ly: LayerShape
+    opts: EngineOptions
+    axi_bits: int
+    ddr_bits: float
+    Tn: Any
+    G: Any
+    post: Any
+    ports: Any
+    dw_px: Any
+    seq: int  # latency each transfer pays in series (none with outstanding requests)
+    chip: tuple[Any, Any, Any]  # chip_flags
+    e_in: Any  # extra channel groups of the input's gather (hw.gathers) ...
+    e_skip: Any  # ... and of the skip operand's
+    e_f: Any  # extra channel groups a full step's channels touch (chunk_extra_groups) ...
+    e_l: Any  # ... and the last step's
+    P_n: Any  # steps per group, all planes
+    tn_f: Any  # input channels of a full step ...
+    tn_l: Any  # ... and of the last one
+    reusable: Any  # input_reuse may apply (a one-step group keeps its input)
+
+
+@dataclass(frozen=True)
+class _PassTraffic:
+    """One group's totals: compute cycles, load and write cycles, DDR bits; and what its
+    tile's one input load adds when the input stays for the later passes."""
+
+    compute: Any
+    load: Any
+    write: Any
+    bits: Any
+    reuse_load: Any
+    reuse_bits: Any
+
+
+def _pass_group(c: _Layer, tr: Any, tc: Any, edge: tuple[Any, Any], a: Any, b: Any
+                ) -> tuple[GroupCost, _PassTraffic]:
+    """The group of a pass of ``a`` 4-bit and ``b`` 8-bit filters over a ``tr x tc`` tile
+    (``edge``: its input rows and row beats, ``edge_input``): its steps' computes and loads
+    and how they chain (``transition``), its write-back, its totals."""
+    ly, opts, seq, planes = c.ly, c.opts, c.seq, c.ly.planes
+    tm = a + b
+    wrow = a * W4_BITS + b * W8_BITS  # weight bits per input channel per tap
+    P_n, tn_f, tn_l = c.P_n, c.tn_f, c.tn_l
+    if ly.is_channelwise:
+        P_n, tn_f, tn_l = np.ones_like(tm), tm, tm
+    w, bits_w, skip = group_write(ly, tr, tc, tm, c.G, c.post, c.axi_bits, c.ports, c.ddr_bits,
+                                  c.chip, c.e_skip)
+    w = w + seq + group_drain(opts)
+    c_f = step_compute(ly, tr, tc, tn_f, c.Tn, c.dw_px, opts.dw_taps, opts.pipe_rewind)
+    c_l = step_compute(ly, tr, tc, tn_l, c.Tn, c.dw_px, opts.dw_taps, opts.pipe_rewind)
+    args = (wrow, c.G, c.axi_bits, c.ports, c.ddr_bits)
+    t_f = tile_beats(ly, tr, tc, tn_f, wrow, c.G, c.axi_bits, edge, c.e_in + c.e_f)
+    t_l = tile_beats(ly, tr, tc, tn_l, wrow, c.G, c.axi_bits, edge, c.e_in + c.e_l)
+    l_f, bits_f = step_load(ly, tr, tc, tn_f, *args, chip=c.chip, tile=t_f)
+    l_l, bits_l = step_load(ly, tr, tc, tn_l, *args, chip=c.chip, tile=t_l)
+    # a group's first step also prefetches the residual operand of its output tile
+    l_f0, bits_f0 = step_load(ly, tr, tc, tn_f, *args, extra_beats=skip, chip=c.chip, tile=t_f)
+    l_l0, bits_l0 = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip, chip=c.chip, tile=t_l)
+    # input_reuse: a one-step group's input stays on chip for the tile's later passes
+    l_w0, bits_w0 = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip, with_input=False,
+                              chip=c.chip, tile=t_l)
+    npp = P_n // planes  # steps per input plane (only the first conv has 2 planes)
+    multi = npp > 1
+    reuse = c.reusable & ~multi
+    # step s computes while step s+1 loads: full->full, full->last and last->full (next
+    # plane) transitions inside the group
+    inner = np.where(
+        multi,
+        planes * np.maximum(npp - 2, 0) * transition(c_f, c_f, c_f, l_f, l_f, l_f, seq)
+        + (planes - 1) * transition(c_f, c_f, c_l, l_f, l_l, l_f, seq)
+        # the step after the last plane's last is the next group's first (prefetch)
+        + transition(c_f, c_f, c_l, l_f, l_l, l_f0, seq)
+        + (planes - 1) * transition(c_f, c_l, c_f, l_l, l_f, l_f, seq),
+        # one step per plane: the step after the second plane's is the next group's first
+        # (with its prefetch)
+        (planes - 1) * transition(c_l, c_l, c_l, l_l0, l_l, l_l0, seq),
+    )
+    first_full = np.where(multi, l_f0, l_l0)
+    loads = np.where(
+        multi, planes * ((npp - 1) * l_f + l_l) - l_f + l_f0, planes * l_l - l_l + l_l0
+    )
+    loads = np.where(reuse, l_w0, loads) + planes * npp * seq
+    lbits = np.where(
+        multi,
+        planes * ((npp - 1) * bits_f + bits_l) - bits_f + bits_f0,
+        planes * bits_l - bits_l + bits_l0,
+    )
+    lbits = np.where(reuse, bits_w0, lbits)
+    l_first = l_l0 if planes == 1 else l_l  # load of a one-step-per-plane group's step
+    l_first = np.where(reuse, l_w0, l_first)
+    group = GroupCost(
+        inner=inner, c_first=np.where(multi, c_f, c_l), c_before=np.where(multi, c_f, c_l),
+        c_last=c_l, first=np.where(reuse, l_w0, first_full), first_full=first_full,
+        d_after=np.where(multi, np.where(npp == 2, l_l, l_f), l_first),
+        d_last=np.where(multi, l_l, l_first), w=w, single=reuse,
+    )
+    traffic = _PassTraffic(
+        compute=planes * ((npp - 1) * c_f + c_l), load=loads, write=w, bits=lbits + bits_w,
+        # a reused input is still loaded once per tile
+        reuse_load=np.where(reuse, l_l0 - l_w0, 0),
+        reuse_bits=np.where(reuse, bits_l0 - bits_w0, 0),
+    )
+    return group, traffic
+
+
+def _next_groups(tiles: list[TileGroups], rc_types: Any, P_r: Any, P_c: Any, P_m: Any
+                 ) -> tuple[list[NextGroup], NextGroup]:
+    """Per tile type, the first group of the tile after it, and the average over all tiles.
+    Tiles run row-major: a full-column tile is followed by the full-column tiles of its row
+    and then its last column, a last-column tile by the next row's first tile; each type's
+    next tile is the average over the tiles that follow it."""
+    firsts = [t.next_group(P_m) for t in tiles]
+    n_tiles = P_r * P_c
+    nxt_tile = NextGroup(*(sum(nrc * getattr(f, k) for (_, _, nrc), f in
+                               zip(rc_types, firsts, strict=True)) / n_tiles
+                           for k in ("first", "d_after", "c_first")))
+    more_cols = P_c >= 2
+    row_first = [firsts[0].mix(firsts[1], more_cols, ~more_cols),  # next row: a full row
+                 firsts[2].mix(firsts[3], more_cols, ~more_cols)]  # next row: the last row
+    after_row = row_first[0].mix(row_first[1], np.maximum(P_r - 2, 0), P_r >= 2)
+    nexts = [firsts[0].mix(firsts[1], np.maximum(P_c - 2, 0), 1),
+             after_row,
+             firsts[2].mix(firsts[3], np.maximum(P_c - 2, 0), 1),
+             nxt_tile]
+    return nexts, nxt_tile
+
+
+def _tile_walk(tiles: list[TileGroups], nexts: list[NextGroup], nxt_tile: NextGroup,
+               P_r: Any, P_c: Any, P_m: Any, seq: int) -> Any:
+    """Cycles of all the layer's tiles in row-major order over the tile types (full / last
+    row) x (full / last column): a tile's first group waits for the previous tile's last
+    write-back (same row: the column to its left; first column: the last column of the row
+    above), the very first tile for nothing; the last group's write-back is exposed."""
+    walks = [_tile_groups(q, P_m, nx, seq) for q, nx in zip(tiles, nexts, strict=True)]
+    w_last = [q.l.w for q in tiles]
+    multi_m = P_m > 1
+    c_ff, c_l1 = np.maximum(P_c - 2, 0), P_c >= 2
+    total = (P_r - 1) * (c_ff * walks[0](w_last[0]) + c_l1 * walks[1](w_last[0]))
+    total = total + c_ff * walks[2](w_last[2]) + c_l1 * walks[3](w_last[2])
+    col0_f = np.where(c_l1, walks[0](w_last[1]), walks[1](w_last[1]))
+    col0_l = np.where(c_l1, walks[2](w_last[1]), walks[3](w_last[1]))
+    total = total + np.maximum(P_r - 2, 0) * col0_f + (P_r >= 2) * col0_l
+    i0 = np.where(P_r >= 2, np.where(c_l1, 0, 1), np.where(c_l1, 2, 3))
+    first = np.choose(i0, [t(None) for t in walks])
+    first_load = np.choose(
+        i0, [np.where(multi_m, q.f.first_full, q.l.first_full) for q in tiles]
+    )
+    total = total + first + first_load + AXI_LATENCY
+    # the last group prefetches nothing; its write-back and write response are exposed
+    g, f = tiles[3].l, tiles[3].f
+    fin = transition(
+        g.c_before, g.c_last, nxt_tile.c_first, g.d_last, tile_load(g, nxt_tile),
+        nxt_tile.d_after, seq,
+    ) - g.c_last
+    # ... and starts once the write-back before it is done: with several groups in the tile,
+    # the group before's write (begun at its compute end) may outlast the last compute
+    last_l = g.inner + fin + g.c_last
+    slot_f = f.inner + transition(f.c_before, f.c_last, g.c_first, f.d_last, g.first,
+                                  g.d_after, seq)
+    slot_f = np.where(P_m > 2, np.maximum(slot_f, f.w), slot_f)
+    counted = np.maximum(last_l, f.w) - fin
+    before = np.maximum(g.inner + g.c_last, f.c_last + f.w - slot_f)
+    total = total + np.where(multi_m, np.maximum(before - counted, 0), 0)
+    return total + g.w - fin + AXI_LATENCY - seq
+
+
 def _layer_cycles(
     ly: LayerShape, D: dict[str, Any], axi_bits: int, ddr_bits: float, opts: EngineOptions,
     chunks: Any,
 ) -> dict[str, Any]:
-    """``layer_cycles_vec`` for a given number of Tn chunks per step."""
+    """``layer_cycles_vec`` for a given number of Tn chunks per step: every pass type of every
+    tile type (``_pass_group``), walked in the kernel's order (``_tile_walk``), bounded below
+    by the layer's DDR bits, plus the layer's start and table read."""
     Tm4, Tm8, Tn, Tr, Tc, G = (np.asarray(D[k]) for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G"))
     post, ports = np.asarray(D["post"]), np.asarray(D["ports"])
-    dw_px = dw_pixels(D["dsp4"])
-    seq = 0 if opts.axi_outstanding else AXI_LATENCY  # latency each transfer pays in series
-    chip = chip_flags(ly, D)
     P_m, a_f, b_f, a_l, b_l = pass_split(ly, Tm4, Tm8, opts)
-    planes = ly.planes
     e_in, e_skip, indexed = layer_gathers(ly, Tm4 + Tm8, Tm8, G)
-    # input_reuse applies where a group is one step over all input channels (set per pass type)
-    reusable = np.full(np.shape(P_m), opts.input_reuse and ly.kind in ("conv", "fc")
-                       and planes == 1 and ly.raw is None)
+    P_n = tn_f = tn_l = None
     e_f = e_l = 0
     if not ly.is_channelwise:
         n_per_plane, tn_f, tn_l = _split(ly.N, Tn * chunks)
-        P_n = n_per_plane * planes
+        P_n = n_per_plane * ly.planes
         e_f, e_l = chunk_extra_groups(Tn * chunks, tn_l, n_per_plane, G)
+    c = _Layer(
+        ly, opts, axi_bits, ddr_bits, Tn, G, post, ports, dw_pixels(D["dsp4"]),
+        0 if opts.axi_outstanding else AXI_LATENCY, chip_flags(ly, D), e_in, e_skip, e_f, e_l,
+        P_n, tn_f, tn_l,
+        # input_reuse applies where a group is one step over all input channels
+        np.full(np.shape(P_m), opts.input_reuse and ly.kind in ("conv", "fc")
+                and ly.planes == 1 and ly.raw is None),
+    )
     P_r, _, _ = _split(ly.R, Tr)
     P_c, _, _ = _split(ly.C, Tc)
 
@@ -626,136 +848,21 @@ def _layer_cycles(
     bits = np.zeros_like(comp)
     one = np.ones_like(P_m)
     rc_types = tile_types(ly, Tr, Tc, one)
-    qs = []
+    tiles = []
     for k, (tr, tc, nrc) in enumerate(rc_types):
         edge = edge_input(ly, tr, tc, Tr, Tc, G, axi_bits, k >= 2, k % 2 == 1)
-        q = {}  # per pass type: (inner steps, last compute, first load, write)
-        for mk, a, b, nm in (("f", a_f, b_f, P_m - 1), ("l", a_l, b_l, one)):
-            tm = a + b
-            wrow = a * W4_BITS + b * W8_BITS  # weight bits per input channel per tap
-            if ly.is_channelwise:
-                P_n, tn_f, tn_l = one, tm, tm
-            w, bits_w, skip = group_write(ly, tr, tc, tm, G, post, axi_bits, ports, ddr_bits,
-                                          chip, e_skip)
-            w = w + seq + group_drain(opts)
-            c_f = step_compute(ly, tr, tc, tn_f, Tn, dw_px, opts.dw_taps, opts.pipe_rewind)
-            c_l = step_compute(ly, tr, tc, tn_l, Tn, dw_px, opts.dw_taps, opts.pipe_rewind)
-            args = (wrow, G, axi_bits, ports, ddr_bits)
-            t_f = tile_beats(ly, tr, tc, tn_f, wrow, G, axi_bits, edge, e_in + e_f)
-            t_l = tile_beats(ly, tr, tc, tn_l, wrow, G, axi_bits, edge, e_in + e_l)
-            l_f, bits_f = step_load(ly, tr, tc, tn_f, *args, chip=chip, tile=t_f)
-            l_l, bits_l = step_load(ly, tr, tc, tn_l, *args, chip=chip, tile=t_l)
-            # a group's first step also prefetches the residual operand of its output tile
-            l_f0, bits_f0 = step_load(ly, tr, tc, tn_f, *args, extra_beats=skip, chip=chip,
-                                      tile=t_f)
-            l_l0, bits_l0 = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip, chip=chip,
-                                      tile=t_l)
-            # input_reuse: a one-step group's input stays on chip for the tile's later passes
-            l_w0, bits_w0 = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip,
-                                      with_input=False, chip=chip, tile=t_l)
-            npp = P_n // planes  # steps per input plane (only the first conv has 2 planes)
-            multi = npp > 1
-            reuse = reusable & ~multi
-            # step s computes while step s+1 loads: full->full, full->last and last->full
-            # (next plane) transitions inside the group
-            inner = np.where(
-                multi,
-                planes * np.maximum(npp - 2, 0) * transition(c_f, c_f, c_f, l_f, l_f, l_f, seq)
-                + (planes - 1) * transition(c_f, c_f, c_l, l_f, l_l, l_f, seq)
-                # the step after the last plane's last is the next group's first (prefetch)
-                + transition(c_f, c_f, c_l, l_f, l_l, l_f0, seq)
-                + (planes - 1) * transition(c_f, c_l, c_f, l_l, l_f, l_f, seq),
-                # one step per plane: the step after the second plane's is the next group's
-                # first (with its prefetch)
-                (planes - 1) * transition(c_l, c_l, c_l, l_l0, l_l, l_l0, seq),
-            )
-            first_full = np.where(multi, l_f0, l_l0)
-            loads = np.where(
-                multi, planes * ((npp - 1) * l_f + l_l) - l_f + l_f0, planes * l_l - l_l + l_l0
-            )
-            loads = np.where(reuse, l_w0, loads) + planes * npp * seq
-            lbits = np.where(
-                multi,
-                planes * ((npp - 1) * bits_f + bits_l) - bits_f + bits_f0,
-                planes * bits_l - bits_l + bits_l0,
-            )
-            lbits = np.where(reuse, bits_w0, lbits)
-            cnt = nrc * nm
-            comp += cnt * planes * ((npp - 1) * c_f + c_l)
-            mem_load += cnt * loads
-            mem_write += cnt * w
-            bits += cnt * (lbits + bits_w)
-            if mk == "l":  # a reused input is still loaded once per tile
-                mem_load += nrc * np.where(reuse, l_l0 - l_w0, 0)
-                bits += nrc * np.where(reuse, bits_l0 - bits_w0, 0)
-            l_first = l_l0 if planes == 1 else l_l  # load of a one-step-per-plane group's step
-            l_first = np.where(reuse, l_w0, l_first)
-            q[mk] = {
-                "inner": inner, "c_last": c_l, "w": w,
-                "first": np.where(reuse, l_w0, first_full), "first_full": first_full,
-                "c_before": np.where(multi, c_f, c_l),  # compute of the step before the last
-                "d_after": np.where(multi, np.where(npp == 2, l_l, l_f), l_first),
-                "c_first": np.where(multi, c_f, c_l), "d_last": np.where(multi, l_l, l_first),
-                "single": reuse,
-            }
-
-        qs.append(q)
-    # the pass after a tile's last pass is the next tile's first pass. Tiles run row-major:
-    # a full-column tile is followed by the full-column tiles of its row and then its last
-    # column, a last-column tile by the next row's first tile; each type's next tile is
-    # taken as the average over the tiles that follow it
-    n_tiles = P_r * P_c
-    multi_m = P_m > 1
-    keys = (("first", "first_full"), ("d_after", "d_after"), ("c_first", "c_first"))
-    firsts = [{k: np.where(multi_m, q["f"][src], q["l"][src]) for k, src in keys} for q in qs]
-
-    def mix(a: dict, b: dict, n_a: Any, n_b: Any) -> dict:
-        n = np.maximum(n_a + n_b, 1)
-        return {k: (n_a * a[k] + n_b * b[k]) / n for k, _ in keys}
-
-    nxt_tile = {k: sum(nrc * f[k] for (_, _, nrc), f in zip(rc_types, firsts, strict=True))
-                / n_tiles for k, _ in keys}
-    more_cols = P_c >= 2
-    row_first = [mix(firsts[0], firsts[1], more_cols, ~more_cols),  # next row: a full row
-                 mix(firsts[2], firsts[3], more_cols, ~more_cols)]  # next row: the last row
-    after_row = mix(row_first[0], row_first[1], np.maximum(P_r - 2, 0), P_r >= 2)
-    nexts = [mix(firsts[0], firsts[1], np.maximum(P_c - 2, 0), 1),
-             after_row,
-             mix(firsts[2], firsts[3], np.maximum(P_c - 2, 0), 1),
-             nxt_tile]
-    tiles = [_tile_groups(q, P_m, nx, seq) for q, nx in zip(qs, nexts, strict=True)]
-    w_last = [q["l"]["w"] for q in qs]
-    # tiles run row-major over the types (full/last row) x (full/last column); a tile's first
-    # group waits for the previous tile's last write-back (same row: the column to its left;
-    # first column: the last column of the row above), the very first tile for nothing
-    c_ff, c_l1 = np.maximum(P_c - 2, 0), P_c >= 2
-    total = (P_r - 1) * (c_ff * tiles[0](w_last[0]) + c_l1 * tiles[1](w_last[0]))
-    total = total + c_ff * tiles[2](w_last[2]) + c_l1 * tiles[3](w_last[2])
-    col0_f = np.where(c_l1, tiles[0](w_last[1]), tiles[1](w_last[1]))
-    col0_l = np.where(c_l1, tiles[2](w_last[1]), tiles[3](w_last[1]))
-    total = total + np.maximum(P_r - 2, 0) * col0_f + (P_r >= 2) * col0_l
-    i0 = np.where(P_r >= 2, np.where(c_l1, 0, 1), np.where(c_l1, 2, 3))
-    first = np.choose(i0, [t(None) for t in tiles])
-    first_load = np.choose(
-        i0, [np.where(multi_m, q["f"]["first_full"], q["l"]["first_full"]) for q in qs]
-    )
-    total = total + first + first_load + AXI_LATENCY
-    # the last group prefetches nothing; its write-back and write response are exposed
-    g, f = qs[3]["l"], qs[3]["f"]
-    fin = transition(
-        g["c_before"], g["c_last"], nxt_tile["c_first"], g["d_last"], tile_load(g, nxt_tile),
-        nxt_tile["d_after"], seq,
-    ) - g["c_last"]
-    # ... and starts once the write-back before it is done: with several groups in the tile,
-    # the group before's write (begun at its compute end) may outlast the last compute
-    last_l = g["inner"] + fin + g["c_last"]
-    slot_f = f["inner"] + transition(f["c_before"], f["c_last"], g["c_first"], f["d_last"],
-                                     g["first"], g["d_after"], seq)
-    slot_f = np.where(P_m > 2, np.maximum(slot_f, f["w"]), slot_f)
-    counted = np.maximum(last_l, f["w"]) - fin
-    before = np.maximum(g["inner"] + g["c_last"], f["c_last"] + f["w"] - slot_f)
-    total = total + np.where(multi_m, np.maximum(before - counted, 0), 0)
-    total = total + g["w"] - fin + AXI_LATENCY - seq
+        (f, t_f), (last, t_l) = (_pass_group(c, tr, tc, edge, a_f, b_f),
+                                 _pass_group(c, tr, tc, edge, a_l, b_l))
+        for t, cnt in ((t_f, nrc * (P_m - 1)), (t_l, nrc * one)):
+            comp += cnt * t.compute
+            mem_load += cnt * t.load
+            mem_write += cnt * t.write
+            bits += cnt * t.bits
+        mem_load += nrc * t_l.reuse_load
+        bits += nrc * t_l.reuse_bits
+        tiles.append(TileGroups(f, last))
+    nexts, nxt_tile = _next_groups(tiles, rc_types, P_r, P_c, P_m)
+    total = _tile_walk(tiles, nexts, nxt_tile, P_r, P_c, P_m, c.seq)
     total = np.maximum(total, np.ceil(bits / ddr_bits)) + layer_launch(opts)
     total = total + table_cycles(ly, axi_bits, ports, ddr_bits, indexed)
     return {
