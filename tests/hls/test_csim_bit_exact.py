@@ -97,6 +97,46 @@ def test_input_reuse_loads_each_input_once(graph_for, designs, tmp_path):
     assert beats[True] < beats[False]
 
 
+@pytest.mark.parametrize("name,design", [("user_cnn", "zcu102"), ("resnet18_small", "pynq-z2")])
+def test_onchip_im2col_reads_the_raw_input(graph_for, designs, name, design, tmp_path):
+    """With im2col_onchip the host writes the raw 8-bit input (one region, the map padded)
+    instead of the unrolled planes, and the first conv reads fewer DDR beats."""
+    graph = graph_for(name, design)
+    x = np.random.default_rng(3).integers(-128, 128, size=graph.tensors[graph.input].shape)
+    runs = {}
+    for on in (False, True):
+        eng = _check(graph, designs, design, tmp_path / str(on),
+                     replace(IMPLEMENTED, im2col_onchip=on))
+        layout = eng.meta["layout"]
+        runs[on] = (layout, eng.run(x).stats[0])
+    (off, s_off), (on, s_on) = runs[False], runs[True]
+    assert off["input_raw"] is None and len(off["input_planes"]) == 2
+    c, h, w = graph.tensors[graph.input].shape
+    (region,) = on["input_planes"]
+    assert region["kind"] == "raw" and on["layers"][0]["raw"][:3] == [c, h, w]
+    # the raw region is smaller than the two planes of the unrolled input
+    assert region["beats"] < sum(r["beats"] for r in off["input_planes"])
+    assert s_on[2] < s_off[2]  # beats the first conv reads
+    assert s_on[1] == s_off[1]  # the same compute
+
+
+@pytest.mark.parametrize("pad", [(0, 0), (1, 2), (3, 3)])
+def test_raw_input_layout(pad):
+    """pack_raw: channel-major rows of the zero-padded map, each padded to whole beats."""
+    from filmqnn.pynq.host_io import input_writes, pack_raw
+
+    x = np.random.default_rng(2).integers(-128, 128, size=(3, 11, 9))
+    ph, pw = pad
+    bb = 8
+    row = -(-(9 + 2 * pw) // bb) * bb
+    got = np.frombuffer(pack_raw(x, pad, 64), np.int8).reshape(3, 11 + 2 * ph, row)
+    want = np.zeros_like(got)
+    want[:, :, :9 + 2 * pw] = np.pad(x, ((0, 0), (ph, ph), (pw, pw)))
+    assert np.array_equal(got, want)
+    ((off, raw),) = input_writes(x, [5, 99], 4, 64, 5, raw=pad)
+    assert off == 5 * bb and raw.tobytes() == got.tobytes()
+
+
 def test_feature_map_store_keeps_tensors_off_ddr(graph_for, designs, tmp_path):
     """The model's store plan in the kernel: the tensors it holds have no DDR region, and the
     layers that read or write them move fewer DDR beats (and are no slower)."""

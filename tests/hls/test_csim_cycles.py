@@ -27,5 +27,8 @@ def test_model_follows_the_kernel(graph_for, designs, name, design, tmp_path):
     assert r["mismatches"] == 0
     worst = max(r["cycles"]["layers"], key=lambda ly: ly["error"] or 0)
     assert r["max_layer_error"] <= LAYER_TOLERANCE, worst
+    # the first conv (the raw input unrolled on chip) within 5 %
+    first = r["cycles"]["layers"][0]
+    assert first["error"] <= 0.05, first
     total, model = r["cycles"]["total"], r["cycles"]["model_total"]
     assert abs(total - model) / model < 0.02

@@ -39,6 +39,22 @@ def test_csim_json_contract(cli_project):
     assert isinstance(out["max_layer_error"], float)
 
 
+def test_hls_switches_kernel_modes_off(cli_project, tmp_path):
+    """`filmqnn hls --off im2col_onchip`: the host-unrolled first conv (two 5-bit planes)
+    instead of the raw input the engine unrolls on chip; unknown modes are refused."""
+    args = ["hls", "--artifact", str(cli_project / "art"), "--design",
+            str(cli_project / "design.json"), "--json"]
+    on = json.loads((cli_project / "prj/project.json").read_text())
+    assert on["engine"]["opts"]["im2col_onchip"] and on["layout"]["input_raw"] == [2, 2]
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "p"), "--off", "im2col_onchip"])
+    assert res.exit_code == 0, res.output
+    off = json.loads((tmp_path / "p/project.json").read_text())
+    assert not off["engine"]["opts"]["im2col_onchip"] and off["layout"]["input_raw"] is None
+    assert len(off["layout"]["input_planes"]) == 2
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "q"), "--off", "band_fusion"])
+    assert res.exit_code != 0 and "im2col_onchip" in res.output
+
+
 def test_generated_kernel_follows_hls_rules(cli_project):
     src = (cli_project / "prj/src/engine.cpp").read_text()
     assert hls_rule_violations(src) == []

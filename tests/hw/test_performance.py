@@ -23,6 +23,7 @@ from filmqnn.hw.performance import (
     m_passes,
     network_performance,
     pass_split,
+    raw_row_beats,
     split8_capacity,
     step_compute,
     step_load,
@@ -211,9 +212,11 @@ def test_onchip_im2col_reads_the_raw_tile_once_per_group():
     (host,) = engine_layers([_first_conv()], EngineOptions(im2col_onchip=False))
     assert host.raw is None and host.N == 27
     ddr = ddr_bits_per_cycle(b, 150)
-    # a 4 x 8 output tile reads 3 channels x 9 rows x 17 columns of 8-bit input: 3672 bits
+    # a 4 x 8 output tile reads 3 channels x 9 rows x 17 columns of 8-bit input, one burst
+    # per channel and row of the padded map (the kernel's): tiles start 16 bytes apart, on
+    # a 16-byte beat, so each row touches 2 beats
     _, _, pre = group_write(ly, 4, 8, 8, 4, 8, 128, 1, ddr)
-    assert int(np.asarray(pre).ravel()[0]) == -(-3 * 9 * 17 * 8 // 128)
+    assert int(np.asarray(pre).ravel()[0]) == 3 * 9 * 2
     # its steps load weights only: 8 filters x 16 channels x 8 bits = 8 beats
     _, bits = step_load(ly, 4, 8, 16, 8 * 8, 4, 128, 1, ddr)
     assert int(bits) == 8 * 128
@@ -227,6 +230,17 @@ def test_onchip_im2col_reads_the_raw_tile_once_per_group():
         sim = simulate_layer(e, d, b, opts)
         ana = network_performance([_first_conv()], d, b, opts)["layers"][0].cycles
         assert abs(ana - sim) <= 0.05 * sim
+
+
+def test_raw_row_beats_averages_the_tile_offsets():
+    """A raw row burst of `cols` bytes from tile starts `step` bytes apart: the beats it
+    touches, averaged over the offsets in a beat that such starts take."""
+    for bb in (8, 16):
+        for cols in range(1, 40):
+            for step in range(1, 40):
+                offs = sorted({j * step % bb for j in range(bb)})
+                want = np.mean([(o + cols - 1) // bb + 1 for o in offs])
+                assert raw_row_beats(cols, step, 8 * bb) == pytest.approx(want)
 
 
 def test_stride_two_pointwise_skips_unread_rows():

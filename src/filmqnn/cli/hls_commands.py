@@ -12,10 +12,10 @@ from filmqnn.cli.app import app, emit_json, fail
 from filmqnn.cli.quant_commands import DataRootOpt, JsonOpt
 
 
-def _explore_design(artifact: Path, board: str) -> dict:
-    """explore --artifact's best design (implemented option set) as `explore --json` prints it."""
+def _explore_design(artifact: Path, board: str, opts) -> dict:
+    """explore --artifact's best design (the kernel's modes ``opts``) as `explore --json`
+    prints it."""
     from filmqnn.hw.artifact_layers import artifact_layers, artifact_tiling
-    from filmqnn.hw.design import IMPLEMENTED
     from filmqnn.hw.devices import load_board
     from filmqnn.hw.dse import explore
     from filmqnn.hw.report import summary
@@ -23,7 +23,7 @@ def _explore_design(artifact: Path, board: str) -> dict:
     b = load_board(board)
     tiling = artifact_tiling(artifact)
     res = explore(artifact_layers(artifact), b, None, tiling["tm8"] / tiling["tm"], "mixed",
-                  None, IMPLEMENTED)
+                  None, opts)
     return summary(res, b, artifact.name)
 
 
@@ -37,23 +37,37 @@ def hls_cmd(
     board: Annotated[str | None, typer.Option(
         help="instead of --design: run explore --artifact on this board (the artifact's tiling "
         "must then match the design it finds)")] = None,
+    off: Annotated[list[str] | None, typer.Option(
+        "--off", help="switch a kernel mode off (repeat, or comma-separate), e.g. "
+        "im2col_onchip, first_im2col, split8, multi_chunk, input_reuse, fm_store; default: "
+        "every mode the kernel has")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Write a Vitis HLS project (kernel, C-sim library, DDR image, tcl) for an artifact."""
+    from dataclasses import replace
+
     from filmqnn.hls.project import read_design, write_project
+    from filmqnn.hw.design import IMPLEMENTED, KERNEL_MODES
     from filmqnn.hw.devices import load_board
     from filmqnn.lower.artifact import load_artifact
 
     if (design is None) == (board is None):
         fail("give exactly one of --design FILE (from `filmqnn explore --json`) or --board B")
+    switchable = sorted(KERNEL_MODES - {"layer_queue"})  # the queue is how the kernel runs
+    off_modes = [m.strip() for item in off or [] for m in item.split(",") if m.strip()]
+    unknown = [m for m in off_modes if m not in switchable]
+    if unknown:
+        fail(f"--off takes the kernel's modes; unknown: {', '.join(unknown)}. The modes: "
+             f"{', '.join(switchable)}")
+    opts = replace(IMPLEMENTED, **{m: False for m in off_modes})
     try:
         graph = load_artifact(artifact)
         if design is not None:
             d, b = read_design(design)
         else:
-            found = _explore_design(artifact, board)
+            found = _explore_design(artifact, board, opts)
             d, b = found["design"], load_board(board)
-        result = write_project(graph, d, b, out, artifact)
+        result = write_project(graph, d, b, out, artifact, opts=opts)
     except ValueError as exc:  # FitError, ProjectError, ArtifactError, a bad board
         fail(str(exc))
     if json_out:

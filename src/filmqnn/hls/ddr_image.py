@@ -2,7 +2,8 @@
 
 The image is what a board's DDR holds before the engine starts: the descriptor queue, every
 layer's tables and weight streams, and one buffer per activation tensor. The host then writes
-each frame's input planes (``write_input``) and reads the outputs (``read_outputs``).
+each frame's input (``write_input``: two 5-bit planes, or the padded raw bytes an on-chip
+im2col reads) and reads the outputs (``read_tensor``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class Region:
 
     addr: int  # beat offset
     beats: int
-    kind: str  # "act" | "int32" | "table" | "index" | "w4" | "w8" | "queue"
+    kind: str  # "act" | "int32" | "raw" | "table" | "index" | "w4" | "w8" | "queue" | "store"
     shape: tuple[int, ...] = ()
     signed: bool = False
 
@@ -162,10 +163,11 @@ class DdrImage:
     queue: int
     n_layers: int
     tensors: dict[str, Region]
-    input_planes: tuple[Region, Region]
+    input_planes: tuple[Region, ...]  # the two 5-bit planes, or the one raw region
     outputs: list[str]
     layers: list[dict[str, Any]]
     im2col: tuple[int, ...] | None = None  # (kh, kw, sh, sw, ph, pw): host-unrolled input
+    raw: tuple[int, int] | None = None  # (ph, pw): the raw input padded, unrolled on chip
 
     def layout(self) -> dict[str, Any]:
         """JSON-ready map of the image (what the host and the board driver need)."""
@@ -177,6 +179,7 @@ class DdrImage:
             "input_planes": [r.to_dict() for r in self.input_planes],
             "outputs": self.outputs, "layers": self.layers,
             "input_im2col": list(self.im2col) if self.im2col else None,
+            "input_raw": list(self.raw) if self.raw else None,
         }
 
     @classmethod
@@ -186,9 +189,10 @@ class DdrImage:
         reg = Region.from_dict
         return cls(np.zeros(0, np.uint8), Geometry(lay["axi_bits"], lay["g"]), lay["queue"],
                    lay["n_layers"], {k: reg(v) for k, v in lay["tensors"].items()},
-                   (reg(lay["input_planes"][0]), reg(lay["input_planes"][1])),
+                   tuple(reg(r) for r in lay["input_planes"]),
                    list(lay["outputs"]), list(lay["layers"]),
-                   tuple(lay["input_im2col"]) if lay.get("input_im2col") else None)
+                   tuple(lay["input_im2col"]) if lay.get("input_im2col") else None,
+                   tuple(lay["input_raw"]) if lay.get("input_raw") else None)
 
 
 def gather_order(index: np.ndarray, tm: int) -> np.ndarray:
@@ -209,8 +213,15 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
     b = ImageBuilder(geo)
     queue = b.add(geo.bytes_to_beats(len(layers) * DESC_WORDS * 4), "queue")
     head = next(ly for ly in layers if ly.inputs[0] == graph.input)
-    xs = (head.shape["n"], head.shape["h"], head.shape["w"])
-    planes = (_act_region(b, xs, True), _act_region(b, xs, True))
+    raw_pad = None
+    if head.raw is not None:  # one region of padded raw bytes (layout.py)
+        c, h, w, _, _, _, _, ph, pw = head.raw
+        raw_pad = (ph, pw)
+        planes: tuple[Region, ...] = (b.add(geo.raw_beats((c, h, w), raw_pad), "raw",
+                                            shape=(c, h, w), signed=True),)
+    else:
+        xs = (head.shape["n"], head.shape["h"], head.shape["w"])
+        planes = (_act_region(b, xs, True), _act_region(b, xs, True))
     tensors: dict[str, Region] = {}
     descs, infos = [], []
     for ly in layers:
@@ -269,11 +280,17 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
             flags |= FLAGS["signed_skip"]
         attrs = ly.node.attrs
         rows = ly.rows or d.Tr
+        geom = dict(s)
+        if ly.raw is not None:  # the conv's own geometry; the engine unrolls it (layout.py)
+            flags |= FLAGS["raw"]
+            geom.update(zip(("n", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw"), ly.raw,
+                            strict=True))
         fields = {
-            "op": OPS[ly.op], "flags": flags, **s, "planes": ly.planes,
+            "op": OPS[ly.op], "flags": flags, **geom, "planes": ly.planes,
             "lo": attrs.get("lo", 0), "hi": attrs.get("hi", 0),
             "in_addr": in_reg.addr,
-            "in2_addr": planes[1].addr if first else (second.addr if ly.op == "add" else 0),
+            "in2_addr": (planes[-1].addr if first else
+                         (second.addr if ly.op == "add" else 0)),
             "skip_addr": second.addr if second is not None and ly.op != "add" else 0,
             "out_addr": o_reg.addr,
             "w4_addr": w4.addr if w4 else 0, "w8_addr": w8.addr if w8 else 0,
@@ -285,7 +302,7 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
         descs.append([int(fields[k]) & 0xFFFFFFFF for k in DESC_FIELDS])
         infos.append({"name": ly.node.name, "op": ly.op, **s, "all8": ly.all8,
                       "split8": ly.split8, "planes": ly.planes, "chunks": ly.chunks,
-                      "rows": rows})
+                      "rows": rows, "raw": list(ly.raw) if ly.raw is not None else None})
     q = np.zeros((len(layers), DESC_WORDS), np.uint32)
     q[:, : len(DESC_FIELDS)] = np.array(descs, np.uint64).astype(np.uint32)
     b.chunks.append((queue.addr, q.tobytes()))
@@ -293,7 +310,7 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
         if name not in tensors:
             raise ValueError(f"network output '{name}' is not written by an engine layer")
     return DdrImage(b.image(), geo, queue.addr, len(layers), tensors, planes,
-                    list(graph.outputs), infos, head.im2col)
+                    list(graph.outputs), infos, head.im2col, raw_pad)
 
 
 def pack_tensor(q: np.ndarray, signed: bool, geo: Geometry) -> bytes:
@@ -309,11 +326,12 @@ def unroll(x: np.ndarray, im2col: tuple[int, ...]) -> np.ndarray:
 
 
 def write_input(image: DdrImage, data: np.ndarray, x_int: np.ndarray) -> None:
-    """Writes one frame's signed 8-bit input [C, H, W] as its two 5-bit planes into ``data``
-    (unrolled first when the first conv runs as im2col), as the board driver does."""
+    """Writes one frame's signed 8-bit input [C, H, W] into ``data`` as the board driver
+    does: its two 5-bit planes (unrolled first when the host runs the first conv's im2col),
+    or the padded raw bytes the engine unrolls on chip."""
     for off, raw in host_io.input_writes(x_int, [r.addr for r in image.input_planes],
                                          image.geo.g, image.geo.axi_bits, ACT_BITS,
-                                         image.im2col):
+                                         image.im2col, image.raw):
         data[off:off + len(raw)] = raw
 
 

@@ -11,7 +11,20 @@ descriptor field indices and the layout constants go into ``engine_config.h``):
   starts on a beat (the engine writes whole beats);
 * the network input (signed 8-bit) is two such 5-bit tensors: the high nibble ``x >> 4``
   (-8..7) and the low nibble ``x & 15`` (0..15); the first conv accumulates the high plane,
-  shifts its accumulator left by 4 and accumulates the low plane;
+  shifts its accumulator left by 4 and accumulates the low plane. With ``first_im2col`` and
+  without ``im2col_onchip`` they are the planes of the host-unrolled input
+  (``ddr_image.unroll``: N*K*K channels, a 1x1 conv);
+* with ``im2col_onchip`` the network input is instead one region of raw signed 8-bit bytes
+  (``pynq.host_io.pack_raw``): the [C, H, W] map zero-padded by the first conv's padding
+  (ph, pw) on every side, channel-major rows of ``W + 2 pw`` two's-complement bytes (byte k
+  of a beat in bits 8k .. 8k + 7), every row padded with zero bytes to whole beats
+  (``Geometry.raw_row_beats``), so map row y of channel c starts at beat
+  ``(c * (H + 2 ph) + y) * raw_row_beats``. The engine reads an output tile's raw input as
+  one burst per channel and row, ``(tr - 1) sh + kh`` rows of the beats that columns
+  ``c0 sw .. c0 sw + (tc - 1) sw + kw - 1`` touch (the padding is in the image, so no read is
+  clipped), and unrolls it on chip into the two 5-bit planes of the host's unroll. Its
+  descriptor (flag ``raw``) carries the conv's own geometry (n = C, h, w, kernel, stride,
+  padding); its weights are those of the unrolled 1x1 conv (N*K*K channels);
 * an int32 output [M] is stored pass by pass: the ``Tm`` channels of a pass fill whole beats;
 * weights: per layer two streams, PE8 (one byte per weight) and PE4 (two 4-bit weights per
   byte, ``packing.pack_int4``); each holds, per output tile of ``Tm`` filter positions and per
@@ -54,6 +67,7 @@ FLAGS = {
     "skip_index": 1 << 5,  # the skip operand is gathered by the index
     "signed_skip": 1 << 6,  # the skip / b operand is signed
     "split8": 1 << 7,  # an all8 layer's steps also put SPLIT_K filters on PE4 as nibble pairs
+    "raw": 1 << 8,  # the first conv reads the raw 8-bit input and unrolls it on chip (im2col)
 }
 TABLE_WORDS = REQUANT_TABLE_BYTES // 4
 INT32_BYTES = 4
@@ -89,6 +103,15 @@ class Geometry:
         """Beats of a 5-bit activation tensor [C, H, W] (or [F] as [F, 1, 1])."""
         c, h, w = (shape[0], 1, 1) if len(shape) == 1 else shape
         return -(-c // self.g) * h * self.row_beats(w)
+
+    def raw_row_beats(self, w: int, pw: int) -> int:
+        """Beats of one row of the raw 8-bit input, padded by ``pw`` on both sides."""
+        return self.bytes_to_beats(w + 2 * pw)
+
+    def raw_beats(self, shape: tuple[int, ...], pad: tuple[int, int]) -> int:
+        """Beats of the raw 8-bit input [C, H, W] zero-padded by ``pad`` = (ph, pw)."""
+        c, h, w = shape
+        return c * (h + 2 * pad[0]) * self.raw_row_beats(w, pad[1])
 
     def int32_beats(self, m: int, tm: int) -> int:
         """Beats of an int32 output of m channels stored pass by pass (tm per pass)."""

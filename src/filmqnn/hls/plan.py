@@ -69,6 +69,9 @@ class EngineLayer:
     signed_skip: bool = False
     weight: np.ndarray | None = None  # [M, Cin, KH, KW] (depthwise [M, 1, KH, KW])
     im2col: tuple[int, ...] | None = None  # (kh, kw, sh, sw, ph, pw) the host unrolls
+    # (c, h, w, kh, kw, sh, sw, ph, pw) of the raw input the engine unrolls on chip
+    # (im2col_onchip); ``shape`` is then the unrolled 1x1 conv's, as with ``im2col``
+    raw: tuple[int, ...] | None = None
     chunks: int = 1  # Tn-channel chunks per step (multi_chunk / input_reuse: the model's choice)
     rows: int = 0  # output rows per tile (input_reuse: a divisor of Tr, the model's); 0: Tr
     store_at: int = -1  # beat offset of the output in the feature-map store (-1: in DDR)
@@ -169,9 +172,13 @@ def plan_network(graph: IntGraph, d: EngineDesign,
             dw = groups > 1
             r = (h + 2 * p[0] - k[0]) // s[0] + 1
             c = (w + 2 * p[1] - k[1]) // s[1] + 1
-            im2col = None
+            im2col = raw = None
             if first and node.op == "conv" and d.opts.first_im2col and k != [1, 1] and not dw:
-                im2col = (*k, *s, *p)  # the host writes the unrolled input: a 1x1 conv
+                if d.opts.im2col_onchip:  # the engine reads the raw input and unrolls it
+                    raw = (n, h, w, *k, *s, *p)
+                else:  # the host writes the unrolled input
+                    im2col = (*k, *s, *p)
+                # either way the engine runs a 1x1 conv over the unrolled channels
                 n, h, w, k, s, p = n * k[0] * k[1], r, c, [1, 1], [1, 1], [0, 0]
                 wt = wt.reshape(m, n, 1, 1)
             bits = node.params["bits"]
@@ -189,7 +196,8 @@ def plan_network(graph: IntGraph, d: EngineDesign,
                                   sw=s[1], ph=p[0], pw=p[1]),
                              [x.name] + [src(i) for i in node.inputs[1:]], node.output,
                              all8=all8, planes=2 if first else 1, signed_in=signed_in or first,
-                             weight=wt, im2col=im2col, split8=all8 and not dw and d.split_k > 0)
+                             weight=wt, im2col=im2col, raw=raw,
+                             split8=all8 and not dw and d.split_k > 0)
             c_k, rows, _ = choices.get(node.name, (1, 0, -1))
             if not dw and d.opts.multi_chunk and (k == [1, 1] or d.opts.input_reuse):
                 ly.chunks = max(1, min(int(c_k), -(-n // d.Tn)))
@@ -264,6 +272,9 @@ class Buffers:
     weight_beats_max: int
     chunk_max: int = 1  # most Tn-channel chunks of any step (multi_chunk)
     w_slots: int = 1  # tap slots of a weight row: the most chunks x taps of any step
+    raw_ch: int = 1  # raw input tile of an on-chip im2col: channels, rows, columns
+    raw_r: int = 1
+    raw_c: int = 1
 
 
 def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
@@ -278,5 +289,14 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
         in_r = max(in_r, (tr - 1) * s["sh"] + s["kh"])
         in_c = max(in_c, (tc - 1) * s["sw"] + s["kw"])
         mmax = max(mmax, s["m"])
+    raw_ch = raw_r = raw_c = 1
+    for ly in layers:
+        if ly.raw is not None:  # (c, h, w, kh, kw, sh, sw, ph, pw)
+            c, _, _, kh, kw, sh, sw, _, _ = ly.raw
+            tr, tc = min(ly.rows or d.Tr, ly.shape["r"]), min(d.Tc, ly.shape["c"])
+            raw_ch = max(raw_ch, c)
+            raw_r = max(raw_r, (tr - 1) * sh + kh)
+            raw_c = max(raw_c, (tc - 1) * sw + kw)
     wmax = d.geo.bytes_to_beats(d.Tm * kmax * kmax * d.Tn) + 2
-    return Buffers(kmax, in_r, in_c, mmax, wmax, chunk_max, max(w_slots, kmax * kmax))
+    return Buffers(kmax, in_r, in_c, mmax, wmax, chunk_max, max(w_slots, kmax * kmax),
+                   raw_ch, raw_r, raw_c)

@@ -37,10 +37,12 @@ class EngineOptions:
         corrects the low nibble's offset; without it they run on PE8 alone.
     first_im2col: the first conv runs unrolled (N*K*K channels, 1x1 kernel), so the
         3-channel input does not leave most of the Tn columns idle.
-    im2col_onchip: with first_im2col, the engine reads the raw 8-bit input tile of each output
-        tile once and unrolls it on chip (a K x (K-1+2S) window register per channel and a tap
-        mux in front of the columns); without it the host writes the unrolled input as two
-        5-bit planes to DDR, K*K times the input's size, read once per output pass.
+    im2col_onchip: with first_im2col, the engine reads the raw 8-bit input tile of an output
+        tile with the first step of each of its groups (output passes), one burst per channel
+        and row of the zero-padded map the host writes, and unrolls it on chip (a K x
+        (K-1+2S) window register per channel and a tap mux in front of the columns); without
+        it the host writes the unrolled input as two 5-bit planes to DDR, K*K times the
+        input's size, read once per output pass.
     dw_taps: depthwise layers put the K*K kernel taps of a channel on the Tn columns of its
         PE row (a per-row sliding-window register feeds them); without it one column per row.
     axi_outstanding: the AXI masters keep several transactions in flight: a tile's reads are
@@ -97,8 +99,8 @@ class EngineOptions:
 
 #: Engine modes the generated HLS kernel implements (hls/templates/engine.cpp.j2), each
 #: bit-exact in C-simulation; every other mode of ``EngineOptions`` is modelled only.
-KERNEL_MODES = frozenset({"layer_queue", "first_im2col", "split8", "dw_taps", "multi_chunk",
-                          "input_reuse", "fm_store"})
+KERNEL_MODES = frozenset({"layer_queue", "first_im2col", "im2col_onchip", "split8", "dw_taps",
+                          "multi_chunk", "input_reuse", "fm_store"})
 #: The option set of the implemented engine: ``explore``'s default.
 IMPLEMENTED = EngineOptions(**{k: k in KERNEL_MODES for k in EngineOptions().to_dict()})
 

@@ -453,6 +453,19 @@ def step_load(
     return t.astype(np.int64), b * axi_bits
 
 
+def raw_row_beats(cols: Any, step: Any, axi_bits: int) -> Any:
+    """Beats of one row burst of an on-chip im2col's raw tile: ``cols`` bytes of a row of the
+    zero-padded 8-bit map (rows start on beats, ``hls.layout``) from a tile start that is a
+    multiple of ``step`` bytes (``Tc * S``), averaged over the byte offsets in a beat such
+    starts take (multiples of gcd(step, beat bytes), assumed equally often; exact when every
+    tile starts on a beat)."""
+    B = axi_bits // INPUT_BITS  # raw values per beat
+    g = np.gcd(np.asarray(step).astype(np.int64), B)
+    q, rem = np.divmod(np.asarray(cols) - 1, B)
+    # of the B/g offsets o, those with o + rem >= B touch one beat more
+    return q + 1 + (B // g - _cdiv(B - rem, g)) / (B // g)
+
+
 def group_write(
     ly: LayerShape, tr: Any, tc: Any, tm: Any, G: Any, post: Any, axi_bits: int, ports: int,
     ddr_bits: float, chip: tuple[Any, Any, Any] | None = None, skip_extra: Any = 0,
@@ -472,10 +485,11 @@ def group_write(
         rows, cols = _cdiv(rows, ly.pool[1]), _cdiv(cols, ly.pool[1])
     group_beats = rows * _cdiv(cols, wpb)
     b_out = _cdiv(tm, G) * group_beats
-    if ly.raw is not None:
+    if ly.raw is not None:  # as the kernel reads it: one burst per channel and row
         ch, k, s = ly.raw
-        b_skip = beats(ch * ((np.asarray(tr) - 1) * s + k) * ((np.asarray(tc) - 1) * s + k)
-                       * INPUT_BITS, axi_bits) * np.ones_like(b_out)
+        rin, cin = (np.asarray(tr) - 1) * s + k, (np.asarray(tc) - 1) * s + k
+        per_row = raw_row_beats(cin, np.asarray(tc) * s, axi_bits)
+        b_skip = np.ceil(ch * rin * per_row).astype(np.int64) * np.ones_like(b_out)
     else:
         b_grp = np.ceil(np.asarray(skip_extra) * np.asarray(tr) * _cdiv(tc, wpb)).astype(np.int64)
         b_skip = _cdiv(tm, G) * np.asarray(tr) * _cdiv(tc, wpb) + b_grp if ly.residual \
@@ -525,7 +539,7 @@ class TileGroups:
     """A tile type's groups: a full pass's (``f``, the first P_m - 1) and the last pass's."""
 
     f: GroupCost
-    l: GroupCost
+    l: GroupCost  # noqa: E741 (f and l: the full and last pass, as in the docs)
 
     def next_group(self, P_m: Any) -> NextGroup:
         """This tile's first group, as the group before it sees it."""

@@ -1,7 +1,8 @@
 """``Accelerator``: the board driver. Loads a bundle's DDR image once, then classifies frames.
 
-Per frame the host quantizes the image to the signed 8-bit input (``host_io``), writes its two
-5-bit planes into the image, starts the engine, waits for ap_done and reads the int32 logits.
+Per frame the host quantizes the image to the signed 8-bit input (``host_io``), writes it into
+the image (two 5-bit planes, or the raw bytes when the engine unrolls the first conv on chip),
+starts the engine, waits for ap_done and reads the int32 logits.
 In a batch the host prepares frame i+1 and decodes frame i-1 while the engine runs frame i.
 Numpy only, Python 3.8 syntax: copied into the deploy bundle.
 """
@@ -48,6 +49,7 @@ class Accelerator:
         self.act_bits, self.tm = int(meta["act_bits"]), int(meta["engine"]["Tm"])
         self.planes = [int(r["addr"]) for r in lay["input_planes"]]
         self.im2col = lay.get("input_im2col")
+        self.raw = lay.get("input_raw")  # padding of the raw input (on-chip im2col)
         inp = meta["input"]
         self.input_shape = bundle.input_shape
         self.mean, self.std = inp["mean"], inp["std"]
@@ -94,7 +96,7 @@ class Accelerator:
 
     def _pack(self, frame: np.ndarray) -> list[tuple[int, np.ndarray]]:
         return host_io.input_writes(frame, self.planes, self.g, self.axi_bits, self.act_bits,
-                                    self.im2col)
+                                    self.im2col, self.raw)
 
     def _decode(self, raw: np.ndarray) -> np.ndarray:
         y = host_io.decode_region(raw, self.out_region, self.g, self.axi_bits, self.act_bits,

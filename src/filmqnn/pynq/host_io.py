@@ -12,6 +12,10 @@ Rules (``hls.layout`` documents the image, ``lower.packing`` the bit layout of a
   per little-endian AXI beat; the engine pads every row to whole beats (``row_words``);
 * the network input (signed 8-bit) is two such signed 5-bit planes, ``x >> 4`` then
   ``x & 15``, after the host's im2col unrolling when the layout asks for it (``unroll``);
+  or, when the engine unrolls the first conv on chip (the layout's ``input_raw``, the
+  padding (ph, pw)), one region of raw bytes: the map zero-padded by (ph, pw), channel-major
+  rows of ``W + 2 pw`` two's-complement bytes, each row padded with zeros to whole beats
+  (``pack_raw``);
 * an int32 output of M channels is stored pass by pass, ``tm`` channels per pass, each pass
   padded to whole beats.
 """
@@ -26,6 +30,7 @@ __all__ = [
     "decode_region",
     "input_writes",
     "pack_activations",
+    "pack_raw",
     "pack_tensor",
     "quantize_images",
     "restore_order",
@@ -118,18 +123,40 @@ def unroll(x: np.ndarray, im2col: Sequence[int]) -> np.ndarray:
     return win.transpose(0, 3, 4, 1, 2).reshape(-1, win.shape[1], win.shape[2])
 
 
+def raw_row_bytes(w: int, pw: int, axi_bits: int) -> int:
+    """Bytes of one row of the raw input in DDR: ``w + 2 pw`` padded to whole beats."""
+    bb = axi_bits // 8
+    return -(-(w + 2 * pw) // bb) * bb
+
+
+def pack_raw(x: np.ndarray, pad: Sequence[int], axi_bits: int) -> bytes:
+    """The bytes of a signed 8-bit map [C, H, W] as the engine's on-chip im2col reads it:
+    zero-padded by ``pad`` = (ph, pw) on every side, [C, H + 2 ph] rows of ``W + 2 pw``
+    bytes (two's complement), each row padded with zero bytes to whole beats."""
+    a = np.asarray(x, dtype=np.int64)
+    ph, pw = (int(v) for v in pad)
+    c, h, w = a.shape
+    out = np.zeros((c, h + 2 * ph, raw_row_bytes(w, pw, axi_bits)), dtype=np.int64)
+    out[:, ph:ph + h, pw:pw + w] = a
+    return out.astype(np.int8).tobytes()
+
+
 def input_writes(x_int: np.ndarray, plane_addrs: Sequence[int], g: int, axi_bits: int,
-                 bits: int, im2col: Sequence[int] | None = None
-                 ) -> list[tuple[int, np.ndarray]]:
+                 bits: int, im2col: Sequence[int] | None = None,
+                 raw: Sequence[int] | None = None) -> list[tuple[int, np.ndarray]]:
     """(byte offset, uint8 bytes) writes of one signed 8-bit frame [C, H, W]: its high and low
-    nibble planes at the planes' beat addresses (unrolled first when ``im2col`` is set)."""
+    nibble planes at the planes' beat addresses (unrolled first when ``im2col`` is set), or
+    with ``raw`` (the padding (ph, pw) of an on-chip im2col) the padded raw bytes at the
+    first address (``pack_raw``)."""
     x = np.asarray(x_int, dtype=np.int64)
     if x.size and (int(x.min()) < -128 or int(x.max()) > 127):
         raise ValueError(f"input values span {x.min()}..{x.max()}; the network input is "
                          "signed 8-bit (-128..127)")
+    bb = axi_bits // 8
+    if raw is not None:
+        return [(int(plane_addrs[0]) * bb, np.frombuffer(pack_raw(x, raw, axi_bits), np.uint8))]
     if im2col:
         x = unroll(x, im2col)
-    bb = axi_bits // 8
     out = []
     for addr, plane in zip(plane_addrs, (x >> 4, x & 15)):
         raw = np.frombuffer(pack_tensor(plane, True, g, axi_bits, bits), np.uint8)
