@@ -1,7 +1,7 @@
 """Full-size networks at 224x224 through the generated kernel's C-simulation.
 
     .venv/bin/python bench/csim_224.py --model resnet18 --board zcu102 [--no-first-last-8bit]
-        [--frames 1] [--json]
+        [--off MODE,...] [--frames 1] [--json]
 
 `explore` picks the implemented engine's best design for the model on the board (the paper's
 clock: ZCU102 150 MHz, PYNQ-Z2 100 MHz); the torchvision model (random weights, randomised
@@ -20,6 +20,7 @@ import json
 import math
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,7 @@ def main() -> None:
     ap.add_argument("--board", default="zcu102", choices=tuple(CLOCKS))
     ap.add_argument("--no-first-last-8bit", dest="first_last", action="store_false",
                     help="every layer mixed 4/8-bit, as the paper's intra-layer designs")
+    ap.add_argument("--off", default="", help="kernel modes to switch off, comma-separated")
     ap.add_argument("--frames", type=int, default=1)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep", type=Path, default=None,
@@ -87,8 +89,9 @@ def main() -> None:
 
     board = load_board(args.board)
     clock = CLOCKS[args.board]
+    opts = replace(IMPLEMENTED, **{m: False for m in args.off.split(",") if m})
     res = explore(model_layers(args.model, 224, args.first_last), board, clock, 0.05, "mixed",
-                  opts=IMPLEMENTED)
+                  opts=opts)
     d = res.best
     design = {k: v for k, v in d.to_dict().items() if k not in ("Tm4", "macs_per_cycle")}
     t0 = time.perf_counter()
@@ -102,7 +105,7 @@ def main() -> None:
             tmp = args.keep
             Path(tmp).mkdir(parents=True, exist_ok=True)
         save_artifact(graph, Path(tmp) / "art")
-        write_project(graph, design, board, Path(tmp) / "prj", Path(tmp) / "art")
+        write_project(graph, design, board, Path(tmp) / "prj", Path(tmp) / "art", opts=opts)
         CsimEngine(Path(tmp) / "prj")  # compile outside the timed runs
         t0 = time.perf_counter()
         r = compare(Path(tmp) / "prj", x)
@@ -119,7 +122,7 @@ def main() -> None:
     t_csim = t_both / len(x) - t_ref
     out = {
         "model": args.model, "board": args.board, "clock_mhz": clock,
-        "first_last_8bit": args.first_last, "design": design,
+        "first_last_8bit": args.first_last, "off": args.off, "design": design,
         "frames": len(x), "mismatches": r["mismatches"],
         "csim_cycles": r["cycles"]["total"], "model_cycles": r["cycles"]["model_total"],
         "csim_fps": round(r["fps"], 1), "model_fps": round(res.performance["fps"], 1),

@@ -55,6 +55,19 @@ def test_hls_switches_kernel_modes_off(cli_project, tmp_path):
     assert res.exit_code != 0 and "im2col_onchip" in res.output
 
 
+def test_hls_keeps_the_modes_the_design_was_explored_without(cli_project, tmp_path):
+    """A design JSON from `explore --off im2col_onchip` builds the host-unrolled first conv
+    without repeating --off."""
+    doc = json.loads((cli_project / "design.json").read_text())
+    doc["engine"] = {"im2col_onchip": False, "fm_store": True}
+    (tmp_path / "d.json").write_text(json.dumps(doc))
+    res = runner.invoke(app, ["hls", "--artifact", str(cli_project / "art"), "--design",
+                              str(tmp_path / "d.json"), "--out", str(tmp_path / "p"), "--json"])
+    assert res.exit_code == 0, res.output
+    opts = json.loads((tmp_path / "p/project.json").read_text())["engine"]["opts"]
+    assert opts["im2col_onchip"] is False and opts["fm_store"] is True
+
+
 def test_generated_kernel_follows_hls_rules(cli_project):
     src = (cli_project / "prj/src/engine.cpp").read_text()
     assert hls_rule_violations(src) == []

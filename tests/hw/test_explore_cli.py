@@ -91,8 +91,11 @@ def test_explore_implemented_option_set():
     d = s["design"]
     assert kernel_takes(d["Tm"], d["Tm8"], d["Tc"], d["G"], 128)
     r = runner.invoke(app, ["explore", "--model", "resnet18", "--board", "zcu102",
-                            "--off", "dw_taps"])
-    assert r.exit_code != 0 and "--modes all" in r.output
+                            "--off", "im2col_onchip", "--json"])
+    s = json.loads(r.stdout)  # a kernel mode switched off: still the implemented set
+    assert s["option_set"] == "implemented" and s["engine"]["im2col_onchip"] is False
+    assert {k for k, v in s["modes"].items() if v["on"]} == set(KERNEL_MODES) - {
+        "im2col_onchip"}
     r = runner.invoke(app, ["explore", "--model", "resnet18", "--board", "zcu102",
                             "--modes", "all", "--off", "help"])
     assert r.exit_code != 0 and "split8" in r.output and "band_fusion" in r.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,15 +75,15 @@ def explore_command(
     bram_limit: float = typer.Option(0.90, "--bram-limit", help="Max BRAM18K fraction."),
     off: list[str] = typer.Option(
         [], "--off",
-        help="With --modes all: switch an engine mode off (repeat, or comma-separate): "
-        "any field of EngineOptions, e.g. split8, dw_taps, axi_outstanding, multi_chunk "
-        "(`filmqnn explore --off help` lists them).",
+        help="Switch an engine mode off (repeat, or comma-separate): any field of "
+        "EngineOptions, e.g. im2col_onchip, split8, dw_taps, multi_chunk (`filmqnn explore "
+        "--off help` lists them); the JSON's engine records it and `filmqnn hls --design` "
+        "builds the kernel without it.",
     ),
     modes: str = typer.Option(
         "implemented", "--modes",
         help="implemented: only the engine modes the generated HLS kernel has (its designs are "
-        "what `filmqnn hls` builds); all: every modelled mode, a what-if (--off switches "
-        "single modes off).",
+        "what `filmqnn hls` builds); all: every modelled mode, a what-if.",
     ),
     out: Path = typer.Option(None, "--out", help="Write report.md and PNGs here."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -132,11 +133,8 @@ def explore_command(
     if unknown:
         fail(f"--off takes engine modes; unknown: {', '.join(unknown)}. The modes: "
              f"{', '.join(names)}")
-    if modes == "implemented" and off_modes:
-        fail("--off shapes the what-if option set: add --modes all "
-             "(--modes implemented already has exactly the kernel's modes)")
-    opts = IMPLEMENTED if modes == "implemented" else EngineOptions(
-        **{m: False for m in off_modes})
+    base = IMPLEMENTED if modes == "implemented" else EngineOptions()
+    opts = replace(base, **{m: False for m in off_modes})
     limits = {"lut": lut_limit, "dsp": dsp_limit, "bram18k": bram_limit}
     try:
         res = explore(layers, b, clock_mhz, ratio, weights, limits, opts)

@@ -40,10 +40,11 @@ def hls_cmd(
     off: Annotated[list[str] | None, typer.Option(
         "--off", help="switch a kernel mode off (repeat, or comma-separate), e.g. "
         "im2col_onchip, first_im2col, split8, multi_chunk, input_reuse, fm_store; default: "
-        "every mode the kernel has")] = None,
+        "every mode the kernel has, less those the --design was explored without")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Write a Vitis HLS project (kernel, C-sim library, DDR image, tcl) for an artifact."""
+    import json
     from dataclasses import replace
 
     from filmqnn.hls.project import read_design, write_project
@@ -64,6 +65,10 @@ def hls_cmd(
         graph = load_artifact(artifact)
         if design is not None:
             d, b = read_design(design)
+            # the kernel modes the design was explored with (explore --off) stay off
+            explored = json.loads(design.read_text()).get("engine", {})
+            opts = replace(opts, **{m: False for m in KERNEL_MODES - {"layer_queue"}
+                                    if explored.get(m) is False})
         else:
             found = _explore_design(artifact, board, opts)
             d, b = found["design"], load_board(board)
