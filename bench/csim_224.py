@@ -15,7 +15,6 @@ cycles, and the C-sim time per frame as a ratio to the reference executor's in t
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import tempfile
@@ -25,17 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from small_models import lower_builders
 
-ROOT = Path(__file__).resolve().parents[1]
 CLOCKS = {"zcu102": 150.0, "pynq-z2": 100.0}
-
-
-def _lower_builders():
-    """The lowering tests' builders (tests/lower/conftest.py): their BatchNorm randomiser."""
-    spec = importlib.util.spec_from_file_location("_bench_conftest", ROOT / "tests/conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.load_lower_builders()
 
 
 def _quantized(model: str, first_last: bool, tm: int, tm8: int, seed: int = 0):
@@ -48,7 +39,7 @@ def _quantized(model: str, first_last: bool, tm: int, tm8: int, seed: int = 0):
     torch.manual_seed(seed)
     net = build_model(model, num_classes=1000, in_channels=3, input_size=224)
     with torch.no_grad():
-        _lower_builders().randomise_bn(net, gen)
+        lower_builders().randomise_bn(net, gen)
     q = convert(net, QuantConfig(first_last_high=first_last))
     layers = quant_layers(q)
     mixed = layers[1:-1] if first_last else layers

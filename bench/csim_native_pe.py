@@ -10,24 +10,13 @@ asserted anywhere.
 """
 
 import argparse
-import importlib.util
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+from small_models import design_graph
 
 
 def main() -> None:
@@ -36,15 +25,11 @@ def main() -> None:
     ap.add_argument("--design", default="pynq-z2", choices=("zcu102", "pynq-z2", "fabric"))
     ap.add_argument("--frames", type=int, default=3)
     args = ap.parse_args()
-    hc = _load("_bench_hls_conftest", ROOT / "tests/hls/conftest.py")
-    lower = _load("_bench_conftest", ROOT / "tests/conftest.py").load_lower_builders()
     from filmqnn.hls.csim import CsimEngine
     from filmqnn.hls.project import write_project
     from filmqnn.hw.devices import load_board
-    from filmqnn.lower.reordering import reorder
 
-    graph = reorder(lower.build_lowered(args.model), hc.TILING[args.design])
-    board, design = hc.DESIGNS[args.design]
+    graph, board, design = design_graph(args.model, args.design)
     shape = tuple(graph.tensors[graph.input].shape)
     x = np.random.default_rng(0).integers(-128, 128, size=(args.frames, *shape))
     with tempfile.TemporaryDirectory() as tmp:

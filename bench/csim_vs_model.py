@@ -8,22 +8,11 @@ integer reference and prints the per-layer cycles (C-sim count, model, differenc
 """
 
 import argparse
-import importlib.util
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+from small_models import design_graph
 
 
 def main() -> None:
@@ -31,16 +20,12 @@ def main() -> None:
     ap.add_argument("--model", default="resnet18_small")
     ap.add_argument("--design", default="zcu102", choices=("zcu102", "pynq-z2", "fabric"))
     args = ap.parse_args()
-    hc = _load("_bench_hls_conftest", ROOT / "tests/hls/conftest.py")
-    lower = _load("_bench_conftest", ROOT / "tests/conftest.py").load_lower_builders()
     from filmqnn.hls.compare import compare, cycle_table
     from filmqnn.hls.project import write_project
     from filmqnn.hw.devices import load_board
     from filmqnn.lower.artifact import save_artifact
-    from filmqnn.lower.reordering import reorder
 
-    graph = reorder(lower.build_lowered(args.model), hc.TILING[args.design])
-    board, design = hc.DESIGNS[args.design]
+    graph, board, design = design_graph(args.model, args.design)
     with tempfile.TemporaryDirectory() as tmp:
         save_artifact(graph, Path(tmp) / "art")
         write_project(graph, design, load_board(board), Path(tmp) / "prj", Path(tmp) / "art")

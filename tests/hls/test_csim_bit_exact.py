@@ -44,6 +44,18 @@ def _check(graph, designs, design_key: str, tmp_path, opts=IMPLEMENTED,
     return eng
 
 
+def _off_and_on(graph, designs, design_key: str, tmp_path, mode: str, x: np.ndarray
+                ) -> dict[bool, tuple[dict, np.ndarray]]:
+    """The kernel built with ``mode`` off and on (each checked bit-exact): per setting the
+    project's layout and the per-layer counters of frame ``x``."""
+    runs = {}
+    for on in (False, True):
+        eng = _check(graph, designs, design_key, tmp_path / str(on),
+                     replace(IMPLEMENTED, **{mode: on}))
+        runs[on] = (eng.meta["layout"], eng.run(x).stats)
+    return runs
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_models_on_zcu102_design(graph_for, designs, name, tmp_path):
     _check(graph_for(name, "zcu102"), designs, "zcu102", tmp_path)
@@ -86,14 +98,12 @@ def test_input_reuse_loads_each_input_once(graph_for, designs, tmp_path):
     graph = graph_for("resnet50_small", "pynq-z2")
     x = np.zeros(tuple(graph.tensors[graph.input].shape), np.int64)
     beats = {}
-    for on in (False, True):
-        eng = _check(graph, designs, "pynq-z2", tmp_path / str(on),
-                     replace(IMPLEMENTED, input_reuse=on))
-        layout = eng.meta["layout"]["layers"]
-        reused = [i for i, ly in enumerate(layout) if ly["op"] == "conv"
+    for on, (layout, stats) in _off_and_on(graph, designs, "pynq-z2", tmp_path, "input_reuse",
+                                           x).items():
+        reused = [i for i, ly in enumerate(layout["layers"]) if ly["op"] == "conv"
                   and ly["chunks"] * designs["pynq-z2"][1]["Tn"] >= ly["n"]]
         assert reused
-        beats[on] = eng.run(x).stats[reused, 2].sum()
+        beats[on] = stats[reused, 2].sum()
     assert beats[True] < beats[False]
 
 
@@ -103,13 +113,8 @@ def test_onchip_im2col_reads_the_raw_input(graph_for, designs, name, design, tmp
     instead of the unrolled planes, and the first conv reads fewer DDR beats."""
     graph = graph_for(name, design)
     x = np.random.default_rng(3).integers(-128, 128, size=graph.tensors[graph.input].shape)
-    runs = {}
-    for on in (False, True):
-        eng = _check(graph, designs, design, tmp_path / str(on),
-                     replace(IMPLEMENTED, im2col_onchip=on))
-        layout = eng.meta["layout"]
-        runs[on] = (layout, eng.run(x).stats[0])
-    (off, s_off), (on, s_on) = runs[False], runs[True]
+    runs = _off_and_on(graph, designs, design, tmp_path, "im2col_onchip", x)
+    (off, s_off), (on, s_on) = ((lay, stats[0]) for lay, stats in (runs[False], runs[True]))
     assert off["input_raw"] is None and len(off["input_planes"]) == 2
     c, h, w = graph.tensors[graph.input].shape
     (region,) = on["input_planes"]
@@ -142,13 +147,10 @@ def test_feature_map_store_keeps_tensors_off_ddr(graph_for, designs, tmp_path):
     layers that read or write them move fewer DDR beats (and are no slower)."""
     graph = graph_for("mobilenet_v2_small", "pynq-z2")
     x = np.zeros(tuple(graph.tensors[graph.input].shape), np.int64)
-    runs = {}
-    for on in (False, True):
-        eng = _check(graph, designs, "pynq-z2", tmp_path / str(on),
-                     replace(IMPLEMENTED, fm_store=on))
-        kinds = [t["kind"] for t in eng.meta["layout"]["tensors"].values()]
-        runs[on] = (kinds.count("store"), eng.run(x).stats)
-    assert runs[False][0] == 0 and runs[True][0] > 10
+    runs = _off_and_on(graph, designs, "pynq-z2", tmp_path, "fm_store", x)
+    stored = {on: [t["kind"] for t in lay["tensors"].values()].count("store")
+              for on, (lay, _) in runs.items()}
+    assert stored[False] == 0 and stored[True] > 10
     off, on = runs[False][1], runs[True][1]
     # (load beats also hold the weights, which stay in DDR)
     assert on[:, 3].sum() < 0.5 * off[:, 3].sum() and on[:, 2].sum() < off[:, 2].sum()

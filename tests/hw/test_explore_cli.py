@@ -97,6 +97,9 @@ def test_explore_implemented_option_set():
     assert {k for k, v in s["modes"].items() if v["on"]} == set(KERNEL_MODES) - {
         "im2col_onchip"}
     r = runner.invoke(app, ["explore", "--model", "resnet18", "--board", "zcu102",
+                            "--off", "layer_queue"])
+    assert r.exit_code != 0 and "--modes all" in r.output
+    r = runner.invoke(app, ["explore", "--model", "resnet18", "--board", "zcu102",
                             "--modes", "all", "--off", "help"])
     assert r.exit_code != 0 and "split8" in r.output and "band_fusion" in r.output
 

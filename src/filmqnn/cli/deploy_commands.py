@@ -69,7 +69,7 @@ def _tiling_of_design(path: Path) -> str:
     """The --tiling text of a design JSON (`filmqnn explore --json`): Tm, Tm8, Tn, G, AXI."""
     from filmqnn.hls.project import read_design
 
-    d, board = read_design(path)
+    d, board, _ = read_design(path)
     return (f"tm={d['Tm']},tm8={d['Tm8']},tn={d['Tn']},g={d['G']},"
             f"axi_bits={board.axi_width_bits}")
 

@@ -133,6 +133,9 @@ def explore_command(
     if unknown:
         fail(f"--off takes engine modes; unknown: {', '.join(unknown)}. The modes: "
              f"{', '.join(names)}")
+    if modes == "implemented" and "layer_queue" in off_modes:
+        fail("the generated kernel always runs from its descriptor queue: --off layer_queue is "
+             "a what-if of --modes all")
     base = IMPLEMENTED if modes == "implemented" else EngineOptions()
     opts = replace(base, **{m: False for m in off_modes})
     limits = {"lut": lut_limit, "dsp": dsp_limit, "bram18k": bram_limit}

@@ -44,7 +44,6 @@ def hls_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Write a Vitis HLS project (kernel, C-sim library, DDR image, tcl) for an artifact."""
-    import json
     from dataclasses import replace
 
     from filmqnn.hls.project import read_design, write_project
@@ -64,11 +63,8 @@ def hls_cmd(
     try:
         graph = load_artifact(artifact)
         if design is not None:
-            d, b = read_design(design)
-            # the kernel modes the design was explored with (explore --off) stay off
-            explored = json.loads(design.read_text()).get("engine", {})
-            opts = replace(opts, **{m: False for m in KERNEL_MODES - {"layer_queue"}
-                                    if explored.get(m) is False})
+            d, b, explored_off = read_design(design)
+            opts = replace(opts, **{m: False for m in explored_off})
         else:
             found = _explore_design(artifact, board, opts)
             d, b = found["design"], load_board(board)

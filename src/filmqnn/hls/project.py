@@ -88,8 +88,9 @@ def engine_design(design: dict[str, Any], board: Board, opts: EngineOptions = IM
                         board=board.name, opts=opts)
 
 
-def read_design(path: str | Path) -> tuple[dict[str, Any], Board]:
-    """The design point and its board from `filmqnn explore --json` output."""
+def read_design(path: str | Path) -> tuple[dict[str, Any], Board, set[str]]:
+    """The design point, its board and the kernel modes it was explored without (`explore
+    --off`) from `filmqnn explore --json` output."""
     p = Path(path)
     try:
         doc = json.loads(p.read_text())
@@ -100,7 +101,9 @@ def read_design(path: str | Path) -> tuple[dict[str, Any], Board]:
     board = doc.get("board") or design.get("board")
     if not isinstance(board, str):
         raise ProjectError(f"{p} names no board; use the JSON `filmqnn explore --json` prints")
-    return design, load_board(board)
+    engine = doc.get("engine", {})
+    off = {m for m in KERNEL_MODES - {"layer_queue"} if engine.get(m) is False}
+    return design, load_board(board), off
 
 
 def manifest_sha(artifact: str | Path) -> str:
