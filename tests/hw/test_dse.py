@@ -71,7 +71,8 @@ def test_search_is_exact_and_trims_the_winner(r18):
     res = explore(r18, b)
     assert res.fps_ceiling >= res.performance["fps"]
     cyc = network_cycles_vec(r18, design_arrays(res.best, b), b, 100.0, EngineOptions())[0]
-    assert 100e6 / cyc == pytest.approx(res.performance["fps"])
+    # the search ranks by the closed form; the winner's figure walks its steps
+    assert 100e6 / cyc == pytest.approx(res.performance["fps"], rel=0.02)
     everything = dse._exact_cycles
     try:  # no skipping: evaluate every fitting design
         dse._exact_cycles = lambda L, D, bd, c, o, keep: everything(L, D, bd, c, o, 10**9)

@@ -148,8 +148,8 @@ def test_designs_with_different_stores_evaluate_as_one_batch():
     assert np.all(network_bound_vec(L, D, opts, b.axi_width_bits, ddr_bits_per_cycle(b, 150.0))
                   <= batch)
     assert batch[2] < batch[0]  # a store saves DDR waits
-    perf = network_performance(L, designs[4], b)
-    assert perf["cycles"] == pytest.approx(one[4])
+    perf = network_performance(L, designs[4], b)  # one design: its steps walked
+    assert perf["cycles"] == pytest.approx(one[4], rel=0.02)
     assert perf["layers"][1].on_chip == ("input", "output")
 
 

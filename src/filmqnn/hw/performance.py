@@ -17,7 +17,7 @@ Every function is vectorised over candidate designs: pass numpy arrays for the t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -515,6 +515,20 @@ class GroupCost:
     d_last: Any  # load of its last step
     w: Any  # its write-back, latency and pipeline drain included
     single: Any  # one step that keeps its input for the tile's later passes (input_reuse)
+    c_step: Any  # compute of a plane's step before its last ...
+    d_step: Any  # ... and its load (``step_walk``'s per-step costs)
+    d_end: Any  # load of a plane's last step (after the group's first)
+    npp: Any  # steps per input plane
+
+    def steps(self, first: Any, planes: int) -> list[tuple[float, float]]:
+        """(load, compute) cycles of the group's steps in order, the first loading ``first``
+        (the full input, or only the weights when the tile's input stays)."""
+        npp = int(self.npp)
+        c_step, c_last = float(self.c_step), float(self.c_last)
+        d_step, d_end = float(self.d_step), float(self.d_end)
+        out = [(d_step, c_step)] * (npp - 1) + [(d_end, c_last)]
+        out = out * planes
+        return [(float(first), out[0][1]), *out[1:]]
 
 
 @dataclass(frozen=True)
@@ -593,10 +607,11 @@ def _tile_groups(q: TileGroups, P_m: Any, nxt_tile: NextGroup, seq: int
 
 def layer_cycles_vec(
     ly: LayerShape, D: dict[str, Any], axi_bits: int, ddr_bits: float, opts: EngineOptions,
-    geo: dict[str, Any],
+    geo: dict[str, Any], exact: bool = False,
 ) -> dict[str, Any]:
     """Cycles (and compute / memory parts, DDR bits, chunks per step, tile rows) of one engine
-    layer for arrays of designs.
+    layer for arrays of designs; ``exact`` (one design only) walks its steps (``step_walk``)
+    instead of the closed form.
 
     ``D`` holds broadcastable integer arrays Tm4, Tm8, Tn, Tr, Tc, G, post, ports (AXI ports
     used), optionally per-design ``chip_flags``. ``ddr_bits`` is the sustained DDR bits per
@@ -609,17 +624,18 @@ def layer_cycles_vec(
     """
     cap = chunk_capacity(ly, D, geo, opts)
     if ly.K == 1:
-        runs = [_layer_cycles(ly, D, axi_bits, ddr_bits, opts, cap)]
+        runs = [_layer_cycles(ly, D, axi_bits, ddr_bits, opts, cap, exact)]
         if np.any(cap > 1):
             half = np.minimum(cap, _cdiv(_cdiv(ly.N, np.asarray(D["Tn"])), 2))
-            runs += [_layer_cycles(ly, D, axi_bits, ddr_bits, opts, k)
+            runs += [_layer_cycles(ly, D, axi_bits, ddr_bits, opts, k, exact)
                      for k in (np.ones_like(cap), np.maximum(half, 1))]
     else:  # larger kernels take several chunks only to keep the input (below)
-        runs = [_layer_cycles(ly, D, axi_bits, ddr_bits, opts, np.ones_like(cap))]
+        runs = [_layer_cycles(ly, D, axi_bits, ddr_bits, opts, np.ones_like(cap), exact)]
     rows, fits = reuse_rows(ly, D, geo, opts)
     if np.any(fits & ((rows != np.asarray(D["Tr"])) | (ly.K > 1))):
         Dr = {**D, "Tr": rows}
-        r = _layer_cycles(ly, Dr, axi_bits, ddr_bits, opts, chunk_capacity(ly, Dr, geo, opts))
+        r = _layer_cycles(ly, Dr, axi_bits, ddr_bits, opts, chunk_capacity(ly, Dr, geo, opts),
+                          exact)
         # only where all channels fit: a design's options never depend on the others
         runs.append({**r, "cycles": np.where(fits, r["cycles"], np.inf)})
     if len(runs) > 1:
@@ -756,6 +772,7 @@ def _pass_group(c: _Layer, tr: Any, tc: Any, edge: tuple[Any, Any], a: Any, b: A
         c_last=c_l, first=np.where(reuse, l_w0, first_full), first_full=first_full,
         d_after=np.where(multi, np.where(npp == 2, l_l, l_f), l_first),
         d_last=np.where(multi, l_l, l_first), w=w, single=reuse,
+        c_step=c_f, d_step=l_f, d_end=l_l, npp=npp,
     )
     traffic = _PassTraffic(
         compute=planes * ((npp - 1) * c_f + c_l), load=loads, write=w, bits=lbits + bits_w,
@@ -827,9 +844,44 @@ def _tile_walk(tiles: list[TileGroups], nexts: list[NextGroup], nxt_tile: NextGr
     return total + g.w - fin + AXI_LATENCY - seq
 
 
+def _scalar(g: GroupCost) -> GroupCost:
+    """A one-design group cost as Python floats (``step_walk`` runs per design)."""
+    return GroupCost(*(float(np.ravel(getattr(g, f.name))[0]) for f in fields(GroupCost)))
+
+
+def step_walk(tiles: list[TileGroups], P_r: int, P_c: int, P_m: int, planes: int, seq: int
+              ) -> float:
+    """Cycles of one design's layer by walking its steps in the kernel's order (rows, columns,
+    passes, steps), with the rules of the C-sim's counters: a step's load is issued after the
+    load before it (``seq`` between them) and once its ping-pong half is free (the compute two
+    steps before it done, then ``AXI_LATENCY``); it computes once loaded and after the step
+    before it; a group's first step also waits for the accumulator half freed by the
+    write-back two groups before; a group's write-back starts after its last compute and the
+    write-back before it. ``_tile_walk`` is its closed form for arrays of designs."""
+    load = comp1 = comp2 = write1 = write2 = 0.0
+    n_step = n_group = 0
+    for r in range(P_r):
+        for col in range(P_c):
+            q = tiles[2 * (r == P_r - 1) + (col == P_c - 1)]
+            for m in range(P_m):
+                g = q.l if m == P_m - 1 else q.f
+                first = g.first_full if m == 0 else g.first
+                for i, (d, c) in enumerate(g.steps(first, planes)):
+                    free = comp2 if n_step >= 2 else 0.0
+                    load = max(load + seq, free + AXI_LATENCY) + d
+                    start = max(load, comp1)
+                    if i == 0 and n_group >= 2:
+                        start = max(start, write2)
+                    comp1, comp2 = start + c, comp1
+                    n_step += 1
+                write1, write2 = max(comp1, write1) + float(g.w), write1
+                n_group += 1
+    return write1 + AXI_LATENCY - seq
+
+
 def _layer_cycles(
     ly: LayerShape, D: dict[str, Any], axi_bits: int, ddr_bits: float, opts: EngineOptions,
-    chunks: Any,
+    chunks: Any, exact: bool = False,
 ) -> dict[str, Any]:
     """``layer_cycles_vec`` for a given number of Tn chunks per step: every pass type of every
     tile type (``_pass_group``), walked in the kernel's order (``_tile_walk``), bounded below
@@ -876,7 +928,13 @@ def _layer_cycles(
         bits += nrc * t_l.reuse_bits
         tiles.append(TileGroups(f, last))
     nexts, nxt_tile = _next_groups(tiles, rc_types, P_r, P_c, P_m)
-    total = _tile_walk(tiles, nexts, nxt_tile, P_r, P_c, P_m, c.seq)
+    if exact:
+        total = np.full(np.shape(P_m), step_walk(
+            [TileGroups(*(_scalar(g) for g in (t.f, t.l))) for t in tiles],
+            int(np.ravel(P_r)[0]), int(np.ravel(P_c)[0]), int(np.ravel(P_m)[0]), ly.planes,
+            c.seq))
+    else:
+        total = _tile_walk(tiles, nexts, nxt_tile, P_r, P_c, P_m, c.seq)
     total = np.maximum(total, np.ceil(bits / ddr_bits)) + layer_launch(opts)
     total = total + table_cycles(ly, axi_bits, ports, ddr_bits, indexed)
     return {
@@ -985,7 +1043,7 @@ def network_performance(
     for ly in run:
         key = shape_key(ly)
         if key not in done:
-            done[key] = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts, geo)
+            done[key] = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts, geo, exact=True)
         r = done[key]
         cyc, cmp_, mem = int(r["cycles"][0]), int(r["compute"][0]), int(r["memory"][0])
         per.append(
