@@ -203,3 +203,25 @@ def test_split8_nibbles_cover_every_8bit_weight():
     hi, lo = split_nibbles(w).astype(np.int64).reshape(2, -1)
     assert np.array_equal(16 * hi + lo + 8, w)
     assert hi.min() == lo.min() == -8 and hi.max() == lo.max() == 7
+
+
+@pytest.mark.parametrize("design", ("zcu102", "pynq-z2", "fabric"))
+def test_fused_stem_pool(lower_models, designs, design, tmp_path):
+    """Torchvision ResNet-18 at 32x32 (stem conv 16x16 over 64 channels, max pool 8x8): with
+    fuse_stem_pool the pool runs in the stem's write-back, bit-exact with even and odd tile
+    sizes (its windows then need halo rows and columns of the neighbouring tiles) and
+    channel passes; the pool layer and the unpooled map's round trip are gone."""
+    from filmqnn.lower.reordering import reorder
+    from filmqnn.lower.tiling import Tiling
+
+    board, d = designs[design]
+    tiling = Tiling(tm=d["Tm"], tm8=d["Tm8"], tn=d["Tn"], g=d["G"],
+                    axi_bits=load_board(board).axi_width_bits)
+    graph = reorder(lower_models.build_lowered("resnet18", 32, 3), tiling)
+    x = np.random.default_rng(4).integers(-128, 128, size=graph.tensors[graph.input].shape)
+    runs = _off_and_on(graph, designs, design, tmp_path, "fuse_stem_pool", x)
+    (off, s_off), (on, s_on) = runs[False], runs[True]
+    assert [ly["op"] for ly in off["layers"][:2]] == ["conv", "maxpool"]
+    assert len(on["layers"]) == len(off["layers"]) - 1 and on["layers"][1]["op"] != "maxpool"
+    assert s_on[0, 3] < s_off[0, 3] or s_on[0, 3] == s_off[0, 3] == 0
+    assert s_on[:, 0].sum() < s_off[:, 0].sum()

@@ -266,11 +266,14 @@ def test_stem_pool_fuses_into_the_first_conv_write_back():
     # MobileNet-V2 has no stem pool: nothing changes
     M = model_layers("mobilenet_v2")
     assert len(engine_layers(M, EngineOptions())) == len(M)
-    # a 16 x 16 tile of 64 channels writes its 8 x 8 pooled pixels: 16 groups of G=4 x 8 row
-    # bursts of 8 words at 6 per beat (2 beats)
+    # a tile row of 16 rows of 64 channels writes its 8 pooled rows with its last tile: 16
+    # groups of G=4 x 8 row bursts of the 56 pooled columns at 6 words per beat (10 beats);
+    # the row's other tiles write nothing
     ddr = 1e9
     _, bits, _ = group_write(fused[0], 16, 16, 64, 4, 64, 128, 1, ddr)
-    assert int(bits) == 16 * 8 * 2 * 128
+    assert int(bits) == 16 * 8 * 10 * 128
+    _, bits, _ = group_write(fused[0], 16, 16, 64, 4, 64, 128, 1, ddr, row_end=False)
+    assert int(bits) == 0
     b = load_board("zcu102")
     d = DesignPoint(64, 3, 32, 16, 16, 4, post=32, clock_mhz=150, ports=4)
     on = network_performance(L, d, b)

@@ -178,7 +178,8 @@ def test_stem_pool_halo_by_hand():
     d = DesignPoint(64, 3, 32, 16, 16, 4, post=32, clock_mhz=150, ports=4)
     on = estimate_resources(L, d, b)
     off = estimate_resources(L, d, b, EngineOptions(fuse_stem_pool=False))
-    # one halo row of the 112-wide conv1 map (64 x 5 bits per pixel) and one halo column
-    # of the 16-row tile in registers
-    assert on.bram18k - off.bram18k == int(bram18k_count(64 * 5, 112))
-    assert on.ff - off.ff == 16 * 64 * 5
+    # K - 1 = 2 halo rows of the 112-wide conv1 map (64 x 5 bits per pixel), the tile row's
+    # 8 pooled rows of 56 columns, and two halo columns of the 16-row tile in registers
+    assert on.bram18k - off.bram18k == int(bram18k_count(64 * 5, 2 * 112)
+                                           + bram18k_count(64 * 5, 8 * 56))
+    assert on.ff - off.ff == 2 * 16 * 64 * 5

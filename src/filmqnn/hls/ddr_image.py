@@ -278,6 +278,8 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
             flags |= FLAGS["split8"]
         if ly.signed_skip:
             flags |= FLAGS["signed_skip"]
+        if ly.pool is not None:
+            flags |= FLAGS["pool"]
         attrs = ly.node.attrs
         rows = ly.rows or d.Tr
         geom = dict(s)
@@ -298,6 +300,9 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
             "skip_h": second.shape[1] if second is not None else 0,
             "skip_w": second.shape[2] if second is not None else 0,
             "chunks": ly.chunks, "rows": rows,
+            **(dict(zip(("pool", "pr", "pc"), (ly.pool[0] | ly.pool[1] << 8 | ly.pool[2] << 16,
+                                               *ly.pool[3:]), strict=True))
+               if ly.pool is not None else {"pool": 0, "pr": 0, "pc": 0}),
         }
         descs.append([int(fields[k]) & 0xFFFFFFFF for k in DESC_FIELDS])
         infos.append({"name": ly.node.name, "op": ly.op, **s, "all8": ly.all8,

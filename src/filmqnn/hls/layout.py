@@ -52,6 +52,7 @@ DESC_FIELDS = (
     "op", "flags", "n", "m", "h", "w", "r", "c", "kh", "kw", "sh", "sw", "ph", "pw", "planes",
     "lo", "hi", "in_addr", "in2_addr", "skip_addr", "out_addr", "w4_addr", "w8_addr",
     "table_addr", "index_addr", "skip_h", "skip_w", "chunks", "rows",
+    "pool", "pr", "pc",  # a fused max pool: kernel | stride << 8 | pad << 16, pooled rows, cols
 )
 DESC_WORDS = 32
 DESC_BYTES = DESC_WORDS * 4
@@ -68,6 +69,7 @@ FLAGS = {
     "signed_skip": 1 << 6,  # the skip / b operand is signed
     "split8": 1 << 7,  # an all8 layer's steps also put SPLIT_K filters on PE4 as nibble pairs
     "raw": 1 << 8,  # the first conv reads the raw 8-bit input and unrolls it on chip (im2col)
+    "pool": 1 << 9,  # a max pool fused into the write-back writes the pooled map only
 }
 TABLE_WORDS = REQUANT_TABLE_BYTES // 4
 INT32_BYTES = 4

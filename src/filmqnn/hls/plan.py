@@ -8,6 +8,7 @@ returns the per-layer facts the DDR image writer and the config header need.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +76,9 @@ class EngineLayer:
     chunks: int = 1  # Tn-channel chunks per step (multi_chunk / input_reuse: the model's choice)
     rows: int = 0  # output rows per tile (input_reuse: a divisor of Tr, the model's); 0: Tr
     store_at: int = -1  # beat offset of the output in the feature-map store (-1: in DDR)
+    # (kernel, stride, pad, pooled rows, pooled columns) of a max pool fused into the
+    # write-back (fuse_stem_pool); ``output`` is then the pool's
+    pool: tuple[int, int, int, int, int] | None = None
 
 
 def _ints(v: Any) -> list[int]:
@@ -139,6 +143,7 @@ def plan_network(graph: IntGraph, d: EngineDesign,
         return alias.get(name, name)
 
     layers: list[EngineLayer] = []
+    readers = Counter(i for node in graph.nodes for i in node.inputs)
     for node in graph.nodes:
         ins = [tensors[src(i)] for i in node.inputs]
         out = tensors[node.output]
@@ -211,6 +216,16 @@ def plan_network(graph: IntGraph, d: EngineDesign,
             a = node.attrs
             k, s, p = _ints(a["kernel"]), _ints(a["stride"]), _ints(a["padding"])
             r, c = out.shape[1], out.shape[2]
+            prev = layers[-1] if layers else None
+            if (d.opts.fuse_stem_pool and prev is not None and prev.planes == 2
+                    and prev.output == x.name):  # the stem's pool: into the conv's write-back
+                if k[0] != k[1] or s[0] != s[1] or p[0] != p[1] or readers[x.name] > 1:
+                    raise FitError(f"layer '{node.name}': the engine fuses square max pools "
+                                   "that alone read the first conv; regenerate with "
+                                   "--off fuse_stem_pool")
+                prev.pool = (k[0], s[0], p[0], r, c)
+                prev.output = node.output
+                continue
             ly = EngineLayer(node, "maxpool", dict(n=n, m=n, h=h, w=w, r=r, c=c, kh=k[0],
                                                     kw=k[1], sh=s[0], sw=s[1], ph=p[0], pw=p[1]),
                              [x.name], node.output, signed_in=signed_in)
@@ -275,6 +290,18 @@ class Buffers:
     raw_ch: int = 1  # raw input tile of an on-chip im2col: channels, rows, columns
     raw_r: int = 1
     raw_c: int = 1
+    pool_ch: int = 1  # fused max pool: channels, halo (K - 1), conv map width, ...
+    pool_h: int = 1
+    pool_w: int = 1
+    pool_pr: int = 1  # ... most pooled rows of a tile row, pooled map width
+    pool_pw: int = 1
+    pool_n: int = 1  # the larger of the pooled map's rows and columns
+
+
+def pooled_rows(k: int, s: int, p: int, n_out: int, n_in: int, start: int, size: int) -> int:
+    """Pooled rows (or columns) whose last conv row (``n_in`` in all) lies in ``start`` ..
+    ``start + size - 1``: the ones a fused pool completes with that tile (``n_out`` in all)."""
+    return sum(start <= min(i * s - p + k - 1, n_in - 1) < start + size for i in range(n_out))
 
 
 def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
@@ -297,6 +324,13 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
             raw_ch = max(raw_ch, c)
             raw_r = max(raw_r, (tr - 1) * sh + kh)
             raw_c = max(raw_c, (tc - 1) * sw + kw)
+    pool = [1] * 6
+    for ly in layers:
+        if ly.pool is not None:
+            k, st, p, pr, pc = ly.pool
+            r, c, step = ly.shape["r"], ly.shape["c"], ly.rows or d.Tr
+            most = max(pooled_rows(k, st, p, pr, r, r0, step) for r0 in range(0, r, step))
+            pool = [ly.shape["m"], max(k - 1, 1), c, max(most, 1), pc, max(pr, pc)]
     wmax = d.geo.bytes_to_beats(d.Tm * kmax * kmax * d.Tn) + 2
     return Buffers(kmax, in_r, in_c, mmax, wmax, chunk_max, max(w_slots, kmax * kmax),
-                   raw_ch, raw_r, raw_c)
+                   raw_ch, raw_r, raw_c, *pool)

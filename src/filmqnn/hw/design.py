@@ -100,7 +100,7 @@ class EngineOptions:
 #: Engine modes the generated HLS kernel implements (hls/templates/engine.cpp.j2), each
 #: bit-exact in C-simulation; every other mode of ``EngineOptions`` is modelled only.
 KERNEL_MODES = frozenset({"layer_queue", "first_im2col", "im2col_onchip", "split8", "dw_taps",
-                          "multi_chunk", "input_reuse", "fm_store"})
+                          "multi_chunk", "input_reuse", "fm_store", "fuse_stem_pool"})
 #: The option set of the implemented engine: ``explore``'s default.
 IMPLEMENTED = EngineOptions(**{k: k in KERNEL_MODES for k in EngineOptions().to_dict()})
 

@@ -469,21 +469,25 @@ def raw_row_beats(cols: Any, step: Any, axi_bits: int) -> Any:
 def group_write(
     ly: LayerShape, tr: Any, tc: Any, tm: Any, G: Any, post: Any, axi_bits: int, ports: int,
     ddr_bits: float, chip: tuple[Any, Any, Any] | None = None, skip_extra: Any = 0,
+    row_end: Any = True,
 ) -> tuple[Any, Any, Any]:
     """Write-back of one output tile: (data cycles without latency, DDR bits, DDR prefetch
     beats). ``post`` lanes requantize the accumulators while the write channels of ``ports``
     AXI ports stream them out, or the feature-map store's write port takes them at the same
     width (``out_chip``). The prefetch is what the group's first step also loads: the
     residual operand of a fused add (with ``skip_extra`` groups of its gather), or the raw
-    8-bit input tile of an on-chip im2col."""
+    8-bit input tile of an on-chip im2col. A fused max pool collects the pooled rows of a
+    tile row and writes them whole with the row's last tile (``row_end``)."""
     pix = np.asarray(tr) * np.asarray(tc)
     # tiles move as one burst per map row of each G-channel group; a tile starts at a
     # multiple of Tc words, a whole number of beats
     wpb = np.maximum(1, axi_bits // (ACT_BITS * np.asarray(G)))
     rows, cols = np.asarray(tr), np.asarray(tc)
-    if ly.pool is not None:  # a fused max pool writes its pooled map only
-        rows, cols = _cdiv(rows, ly.pool[1]), _cdiv(cols, ly.pool[1])
     group_beats = rows * _cdiv(cols, wpb)
+    if ly.pool is not None:  # a fused max pool writes its pooled map only
+        k, st, p = ly.pool
+        group_beats = np.where(row_end, _cdiv(rows, st) * _cdiv((ly.C + 2 * p - k) // st + 1,
+                                                                  wpb), 0)
     b_out = _cdiv(tm, G) * group_beats
     if ly.raw is not None:  # as the kernel reads it: one burst per channel and row
         ch, k, s = ly.raw
@@ -711,11 +715,12 @@ class _PassTraffic:
     reuse_bits: Any
 
 
-def _pass_group(c: _Layer, tr: Any, tc: Any, edge: tuple[Any, Any], a: Any, b: Any
-                ) -> tuple[GroupCost, _PassTraffic]:
+def _pass_group(c: _Layer, tr: Any, tc: Any, edge: tuple[Any, Any], a: Any, b: Any,
+                row_end: bool) -> tuple[GroupCost, _PassTraffic]:
     """The group of a pass of ``a`` 4-bit and ``b`` 8-bit filters over a ``tr x tc`` tile
-    (``edge``: its input rows and row beats, ``edge_input``): its steps' computes and loads
-    and how they chain (``transition``), its write-back, its totals."""
+    (``edge``: its input rows and row beats, ``edge_input``; ``row_end``: the tile ends its
+    row): its steps' computes and loads and how they chain (``transition``), its
+    write-back, its totals."""
     ly, opts, seq, planes = c.ly, c.opts, c.seq, c.ly.planes
     tm = a + b
     wrow = a * W4_BITS + b * W8_BITS  # weight bits per input channel per tap
@@ -723,7 +728,7 @@ def _pass_group(c: _Layer, tr: Any, tc: Any, edge: tuple[Any, Any], a: Any, b: A
     if ly.is_channelwise:
         P_n, tn_f, tn_l = np.ones_like(tm), tm, tm
     w, bits_w, skip = group_write(ly, tr, tc, tm, c.G, c.post, c.axi_bits, c.ports, c.ddr_bits,
-                                  c.chip, c.e_skip)
+                                  c.chip, c.e_skip, row_end)
     w = w + seq + group_drain(opts)
     c_f = step_compute(ly, tr, tc, tn_f, c.Tn, c.dw_px, opts.dw_taps, opts.pipe_rewind)
     c_l = step_compute(ly, tr, tc, tn_l, c.Tn, c.dw_px, opts.dw_taps, opts.pipe_rewind)
@@ -917,8 +922,8 @@ def _layer_cycles(
     tiles = []
     for k, (tr, tc, nrc) in enumerate(rc_types):
         edge = edge_input(ly, tr, tc, Tr, Tc, G, axi_bits, k >= 2, k % 2 == 1)
-        (f, t_f), (last, t_l) = (_pass_group(c, tr, tc, edge, a_f, b_f),
-                                 _pass_group(c, tr, tc, edge, a_l, b_l))
+        (f, t_f), (last, t_l) = (_pass_group(c, tr, tc, edge, a_f, b_f, k % 2 == 1),
+                                 _pass_group(c, tr, tc, edge, a_l, b_l, k % 2 == 1))
         for t, cnt in ((t_f, nrc * (P_m - 1)), (t_l, nrc * one)):
             comp += cnt * t.compute
             mem_load += cnt * t.load

@@ -158,19 +158,23 @@ def im2col_unit(layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions
 
 
 def stem_pool_halo(layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions) -> dict:
-    """FF / BRAM18K of a max pool fused into a conv's write-back (``fuse_stem_pool``): the
-    K - S halo rows of the tile row above (a line of the map's width, Tm 5-bit values per
-    pixel) and the K - S halo columns of the tile to the left, in registers."""
-    Tm, Tr = np.asarray(D["Tm4"]) + np.asarray(D["Tm8"]), np.asarray(D["Tr"])
-    zero = np.zeros(np.broadcast(Tm, Tr).shape)
+    """FF / BRAM18K of a max pool fused into a conv's write-back (``fuse_stem_pool``), as the
+    kernel holds it for all M channels (5-bit values): the K - 1 conv rows above the tile row
+    (a line of the map's width), the pooled rows of the tile row until its last tile writes
+    them, and the K - 1 conv columns of the tile to the left, in registers."""
+    Tr = np.asarray(D["Tr"])
+    zero = np.zeros(np.shape(Tr))
     fused = [ly for ly in engine_layers(layers, opts) if ly.pool is not None]
     if not fused:
         return {"ff": zero, "bram18k": zero}
     ly = fused[0]
-    halo = ly.pool[0] - ly.pool[1]
+    k, st, p = ly.pool
+    halo, width = k - 1, ly.M * ACT_BITS
+    pooled_cols = (ly.C + 2 * p - k) // st + 1
+    band = -(-np.minimum(Tr, ly.R) // st) * pooled_cols
     return {
-        "ff": zero + halo * np.minimum(Tr, ly.R) * Tm * ACT_BITS,
-        "bram18k": zero + bram18k_count(Tm * ACT_BITS, halo * ly.C),
+        "ff": zero + halo * np.minimum(Tr, ly.R) * width,
+        "bram18k": zero + bram18k_count(width, halo * ly.C) + bram18k_count(width, band),
     }
 
 

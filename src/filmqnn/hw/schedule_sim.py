@@ -115,9 +115,9 @@ def simulate_layer(
                                     tile=tile)
                 cache[k] = (sc(t), float(np.asarray(bits).ravel()[0]))
             else:
-                tr, tc, tm = key
+                tr, tc, tm, row_end = key
                 t, bits, skip = group_write(ly, tr, tc, tm, d.G, d.post, axi, ports, ddr,
-                                            skip_extra=e_skip)
+                                            skip_extra=e_skip, row_end=row_end)
                 w = sc(t) + seq + group_drain(opts)
                 cache[k] = (w, float(np.asarray(bits).ravel()[0]), sc(skip))
         return cache[k]
@@ -137,7 +137,7 @@ def simulate_layer(
             for pi, (a, b) in enumerate(passes):
                 tm = a + b
                 wrow = a * W4_BITS + b * W8_BITS
-                w, wbits, skip = cost("w", tr, tc, tm)
+                w, wbits, skip = cost("w", tr, tc, tm, j == len(cols) - 1)
                 ns = [tm] if nsteps is None else nsteps
                 groups.append((w, wbits, len(steps)))
                 n0 = 0  # first input channel of the step within its plane
