@@ -205,19 +205,31 @@ def test_split8_nibbles_cover_every_8bit_weight():
     assert hi.min() == lo.min() == -8 and hi.max() == lo.max() == 7
 
 
-@pytest.mark.parametrize("design", ("zcu102", "pynq-z2", "fabric"))
-def test_fused_stem_pool(lower_models, designs, design, tmp_path):
-    """Torchvision ResNet-18 at 32x32 (stem conv 16x16 over 64 channels, max pool 8x8): with
-    fuse_stem_pool the pool runs in the stem's write-back, bit-exact with even and odd tile
-    sizes (its windows then need halo rows and columns of the neighbouring tiles) and
-    channel passes; the pool layer and the unpooled map's round trip are gone."""
+def _torchvision_graph(lower_models, name: str, designs, design: str, size: int = 32):
+    """A torchvision network (1000-class head replaced by 10, 3 input channels) at ``size`` x
+    ``size``, calibrated, lowered and reordered for a test design."""
     from filmqnn.lower.reordering import reorder
     from filmqnn.lower.tiling import Tiling
 
     board, d = designs[design]
     tiling = Tiling(tm=d["Tm"], tm8=d["Tm8"], tn=d["Tn"], g=d["G"],
                     axi_bits=load_board(board).axi_width_bits)
-    graph = reorder(lower_models.build_lowered("resnet18", 32, 3), tiling)
+    return reorder(lower_models.build_lowered(name, size, 3), tiling)
+
+
+def test_torchvision_mobilenet_v2(lower_models, designs, tmp_path):
+    """Torchvision MobileNet-V2 (width 1.0, stride-2 stem) at 32x32 on the PYNQ-Z2 design."""
+    _check(_torchvision_graph(lower_models, "mobilenet_v2", designs, "pynq-z2"), designs,
+           "pynq-z2", tmp_path)
+
+
+@pytest.mark.parametrize("design", ("zcu102", "pynq-z2", "fabric"))
+def test_fused_stem_pool(lower_models, designs, design, tmp_path):
+    """Torchvision ResNet-18 at 32x32 (stem conv 16x16 over 64 channels, max pool 8x8): with
+    fuse_stem_pool the pool runs in the stem's write-back, bit-exact with even and odd tile
+    sizes (its windows then need halo rows and columns of the neighbouring tiles) and
+    channel passes; the pool layer and the unpooled map's round trip are gone."""
+    graph = _torchvision_graph(lower_models, "resnet18", designs, design)
     x = np.random.default_rng(4).integers(-128, 128, size=graph.tensors[graph.input].shape)
     runs = _off_and_on(graph, designs, design, tmp_path, "fuse_stem_pool", x)
     (off, s_off), (on, s_on) = runs[False], runs[True]
