@@ -3,7 +3,7 @@ import math
 import pytest
 
 from filmqnn.hw.buffers import bank_phases, bram18k_count
-from filmqnn.hw.design import PIXELS, DesignPoint, EngineOptions
+from filmqnn.hw.design import PIXELS, DesignPoint, EngineOptions, pool_tiling
 from filmqnn.hw.devices import load_board
 from filmqnn.hw.dsp_packing import best_packing
 from filmqnn.hw.layers import LayerShape, model_layers
@@ -178,8 +178,12 @@ def test_stem_pool_halo_by_hand():
     d = DesignPoint(64, 3, 32, 16, 16, 4, post=32, clock_mhz=150, ports=4)
     on = estimate_resources(L, d, b)
     off = estimate_resources(L, d, b, EngineOptions(fuse_stem_pool=False))
-    # K - 1 = 2 halo rows of the 112-wide conv1 map (64 x 5 bits per pixel), the tile row's
-    # 8 pooled rows of 56 columns, and two halo columns of the 16-row tile in registers
-    assert on.bram18k - off.bram18k == int(bram18k_count(64 * 5, 2 * 112)
-                                           + bram18k_count(64 * 5, 8 * 56))
-    assert on.ff - off.ff == 2 * 16 * 64 * 5
+    # even tiles: one halo row of the 112-wide conv1 map (64 x 5 bits per pixel) and the tile
+    # row's 8 pooled rows of 56 columns in one bank, one halo column of the 16-row tile in
+    # registers
+    assert on.bram18k - off.bram18k == int(bram18k_count(64 * 5, 112 + 8 * 56))
+    assert on.ff - off.ff == 16 * 64 * 5
+    # a 3x3 / 2 pool (padding 1) on 112 conv rows: even tiles reach one row back, odd ones
+    # two (a tile starting at row 7 completes pooled rows 3..6, whose windows start at row 5)
+    assert pool_tiling((3, 2, 1), 112, 56, 16) == (1, 8)
+    assert pool_tiling((3, 2, 1), 112, 56, 7) == (2, 4)

@@ -16,7 +16,7 @@ import numpy as np
 
 from filmqnn.formats import ACT_BITS
 from filmqnn.hls.layout import Geometry
-from filmqnn.hw.design import IMPLEMENTED, DesignPoint, EngineOptions
+from filmqnn.hw.design import IMPLEMENTED, DesignPoint, EngineOptions, pool_tiling
 from filmqnn.hw.residency import store_layout
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
 
@@ -290,18 +290,14 @@ class Buffers:
     raw_ch: int = 1  # raw input tile of an on-chip im2col: channels, rows, columns
     raw_r: int = 1
     raw_c: int = 1
-    pool_ch: int = 1  # fused max pool: channels, halo (K - 1), conv map width, ...
-    pool_h: int = 1
+    pool_ch: int = 1  # fused max pool: channels, halo rows and columns, conv map width, ...
+    pool_hr: int = 1
+    pool_hc: int = 1
     pool_w: int = 1
     pool_pr: int = 1  # ... most pooled rows of a tile row, pooled map width
     pool_pw: int = 1
     pool_n: int = 1  # the larger of the pooled map's rows and columns
-
-
-def pooled_rows(k: int, s: int, p: int, n_out: int, n_in: int, start: int, size: int) -> int:
-    """Pooled rows (or columns) whose last conv row (``n_in`` in all) lies in ``start`` ..
-    ``start + size - 1``: the ones a fused pool completes with that tile (``n_out`` in all)."""
-    return sum(start <= min(i * s - p + k - 1, n_in - 1) < start + size for i in range(n_out))
+    pool_k: int = 1  # its kernel
 
 
 def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
@@ -324,13 +320,14 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
             raw_ch = max(raw_ch, c)
             raw_r = max(raw_r, (tr - 1) * sh + kh)
             raw_c = max(raw_c, (tc - 1) * sw + kw)
-    pool = [1] * 6
+    pool = [1] * 8
     for ly in layers:
         if ly.pool is not None:
-            k, st, p, pr, pc = ly.pool
-            r, c, step = ly.shape["r"], ly.shape["c"], ly.rows or d.Tr
-            most = max(pooled_rows(k, st, p, pr, r, r0, step) for r0 in range(0, r, step))
-            pool = [ly.shape["m"], max(k - 1, 1), c, max(most, 1), pc, max(pr, pc)]
+            pr, pc = ly.pool[3:]
+            h_r, most = pool_tiling(ly.pool[:3], ly.shape["r"], pr, ly.rows or d.Tr)
+            h_c, _ = pool_tiling(ly.pool[:3], ly.shape["c"], pc, d.Tc)
+            pool = [ly.shape["m"], max(h_r, 1), max(h_c, 1), ly.shape["c"], max(most, 1), pc,
+                    max(pr, pc), ly.pool[0]]
     wmax = d.geo.bytes_to_beats(d.Tm * kmax * kmax * d.Tn) + 2
     return Buffers(kmax, in_r, in_c, mmax, wmax, chunk_max, max(w_slots, kmax * kmax),
                    raw_ch, raw_r, raw_c, *pool)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -201,6 +202,25 @@ def engine_layers(
             ly = replace(ly, planes=2)
         out.append(ly)
     return place_tensors(out, store if opts.fm_store else None, int(ring_rows(rows, opts)))
+
+
+@cache
+def pool_tiling(pool: tuple[int, int, int], n_in: int, n_out: int, tile: int
+                ) -> tuple[int, int]:
+    """A max pool fused into a conv's write-back, along one axis of ``n_in`` conv and
+    ``n_out`` pooled lines tiled by ``tile`` conv lines: (halo, most). A tile completes the
+    pooled lines whose window ends in it; ``halo`` is the most conv lines before a tile that
+    those windows reach back to (kept from the tile before), ``most`` the most pooled lines
+    one tile completes."""
+    k, s, p = pool
+    halo = most = 0
+    for t0 in range(0, n_in, tile):
+        done = [i for i in range(n_out)
+                if t0 <= min(i * s - p + k - 1, n_in - 1) < t0 + tile]
+        if done:
+            halo = max(halo, t0 - max(done[0] * s - p, 0))
+            most = max(most, len(done))
+    return halo, most
 
 
 def _pools(conv: LayerShape, pool: LayerShape) -> bool:

@@ -43,6 +43,7 @@ from filmqnn.hw.design import (
     EngineOptions,
     design_arrays,
     engine_layers,
+    pool_tiling,
 )
 from filmqnn.hw.devices import Board
 from filmqnn.hw.dsp_packing import best_packing
@@ -159,23 +160,28 @@ def im2col_unit(layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions
 
 def stem_pool_halo(layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions) -> dict:
     """FF / BRAM18K of a max pool fused into a conv's write-back (``fuse_stem_pool``), as the
-    kernel holds it for all M channels (5-bit values): the K - 1 conv rows above the tile row
-    (a line of the map's width), the pooled rows of the tile row until its last tile writes
-    them, and the K - 1 conv columns of the tile to the left, in registers."""
-    Tr = np.asarray(D["Tr"])
-    zero = np.zeros(np.shape(Tr))
+    kernel holds it for all M channels (5-bit values): one bank with the halo conv rows above
+    the tile row (lines of the map's width) and the pooled rows of the tile row until its
+    last tile writes them; the halo columns of the tile to the left in registers
+    (``design.pool_tiling``: one halo line for a 3x3 / 2 pool on even tiles, two on odd)."""
+    Tr, Tc = np.asarray(D["Tr"]), np.asarray(D["Tc"])
+    shape = np.broadcast(Tr, Tc).shape
+    zero = np.zeros(shape)
     fused = [ly for ly in engine_layers(layers, opts) if ly.pool is not None]
     if not fused:
         return {"ff": zero, "bram18k": zero}
     ly = fused[0]
     k, st, p = ly.pool
-    halo, width = k - 1, ly.M * ACT_BITS
-    pooled_cols = (ly.C + 2 * p - k) // st + 1
-    band = -(-np.minimum(Tr, ly.R) // st) * pooled_cols
-    return {
-        "ff": zero + halo * np.minimum(Tr, ly.R) * width,
-        "bram18k": zero + bram18k_count(width, halo * ly.C) + bram18k_count(width, band),
-    }
+    rows_out, cols_out = (ly.R + 2 * p - k) // st + 1, (ly.C + 2 * p - k) // st + 1
+    width = ly.M * ACT_BITS
+    ff, bram = np.zeros(shape), np.zeros(shape)
+    for tr, tc in {(int(a), int(b)) for a, b in zip(*np.broadcast_arrays(Tr, Tc), strict=True)}:
+        h_r, most = pool_tiling(ly.pool, ly.R, rows_out, tr)
+        h_r, h_c = max(h_r, 1), max(pool_tiling(ly.pool, ly.C, cols_out, tc)[0], 1)
+        at = (Tr == tr) & (Tc == tc)
+        ff = np.where(at, h_c * min(tr, ly.R) * width, ff)
+        bram = np.where(at, bram18k_count(width, h_r * ly.C + most * cols_out), bram)
+    return {"ff": ff, "bram18k": bram}
 
 
 def feature_store(D: dict[str, Any], axi_bits: int, rings: bool = False) -> dict[str, Any]:
