@@ -20,7 +20,7 @@ int main() {
         int lo = sgn ? -16 : 0, hi = sgn ? 15 : 31;
         for (int w0 = -8; w0 <= 7; w0++) for (int w1 = -8; w1 <= 7; w1++)
         for (int x0 = lo; x0 <= hi; x0++) for (int x1 = lo; x1 <= hi; x1++) {
-            ap_int<32> f[2][2];
+            int f[2][2];
             if (sgn) pe4_dsp_signed(w0, w1, x0, x1, f); else pe4_dsp_unsigned(w0, w1, x0, x1, f);
             int want[2][2] = {{w0 * x0, w0 * x1}, {w1 * x0, w1 * x1}};
             for (int i = 0; i < 2; i++) for (int j = 0; j < 2; j++) bad += f[i][j] != want[i][j];
@@ -30,7 +30,7 @@ int main() {
         }
         for (int w = -127; w <= 127; w++) for (int x0 = lo; x0 <= hi; x0++)
         for (int x1 = lo; x1 <= hi; x1++) {
-            ap_int<32> f[2];
+            int f[2];
             if (sgn) pe8_dsp_signed(w, x0, x1, f); else pe8_dsp_unsigned(w, x0, x1, f);
             bad += f[0] != w * x0 || f[1] != w * x1;
             pe8_fabric(w, x0, x1, f);

@@ -3,7 +3,9 @@
 Each function places the weights and activations in the A, D and B ports at the scheme's
 offsets as ``ap_int`` values of the port widths, forms ``(A + D) * B`` once (``bind_op`` to a
 DSP) and extracts every field with the scheme's read width and borrow (sign-correction) bit.
-P is extracted every cycle (accumulation depth 1, within every scheme's proven depth).
+P is extracted every cycle (accumulation depth 1, within every scheme's proven depth). The
+fields come out as ``int`` (32 bits, as wide as the accumulator), which the kernel's adder
+trees sum as ``int``: the same hardware as ``ap_int<32>``, and native arithmetic in C-sim.
 
 With ``FILMQNN_NATIVE_PE`` defined (the C-simulation library's build) each function computes
 the same port values, pre-add, product and fields in 64-bit integers, wrapped to the same
@@ -44,7 +46,7 @@ def _dsp_function(name: str, scheme: PackingScheme, wtype: str) -> str:
     n_w, n_a = len(scheme.weight_terms), len(scheme.act_terms)
     ws = ", ".join(f"{wtype} w{i}" for i in range(n_w))
     xs = ", ".join(f"act_t x{j}" for j in range(n_a))
-    out = "ap_int<32> f[2][2]" if n_w == 2 else "ap_int<32> f[2]"
+    out = "int f[2][2]" if n_w == 2 else "int f[2]"
     lines = [
         f"// {scheme.name} packing on {spec.name}, W{scheme.wbits}A{scheme.abits} "
         f"{'signed' if scheme.signed_act else 'unsigned'} activations: {scheme.description}",
@@ -100,8 +102,7 @@ static inline long long pe_wrap(unsigned long long v, int bits) {
 
 
 FABRIC = """// multiplies on LUTs (no DSP): plain products of the same operands
-static inline void pe4_fabric(ap_int<4> w0, ap_int<4> w1, act_t x0, act_t x1,
-                              ap_int<32> f[2][2]) {
+static inline void pe4_fabric(ap_int<4> w0, ap_int<4> w1, act_t x0, act_t x1, int f[2][2]) {
 #pragma HLS inline
 #ifdef FILMQNN_NATIVE_PE
     int a0 = w0, a1 = w1, b0 = x0, b1 = x1;
@@ -116,7 +117,7 @@ static inline void pe4_fabric(ap_int<4> w0, ap_int<4> w1, act_t x0, act_t x1,
     f[0][0] = p00; f[0][1] = p01; f[1][0] = p10; f[1][1] = p11;
 }
 
-static inline void pe8_fabric(ap_int<8> w0, act_t x0, act_t x1, ap_int<32> f[2]) {
+static inline void pe8_fabric(ap_int<8> w0, act_t x0, act_t x1, int f[2]) {
 #pragma HLS inline
 #ifdef FILMQNN_NATIVE_PE
     int a0 = w0, b0 = x0, b1 = x1;
