@@ -175,7 +175,8 @@ def stem_pool_halo(layers: list[LayerShape], D: dict[str, Any], opts: EngineOpti
     rows_out, cols_out = (ly.R + 2 * p - k) // st + 1, (ly.C + 2 * p - k) // st + 1
     width = ly.M * ACT_BITS
     ff, bram = np.zeros(shape), np.zeros(shape)
-    for tr, tc in {(int(a), int(b)) for a, b in zip(*np.broadcast_arrays(Tr, Tc), strict=True)}:
+    pairs = zip(*(np.ravel(a) for a in np.broadcast_arrays(Tr, Tc)), strict=True)
+    for tr, tc in {(int(a), int(b)) for a, b in pairs}:
         h_r, most = pool_tiling(ly.pool, ly.R, rows_out, tr)
         h_r, h_c = max(h_r, 1), max(pool_tiling(ly.pool, ly.C, cols_out, tc)[0], 1)
         at = (Tr == tr) & (Tc == tc)
