@@ -39,6 +39,18 @@ def test_csim_json_contract(cli_project):
     assert isinstance(out["max_layer_error"], float)
 
 
+def test_csim_jobs_share_the_frames(cli_project):
+    """`--jobs 2`: two processes share the frames, each with its own C-sim library, and give
+    the comparison one process gives."""
+    args = ["csim", "--project", str(cli_project / "prj"), "--random", "5", "--json"]
+    one = runner.invoke(app, args)
+    two = runner.invoke(app, [*args, "--jobs", "2"])
+    assert one.exit_code == 0 and two.exit_code == 0, two.output
+    assert json.loads(two.stdout) == json.loads(one.stdout)
+    bad = runner.invoke(app, [*args, "--jobs", "0"])
+    assert bad.exit_code != 0 and "--jobs" in bad.output
+
+
 def test_hls_switches_kernel_modes_off(cli_project, tmp_path):
     """`filmqnn hls --off im2col_onchip`: the host-unrolled first conv (two 5-bit planes)
     instead of the raw input the engine unrolls on chip; unknown modes are refused."""

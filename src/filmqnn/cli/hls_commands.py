@@ -89,6 +89,8 @@ def csim_cmd(
     random: Annotated[int | None, typer.Option(
         help="instead of --data: this many random int8 frames")] = None,
     seed: int = 0,
+    jobs: Annotated[int, typer.Option(
+        help="processes sharing the frames (each runs its own C-sim library)")] = 1,
     data_root: DataRootOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -103,6 +105,8 @@ def csim_cmd(
     n = random if random is not None else samples
     if n < 1:
         fail("the number of frames must be >= 1")
+    if jobs < 1:
+        fail("--jobs must be >= 1")
     try:
         meta = load_project(project)
         shape = tuple(meta["input_shape"])
@@ -120,7 +124,7 @@ def csim_cmd(
                 raise ValueError(f"data set {data} has images of shape {tuple(x.shape[1:])}; "
                                  f"the project's network takes {shape}")
             frames = quantize_input(x, meta["input_scale"]).numpy()
-        result = compare(project, frames, progress=not json_out)
+        result = compare(project, frames, progress=not json_out, jobs=jobs)
     except (ProjectError, CsimError, ValueError, FileNotFoundError) as exc:
         fail(str(exc))
     if json_out:

@@ -25,27 +25,73 @@ def reference_of(meta: dict[str, Any]) -> ReferenceExecutor:
     return ReferenceExecutor(load_artifact(art))
 
 
-def compare(project: str | Path, images_int: np.ndarray, progress: bool = False
+def _check_frames(eng: CsimEngine, ref: ReferenceExecutor, frames: np.ndarray
+                  ) -> tuple[int, np.ndarray | None]:
+    """C-sim and the reference on ``frames``: how many differ, and the last frame's counters
+    (the same for every frame: the loops' trips do not depend on the data)."""
+    mismatches, stats = 0, None
+    for x in frames:
+        x = np.asarray(x)
+        got = eng.run(x)
+        want = ref.run_int(torch.from_numpy(x[None]).to(torch.int32))
+        mismatches += not all(np.array_equal(g, w[0].numpy().reshape(g.shape))
+                              for g, w in zip(got.outputs, want, strict=True))
+        stats = got.stats
+    return mismatches, stats
+
+
+_WORKER: tuple[CsimEngine, ReferenceExecutor] | None = None
+
+
+def _worker_init(project: str) -> None:
+    """A worker process's own C-sim library instance and reference, one thread each."""
+    global _WORKER
+    torch.set_num_threads(1)
+    eng = CsimEngine(project)
+    _WORKER = (eng, reference_of(eng.meta))
+
+
+def _worker_frames(frames: np.ndarray) -> tuple[int, np.ndarray | None]:
+    assert _WORKER is not None
+    return _check_frames(*_WORKER, frames)
+
+
+def compare(project: str | Path, images_int: np.ndarray, progress: bool = False, jobs: int = 1
             ) -> dict[str, Any]:
     """Runs every frame [N, C, H, W] (int8 range) through C-sim and the reference; returns
-    the comparison and, per layer, the cycles the code counted beside the model's."""
-    eng = CsimEngine(project)
+    the comparison and, per layer, the cycles the code counted beside the model's. ``jobs``
+    processes share the frames (each loads its own copy of the C-sim library, whose state is
+    static)."""
+    eng = CsimEngine(project)  # compiled here once; the workers find it in the cache
     ref = reference_of(eng.meta)
-    mismatches = 0
-    stats = None
-    frames = range(len(images_int))
+    n = len(images_int)
+    size = 1 if jobs <= 1 else max(1, min(16, n // (4 * jobs)))
+    chunks = [images_int[i:i + size] for i in range(0, n, size)]
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        frames = tqdm(frames, desc="C-sim", unit="img")
-    for i in frames:
-        x = np.asarray(images_int[i])
-        got = eng.run(x)
-        want = ref.run_int(torch.from_numpy(x[None]).to(torch.int32))
-        same = all(np.array_equal(g, w[0].numpy().reshape(g.shape))
-                   for g, w in zip(got.outputs, want, strict=True))
-        mismatches += not same
-        stats = got.stats
+        bar = tqdm(total=n, desc="C-sim", unit="img")
+    results = []
+    if jobs <= 1 or n < 2:
+        for c in chunks:
+            results.append(_check_frames(eng, ref, c))
+            if bar is not None:
+                bar.update(len(c))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(jobs, len(chunks)), mp.get_context("spawn"),
+                                 _worker_init, (str(project),)) as pool:
+            for c, r in zip(chunks, pool.map(_worker_frames, chunks), strict=True):
+                results.append(r)
+                if bar is not None:
+                    bar.update(len(c))
+    if bar is not None:
+        bar.close()
+    mismatches = sum(m for m, _ in results)
+    stats = results[-1][1]
     model = eng.meta.get("model_cycles", {})
     layers, worst = [], 0.0
     for name, row in zip(eng.layer_names, stats, strict=True):
