@@ -237,3 +237,14 @@ def test_fused_stem_pool(lower_models, designs, design, tmp_path):
     assert len(on["layers"]) == len(off["layers"]) - 1 and on["layers"][1]["op"] != "maxpool"
     assert s_on[0, 3] < s_off[0, 3] or s_on[0, 3] == s_off[0, 3] == 0
     assert s_on[:, 0].sum() < s_off[:, 0].sum()
+
+
+@pytest.mark.parametrize("off", ({"im2col_onchip": False},
+                                 {"im2col_onchip": False, "first_im2col": False},
+                                 {"fm_store": False}))
+def test_fused_stem_pool_with_other_first_convs(lower_models, designs, off, tmp_path):
+    """The fused pool behind a host-unrolled or a direct 7x7 first conv, and with the
+    pooled map in DDR; at 36x36 the pooled map is 9x9 (its last window clipped)."""
+    graph = _torchvision_graph(lower_models, "resnet18", designs, "pynq-z2", 36)
+    eng = _check(graph, designs, "pynq-z2", tmp_path, replace(IMPLEMENTED, **off))
+    assert eng.meta["layout"]["layers"][1]["op"] != "maxpool"
