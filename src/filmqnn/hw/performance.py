@@ -524,15 +524,12 @@ class GroupCost:
     d_end: Any  # load of a plane's last step (after the group's first)
     npp: Any  # steps per input plane
 
-    def steps(self, first: Any, planes: int) -> list[tuple[float, float]]:
+    def steps(self, first: Any, planes: int) -> list[tuple[Any, Any]]:
         """(load, compute) cycles of the group's steps in order, the first loading ``first``
         (the full input, or only the weights when the tile's input stays)."""
-        npp = int(self.npp)
-        c_step, c_last = float(self.c_step), float(self.c_last)
-        d_step, d_end = float(self.d_step), float(self.d_end)
-        out = [(d_step, c_step)] * (npp - 1) + [(d_end, c_last)]
-        out = out * planes
-        return [(float(first), out[0][1]), *out[1:]]
+        out = ([(self.d_step, self.c_step)] * (int(self.npp) - 1)
+               + [(self.d_end, self.c_last)]) * planes
+        return [(first, out[0][1]), *out[1:]]
 
 
 @dataclass(frozen=True)
@@ -863,15 +860,17 @@ def step_walk(tiles: list[TileGroups], P_r: int, P_c: int, P_m: int, planes: int
     before it; a group's first step also waits for the accumulator half freed by the
     write-back two groups before; a group's write-back starts after its last compute and the
     write-back before it. ``_tile_walk`` is its closed form for arrays of designs."""
+    # per tile type and pass (first, middle, last): the group's steps and its write-back
+    plans = [[(g.steps(g.first_full if m == 0 else g.first, planes), g.w)
+              for m, g in ((0, q.l if P_m == 1 else q.f), (1, q.f), (1, q.l))] for q in tiles]
     load = comp1 = comp2 = write1 = write2 = 0.0
     n_step = n_group = 0
     for r in range(P_r):
         for col in range(P_c):
-            q = tiles[2 * (r == P_r - 1) + (col == P_c - 1)]
+            plan = plans[2 * (r == P_r - 1) + (col == P_c - 1)]
             for m in range(P_m):
-                g = q.l if m == P_m - 1 else q.f
-                first = g.first_full if m == 0 else g.first
-                for i, (d, c) in enumerate(g.steps(first, planes)):
+                steps, w = plan[0 if m == 0 else (2 if m == P_m - 1 else 1)]
+                for i, (d, c) in enumerate(steps):
                     free = comp2 if n_step >= 2 else 0.0
                     load = max(load + seq, free + AXI_LATENCY) + d
                     start = max(load, comp1)
@@ -879,7 +878,7 @@ def step_walk(tiles: list[TileGroups], P_r: int, P_c: int, P_m: int, planes: int
                         start = max(start, write2)
                     comp1, comp2 = start + c, comp1
                     n_step += 1
-                write1, write2 = max(comp1, write1) + float(g.w), write1
+                write1, write2 = max(comp1, write1) + w, write1
                 n_group += 1
     return write1 + AXI_LATENCY - seq
 
