@@ -58,6 +58,10 @@ class LayerShape:
     skip_chip: bool = False
     # the input is a band ring of the store: this layer runs interleaved with its producer
     in_band: bool = False
+    # output-row ranges [lo, hi) of the layer's runs in the order of the band schedule
+    # (``residency.band_schedule``) when band fusion interleaves it with its neighbours;
+    # () when it runs whole (set for one design: ``performance.network_performance``)
+    bands: tuple[tuple[int, int], ...] = ()
     # (tm, g, extra groups per tile, index stored) of the depthwise input's / the skip
     # operand's gather, measured on an artifact reordered for that tiling (``hw.gathers``);
     # None: estimated

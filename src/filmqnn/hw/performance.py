@@ -37,7 +37,14 @@ from filmqnn.hw.design import (
 from filmqnn.hw.devices import Board
 from filmqnn.hw.gathers import gather_extra
 from filmqnn.hw.layers import LayerShape
-from filmqnn.hw.residency import chip_flags_of, out_pixels, plan, store_layout
+from filmqnn.hw.residency import (
+    band_rows,
+    band_schedule,
+    chip_flags_of,
+    out_pixels,
+    plan,
+    store_layout,
+)
 from filmqnn.tile_rule import tiled_high_filters
 
 #: Stages of the kernel's pipelined PE loop (``compute_conv``'s PIX loop), from the cited
@@ -94,6 +101,7 @@ class LayerPerf:
     chunks: int = 1  # Tn-channel chunks per step (the descriptor's choice with multi_chunk)
     rows: int = 0  # output rows per tile (the descriptor's choice with input_reuse; 0: Tr)
     store_at: int = -1  # beat offset of its output in the feature-map store (-1: in DDR)
+    ring: int = 0  # rows of its output's band ring in the store (0: the whole tensor)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -299,17 +307,12 @@ def group_drain(opts: EngineOptions) -> int:
 
 
 def band_switches(ly: LayerShape, D: dict[str, Any]) -> Any:
-    """Extra layer switches of a layer that reads a band ring (``in_band``, per design from
-    ``D`` as ``chip_flags``): each of its tile-row bands after the first runs its producer
-    and then itself again, two switches."""
+    """Extra runs of a layer that reads a band ring (``in_band``, per design from ``D`` as
+    ``chip_flags``) and of its producer, both charged to it in the closed form: each of its
+    tile-row bands after the first runs its producer and then itself again, two descriptors
+    that start afresh (the exact walk counts the runs of ``residency.band_schedule``)."""
     bands = _cdiv(ly.R, np.asarray(D["Tr"]))
     return np.where(D.get("in_band", ly.in_band), 2 * (bands - 1), 0)
-
-
-def switch_cycles(opts: EngineOptions) -> int:
-    """Cycles of one band switch: a layer start, its first load's latency and a pipeline
-    fill / drain (the rest of a layer's start and end overlaps the neighbouring band)."""
-    return layer_launch(opts) + AXI_LATENCY + PIPE_DEPTH
 
 
 def chunk_capacity(
@@ -643,8 +646,7 @@ def layer_cycles_vec(
         best = np.argmin(np.stack([r["cycles"] for r in runs]), axis=0)
         runs = [{key: np.choose(best, [np.broadcast_to(r[key], np.shape(best)) for r in runs])
                  for key in runs[0]}]
-    out = runs[0]
-    return {**out, "cycles": out["cycles"] + band_switches(ly, D) * switch_cycles(opts)}
+    return runs[0]
 
 
 def reuse_rows(
@@ -851,21 +853,23 @@ def _scalar(g: GroupCost) -> GroupCost:
     return GroupCost(*(float(np.ravel(getattr(g, f.name))[0]) for f in fields(GroupCost)))
 
 
-def step_walk(tiles: list[TileGroups], P_r: int, P_c: int, P_m: int, planes: int, seq: int
-              ) -> float:
+def step_walk(tiles: list[TileGroups], P_r: int, P_c: int, P_m: int, planes: int, seq: int,
+              rows: tuple[int, int] | None = None) -> float:
     """Cycles of one design's layer by walking its steps in the kernel's order (rows, columns,
     passes, steps), with the rules of the C-sim's counters: a step's load is issued after the
     load before it (``seq`` between them) and once its ping-pong half is free (the compute two
     steps before it done, then ``AXI_LATENCY``); it computes once loaded and after the step
     before it; a group's first step also waits for the accumulator half freed by the
     write-back two groups before; a group's write-back starts after its last compute and the
-    write-back before it. ``_tile_walk`` is its closed form for arrays of designs."""
+    write-back before it; ``rows``: the tile rows [first, end) of one run of a band-fused
+    layer (a descriptor of its own), else all. ``_tile_walk`` is its closed form for arrays of
+    designs."""
     # per tile type and pass (first, middle, last): the group's steps and its write-back
     plans = [[(g.steps(g.first_full if m == 0 else g.first, planes), g.w)
               for m, g in ((0, q.l if P_m == 1 else q.f), (1, q.f), (1, q.l))] for q in tiles]
     load = comp1 = comp2 = write1 = write2 = 0.0
     n_step = n_group = 0
-    for r in range(P_r):
+    for r in range(*(rows or (0, P_r))):
         for col in range(P_c):
             plan = plans[2 * (r == P_r - 1) + (col == P_c - 1)]
             for m in range(P_m):
@@ -932,15 +936,20 @@ def _layer_cycles(
         bits += nrc * t_l.reuse_bits
         tiles.append(TileGroups(f, last))
     nexts, nxt_tile = _next_groups(tiles, rc_types, P_r, P_c, P_m)
-    if exact:
-        total = np.full(np.shape(P_m), step_walk(
-            [TileGroups(*(_scalar(g) for g in (t.f, t.l))) for t in tiles],
-            int(np.ravel(P_r)[0]), int(np.ravel(P_c)[0]), int(np.ravel(P_m)[0]), ly.planes,
-            c.seq))
-    else:
+    start = layer_launch(opts) + table_cycles(ly, axi_bits, ports, ddr_bits, indexed)
+    if exact:  # per run (a band-fused layer's row bands, else the whole map): its own walk
+        pr, tr = int(np.ravel(P_r)[0]), int(np.ravel(Tr)[0])
+        scalar = [TileGroups(*(_scalar(g) for g in (t.f, t.l))) for t in tiles]
+        total = sum(
+            np.maximum(step_walk(scalar, pr, int(np.ravel(P_c)[0]), int(np.ravel(P_m)[0]),
+                                 ly.planes, c.seq, (lo // tr, -(-hi // tr))),
+                       np.ceil(bits * (hi - lo) / ly.R / ddr_bits)) + start
+            for lo, hi in ly.bands or [(0, ly.R)])
+    else:  # a band switch starts a run afresh: its start, first load and last write-back
         total = _tile_walk(tiles, nexts, nxt_tile, P_r, P_c, P_m, c.seq)
-    total = np.maximum(total, np.ceil(bits / ddr_bits)) + layer_launch(opts)
-    total = total + table_cycles(ly, axi_bits, ports, ddr_bits, indexed)
+        restart = start + AXI_LATENCY + tiles[0].f.first_full + tiles[0].l.w
+        total = (np.maximum(total, np.ceil(bits / ddr_bits)) + start
+                 + band_switches(ly, D) * restart)
     return {
         "cycles": total,
         "compute": comp,
@@ -1026,6 +1035,19 @@ def ddr_bits_per_cycle(board: Board, clock_mhz: float) -> float:
     return board.ddr_bytes_per_cycle(clock_mhz) * 8
 
 
+def band_runs(run: list[LayerShape], Tr: int) -> list[LayerShape]:
+    """Engine layers with the row bands (``LayerShape.bands``) of the band schedule, where
+    layers read band rings (``in_band``) of one design with ``Tr`` tile rows."""
+    edges = {i - 1 for i, ly in enumerate(run) if ly.in_band}
+    if not edges:
+        return run
+    bands: dict[int, list[tuple[int, int]]] = {}
+    for i, lo, hi in band_schedule([(ly.R, ly.stride, ly.K, ly.pad) for ly in run], edges, Tr):
+        bands.setdefault(i, []).append((lo, hi))
+    return [replace(ly, bands=tuple(bands[i])) if len(bands.get(i, ())) > 1 else ly
+            for i, ly in enumerate(run)]
+
+
 def network_performance(
     layers: list[LayerShape],
     d: DesignPoint,
@@ -1040,11 +1062,12 @@ def network_performance(
     per: list[LayerPerf] = []
     done: dict[LayerShape, dict[str, Any]] = {}  # layers of identical shape: evaluated once
     store = d.store_layout(board)
-    run = engine_layers(layers, opts, store, d.Tr)
-    offsets = {} if not opts.fm_store else {
-        q.tensor: q.offset for q in plan(tuple(engine_layers(layers, opts)), store,
-                                         int(ring_rows(d.Tr, opts)))}
-    for ly in run:
+    run = band_runs(engine_layers(layers, opts, store, d.Tr), d.Tr)
+    placed = () if not opts.fm_store else plan(tuple(engine_layers(layers, opts)), store,
+                                               int(ring_rows(d.Tr, opts)))
+    offsets = {q.tensor: q.offset for q in placed}
+    rings = {q.tensor for q in placed if q.band}
+    for i, ly in enumerate(run):
         key = shape_key(ly)
         if key not in done:
             done[key] = layer_cycles_vec(ly, D, board.axi_width_bits, ddr, opts, geo, exact=True)
@@ -1062,6 +1085,7 @@ def network_performance(
                 int(np.asarray(r["chunks"]).ravel()[0]),
                 int(np.asarray(r["rows"]).ravel()[0]),
                 offsets.get(ly.tout, -1) if ly.tout >= 0 else -1,
+                band_rows(ly, run[i + 1], d.Tr) if ly.tout in rings and ly.tout >= 0 else 0,
             )
         )
     total = sum(p.cycles for p in per) + frame_launch(opts)

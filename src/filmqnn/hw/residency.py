@@ -18,6 +18,7 @@ is held over the whole span (``spans``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -95,6 +96,38 @@ def band_rows(producer: LayerShape, consumer: LayerShape, rows: int) -> int:
     tr = min(rows, consumer.R)
     rin = min((tr - 1) * consumer.stride + consumer.K, consumer.H + 2 * consumer.pad)
     return min(producer.R, rin + min(rows, producer.R) - 1)
+
+
+def band_schedule(
+    geoms: Sequence[tuple[int, int, int, int]], edges: set[int] | frozenset[int], rows: int
+) -> list[tuple[int, int, int]]:
+    """The runs of a network whose tensors after the producers ``edges`` are band rings:
+    (layer position, first output row, end row) in run order. ``geoms`` holds per engine layer
+    (output rows, stride, kernel, padding). A span's last layer runs band by band
+    (``rows`` output rows each); before each band the layer before it runs the bands that
+    complete the input rows the band reads, and so on up the span, so a producer never runs
+    more than ``rows - 1`` rows ahead of what its consumer's next band needs (``band_rows``
+    sizes the rings for that). Consecutive runs of one layer merge; a layer outside every
+    span is one run of its whole map."""
+    done = [0] * len(geoms)
+    out: list[tuple[int, int, int]] = []
+
+    def advance(i: int, target: int) -> None:
+        R, s, k, p = geoms[i]
+        while done[i] < target:
+            hi = min(done[i] + rows, R) if rows > 0 else R
+            if i - 1 in edges:
+                advance(i - 1, min(geoms[i - 1][0], (hi - 1) * s - p + k))
+            if out and out[-1][0] == i:
+                out[-1] = (i, out[-1][1], hi)
+            else:
+                out.append((i, done[i], hi))
+            done[i] = hi
+
+    for i, g in enumerate(geoms):
+        if i not in edges:
+            advance(i, g[0])
+    return out
 
 
 def _band_edges(layers: tuple[LayerShape, ...], uses: dict[int, list[int]]) -> set[int]:

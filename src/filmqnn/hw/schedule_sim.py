@@ -27,7 +27,7 @@ from filmqnn.hw.performance import (
     AXI_LATENCY,
     W4_BITS,
     W8_BITS,
-    band_switches,
+    band_runs,
     ddr_bits_per_cycle,
     group_drain,
     group_write,
@@ -41,7 +41,6 @@ from filmqnn.hw.performance import (
     step_compute,
     step_groups,
     step_load,
-    switch_cycles,
     table_cycles,
     tile_beats,
 )
@@ -84,7 +83,7 @@ def simulate_layer(
     e_in, e_skip, indexed = (float(np.asarray(x).ravel()[0])
                              for x in layer_gathers(ly, d.Tm, d.Tm8, d.G))
     # the tile rows and chunks per step the layer descriptor carries (chosen by the model)
-    chosen = layer_cycles_vec(ly, D, axi, ddr, opts, geo)
+    chosen = layer_cycles_vec(ly, D, axi, ddr, opts, geo, exact=True)
     tr_max = int(np.asarray(chosen["rows"]).ravel()[0])
     rows = [min(tr_max, ly.R - r) for r in range(0, ly.R, tr_max)]
     cols = [min(d.Tc, ly.C - c) for c in range(0, ly.C, d.Tc)]
@@ -122,13 +121,25 @@ def simulate_layer(
                 cache[k] = (w, float(np.asarray(bits).ravel()[0]), sc(skip))
         return cache[k]
 
-    # build the step list: (load, compute, group id, last step of group)
-    steps: list[tuple[int, int, float]] = []
-    groups: list[tuple[int, float, int]] = []  # (write cycles, bits, first step index)
     # input_reuse: one step per group over all input channels keeps the input for the tile
     reuse = (opts.input_reuse and ly.kind in ("conv", "fc") and ly.raw is None
              and nsteps is not None and len(nsteps) == 1)
-    for i, tr in enumerate(rows):
+    start = layer_launch(opts) + sc(table_cycles(ly, axi, ports, ddr, indexed))
+    # a band-fused layer runs its row bands as separate descriptors, each walked afresh
+    runs = [(lo // tr_max, -(-hi // tr_max)) for lo, hi in ly.bands] or [(0, len(rows))]
+    return sum(_walk(_steps(ly, d, rows[a:b], a, cols, tr_max, passes, nsteps, reuse, cost,
+                            axi), seq, ddr) + start for a, b in runs)
+
+
+def _steps(ly: LayerShape, d: DesignPoint, rows: list[int], row0: int, cols: list[int],
+           tr_max: int, passes: list[tuple[int, int]], nsteps: list[int] | None, reuse: bool,
+           cost: Any, axi: int) -> tuple[list[tuple[int, int, float]],
+                                         list[tuple[int, float, int]]]:
+    """The steps (load, compute, bits) and groups (write, bits, first step) of tile rows
+    ``rows`` (the first of them tile row ``row0`` of the map), in the kernel's order."""
+    steps: list[tuple[int, int, float]] = []
+    groups: list[tuple[int, float, int]] = []  # (write cycles, bits, first step index)
+    for i, tr in enumerate(rows, row0):
         for j, tc in enumerate(cols):
             # the rows and row-burst beats this tile reads, at its own position in the map
             edge = (int(rows_read(ly, i * tr_max * ly.stride - ly.pad, tr)),
@@ -148,6 +159,13 @@ def simulate_layer(
                                      n0)
                     n0 += tn
                     steps.append((lt, cost("c", tr, tc, tn), lbits))
+    return steps, groups
+
+
+def _walk(sg: tuple[list[tuple[int, int, float]], list[tuple[int, float, int]]], seq: int,
+          ddr: float) -> int:
+    """Cycles of a step list run as events on the ping-pong buffers (the module's rule)."""
+    steps, groups = sg
     n = len(steps)
     load_end = np.zeros(n)
     comp_end = np.zeros(n)
@@ -176,10 +194,7 @@ def simulate_layer(
     # DDR serves reads and writes together: a group cannot beat its total traffic
     total = write_end[-1] + AXI_LATENCY - seq  # the last write response
     bits = sum(st[2] for st in steps) + sum(gr[1] for gr in groups)
-    total = max(total, math.ceil(bits / ddr))
-    switches = sc(band_switches(ly, {"Tr": d.Tr})) * switch_cycles(opts)
-    table = sc(table_cycles(ly, axi, ports, ddr, indexed))
-    return int(math.ceil(total)) + layer_launch(opts) + switches + table
+    return int(math.ceil(max(total, math.ceil(bits / ddr))))
 
 
 def simulate_network(
@@ -188,7 +203,5 @@ def simulate_network(
     """(name, simulated cycles) of every engine layer of a network."""
     opts = opts or EngineOptions()
     geo = buffer_geometry(layers, design_arrays(d, board), opts)
-    return [
-        (ly.name, simulate_layer(ly, d, board, opts, geo))
-        for ly in engine_layers(layers, opts, d.store_layout(board), d.Tr)
-    ]
+    run = band_runs(engine_layers(layers, opts, d.store_layout(board), d.Tr), d.Tr)
+    return [(ly.name, simulate_layer(ly, d, board, opts, geo)) for ly in run]
