@@ -73,7 +73,7 @@ def floors() -> None:
             busy = sum(float(np.ravel(performance.compute_bound_vec(ly, D, opts))[0])
                        for ly in engine_layers(L, opts))
             bits = sum(float(np.ravel(performance.traffic_bound_bits(ly, D, opts))[0])
-                       for ly in engine_layers(L, opts, r.best.store_layout(b), r.best.Tr))
+                       for ly in engine_layers(L, opts, r.best.store_layout(b), r.best.band_tr))
             ddr = bits / performance.ddr_bits_per_cycle(b, clock)
             print(f"| {board} | {model} | {r.performance['fps']:.1f} | {r.fps_ceiling:.1f} | "
                   f"{clock * 1e6 / busy:.1f} | {clock * 1e6 / ddr:.1f} | {bits / 8e6:.1f} |")

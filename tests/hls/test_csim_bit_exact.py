@@ -44,14 +44,14 @@ def _check(graph, designs, design_key: str, tmp_path, opts=IMPLEMENTED,
     return eng
 
 
-def _off_and_on(graph, designs, design_key: str, tmp_path, mode: str, x: np.ndarray
-                ) -> dict[bool, tuple[dict, np.ndarray]]:
+def _off_and_on(graph, designs, design_key: str, tmp_path, mode: str, x: np.ndarray,
+                base: EngineOptions = IMPLEMENTED) -> dict[bool, tuple[dict, np.ndarray]]:
     """The kernel built with ``mode`` off and on (each checked bit-exact): per setting the
     project's layout and the per-layer counters of frame ``x``."""
     runs = {}
     for on in (False, True):
         eng = _check(graph, designs, design_key, tmp_path / str(on),
-                     replace(IMPLEMENTED, **{mode: on}))
+                     replace(base, **{mode: on}))
         runs[on] = (eng.meta["layout"], eng.run(x).stats)
     return runs
 
@@ -147,7 +147,8 @@ def test_feature_map_store_keeps_tensors_off_ddr(graph_for, designs, tmp_path):
     layers that read or write them move fewer DDR beats (and are no slower)."""
     graph = graph_for("mobilenet_v2_small", "pynq-z2")
     x = np.zeros(tuple(graph.tensors[graph.input].shape), np.int64)
-    runs = _off_and_on(graph, designs, "pynq-z2", tmp_path, "fm_store", x)
+    runs = _off_and_on(graph, designs, "pynq-z2", tmp_path, "fm_store", x,
+                       replace(IMPLEMENTED, band_fusion=False))
     stored = {on: [t["kind"] for t in lay["tensors"].values()].count("store")
               for on, (lay, _) in runs.items()}
     assert stored[False] == 0 and stored[True] > 10
@@ -155,6 +156,26 @@ def test_feature_map_store_keeps_tensors_off_ddr(graph_for, designs, tmp_path):
     # (load beats also hold the weights, which stay in DDR)
     assert on[:, 3].sum() < 0.5 * off[:, 3].sum() and on[:, 2].sum() < off[:, 2].sum()
     assert on[:, 0].sum() <= off[:, 0].sum()
+
+
+def test_band_fusion_runs_layers_interleaved_through_rings(graph_for, designs, tmp_path):
+    """With band_fusion the store holds some tensors as rings of rows: their producer and
+    reader run as interleaved descriptors of row bands (bit-exact; each layer's descriptors
+    cover its map once), and the layers around a ring move fewer DDR beats."""
+    graph = graph_for("mobilenet_v2_small", "pynq-z2")
+    x = np.random.default_rng(5).integers(-128, 128, size=graph.tensors[graph.input].shape)
+    runs = _off_and_on(graph, designs, "pynq-z2", tmp_path, "band_fusion", x)
+    (off, s_off), (on, s_on) = runs[False], runs[True]
+    assert off["n_layers"] == len(off["layers"])
+    assert on["n_layers"] > len(on["layers"]) == len(off["layers"])
+    covered: dict[int, int] = {}
+    for i, lo, hi in on["runs"]:
+        assert lo == covered.get(i, 0) < hi
+        covered[i] = hi
+    assert all(covered[i] == ly["r"] for i, ly in enumerate(on["layers"]))
+    banded = sorted({i for i, lo, _ in on["runs"] if lo > 0})
+    assert banded and s_on[banded, 2].sum() + s_on[banded, 3].sum() < \
+        s_off[banded, 2].sum() + s_off[banded, 3].sum()
 
 
 def test_store_plan_is_checked(graph_for, designs, tmp_path):
@@ -168,9 +189,16 @@ def test_store_plan_is_checked(graph_for, designs, tmp_path):
     d = engine_design(design, load_board(board))
     convs = [n.name for n in graph.nodes if n.op == "conv"][:3]
     with pytest.raises(FitError, match="share store beats"):
-        plan_network(graph, d, {name: (1, 0, 0) for name in convs})
+        plan_network(graph, d, {name: (1, 0, 0, 0) for name in convs})
     with pytest.raises(FitError, match="overruns"):
-        plan_network(graph, d, {convs[0]: (1, 0, d.store_beats - 1)})
+        plan_network(graph, d, {convs[0]: (1, 0, d.store_beats - 1, 0)})
+    # a band ring read by more than the next layer (the stem's output also feeds a skip)
+    with pytest.raises(FitError, match="cannot be a band ring"):
+        plan_network(graph, d, {convs[0]: (1, 0, 0, 4)})
+    mb = graph_for("mobilenet_v2_small", "zcu102")
+    first = next(n.name for n in mb.nodes if n.op == "conv")
+    with pytest.raises(FitError, match="needs"):  # fewer rows than one band reads
+        plan_network(mb, d, {first: (1, 0, 0, 1)})
 
 
 @pytest.mark.parametrize("mode", SWITCHABLE)

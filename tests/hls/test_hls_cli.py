@@ -63,7 +63,7 @@ def test_hls_switches_kernel_modes_off(cli_project, tmp_path):
     off = json.loads((tmp_path / "p/project.json").read_text())
     assert not off["engine"]["opts"]["im2col_onchip"] and off["layout"]["input_raw"] is None
     assert len(off["layout"]["input_planes"]) == 2
-    res = runner.invoke(app, [*args, "--out", str(tmp_path / "q"), "--off", "band_fusion"])
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "q"), "--off", "pipe_rewind"])
     assert res.exit_code != 0 and "im2col_onchip" in res.output
 
 

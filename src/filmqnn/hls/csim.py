@@ -94,7 +94,7 @@ class CsimRun:
     """Outputs (physical channel order restored to the original) and per-layer counters."""
 
     outputs: list[np.ndarray]
-    stats: np.ndarray  # [layers, len(STATS)]
+    stats: np.ndarray  # [engine layers, len(STATS)]: a layer's descriptors summed
 
 
 class CsimEngine:
@@ -135,8 +135,14 @@ class CsimEngine:
             n, stats.ctypes.data_as(ctypes.POINTER(ctypes.c_double)))
         if rc:
             raise CsimError(f"the C-simulation refused the image (code {rc})")
+        per_desc = stats.reshape(n, len(STATS))
+        runs = self.image.runs
+        if runs is not None:  # a band-fused layer's descriptors add up to the layer
+            per_layer = np.zeros((len(self.layer_names), len(STATS)))
+            np.add.at(per_layer, [r[0] for r in runs], per_desc)
+            per_desc = per_layer
         outs = []
         for name in self.image.outputs:
             y = read_tensor(self.image, data, name, self.tm)
             outs.append(restore_order(y, self.meta["output_order"].get(name)))
-        return CsimRun(outs, stats.reshape(n, len(STATS)))
+        return CsimRun(outs, per_desc)

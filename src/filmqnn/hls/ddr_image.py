@@ -24,7 +24,7 @@ from filmqnn.hls.layout import (
     Geometry,
     block_beats,
 )
-from filmqnn.hls.plan import EngineDesign, EngineLayer
+from filmqnn.hls.plan import EngineDesign, EngineLayer, band_runs, ring_shape
 from filmqnn.lower.graph import IntGraph
 from filmqnn.lower.packing import pack_int4
 from filmqnn.pynq import host_io
@@ -161,13 +161,14 @@ class DdrImage:
     data: np.ndarray
     geo: Geometry
     queue: int
-    n_layers: int
+    n_layers: int  # descriptors in the queue (a band-fused layer has one per band)
     tensors: dict[str, Region]
     input_planes: tuple[Region, ...]  # the two 5-bit planes, or the one raw region
     outputs: list[str]
     layers: list[dict[str, Any]]
     im2col: tuple[int, ...] | None = None  # (kh, kw, sh, sw, ph, pw): host-unrolled input
     raw: tuple[int, int] | None = None  # (ph, pw): the raw input padded, unrolled on chip
+    runs: list[list[int]] | None = None  # per descriptor: [layer index, first row, end row]
 
     def layout(self) -> dict[str, Any]:
         """JSON-ready map of the image (what the host and the board driver need)."""
@@ -180,6 +181,7 @@ class DdrImage:
             "outputs": self.outputs, "layers": self.layers,
             "input_im2col": list(self.im2col) if self.im2col else None,
             "input_raw": list(self.raw) if self.raw else None,
+            "runs": self.runs,
         }
 
     @classmethod
@@ -192,7 +194,8 @@ class DdrImage:
                    tuple(reg(r) for r in lay["input_planes"]),
                    list(lay["outputs"]), list(lay["layers"]),
                    tuple(lay["input_im2col"]) if lay.get("input_im2col") else None,
-                   tuple(lay["input_raw"]) if lay.get("input_raw") else None)
+                   tuple(lay["input_raw"]) if lay.get("input_raw") else None,
+                   lay.get("runs"))
 
 
 def gather_order(index: np.ndarray, tm: int) -> np.ndarray:
@@ -211,7 +214,8 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
     """The DDR image of a planned network (``plan.plan_network``)."""
     geo = d.geo
     b = ImageBuilder(geo)
-    queue = b.add(geo.bytes_to_beats(len(layers) * DESC_WORDS * 4), "queue")
+    runs = band_runs(layers, d)
+    queue = b.add(geo.bytes_to_beats(len(runs) * DESC_WORDS * 4), "queue")
     head = next(ly for ly in layers if ly.inputs[0] == graph.input)
     raw_pad = None
     if head.raw is not None:  # one region of padded raw bytes (layout.py)
@@ -253,7 +257,8 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
             w8 = b.add_bytes(s8, "w8") if s8 else None
         out = graph.tensors[ly.output]
         if ly.store_at >= 0:  # in the feature-map store (plan.plan_network checked it)
-            o_reg = Region((1 << STORE_BIT) | ly.store_at, geo.act_beats(out.shape), "store",
+            o_reg = Region((1 << STORE_BIT) | ly.store_at,
+                           geo.act_beats(ring_shape(out.shape, ly.ring)), "store",
                            tuple(out.shape), out.signed)
         elif ly.node.requantizes or ly.op == "maxpool":
             o_reg = _act_region(b, out.shape, out.signed)
@@ -304,18 +309,22 @@ def build_image(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> 
                                                *ly.pool[3:]), strict=True))
                if ly.pool is not None else {"pool": 0, "pr": 0, "pc": 0}),
         }
-        descs.append([int(fields[k]) & 0xFFFFFFFF for k in DESC_FIELDS])
+        descs.append(fields)
         infos.append({"name": ly.node.name, "op": ly.op, **s, "all8": ly.all8,
                       "split8": ly.split8, "planes": ly.planes, "chunks": ly.chunks,
                       "rows": rows, "raw": list(ly.raw) if ly.raw is not None else None})
-    q = np.zeros((len(layers), DESC_WORDS), np.uint32)
-    q[:, : len(DESC_FIELDS)] = np.array(descs, np.uint64).astype(np.uint32)
+    q = np.zeros((len(runs), DESC_WORDS), np.uint32)
+    for j, (i, lo, hi) in enumerate(runs):
+        f = {**descs[i], "r_lo": lo, "r_hi": hi, "out_ring": layers[i].ring,
+             "in_ring": layers[i - 1].ring if i > 0 else 0}
+        q[j, : len(DESC_FIELDS)] = [int(f[k]) & 0xFFFFFFFF for k in DESC_FIELDS]
     b.chunks.append((queue.addr, q.tobytes()))
     for name in graph.outputs:
         if name not in tensors:
             raise ValueError(f"network output '{name}' is not written by an engine layer")
-    return DdrImage(b.image(), geo, queue.addr, len(layers), tensors, planes,
-                    list(graph.outputs), infos, head.im2col, raw_pad)
+    return DdrImage(b.image(), geo, queue.addr, len(runs), tensors, planes,
+                    list(graph.outputs), infos, head.im2col, raw_pad,
+                    [list(r) for r in runs])
 
 
 def pack_tensor(q: np.ndarray, signed: bool, geo: Geometry) -> bytes:

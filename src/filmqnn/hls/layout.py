@@ -25,6 +25,11 @@ descriptor field indices and the layout constants go into ``engine_config.h``):
   clipped), and unrolls it on chip into the two 5-bit planes of the host's unroll. Its
   descriptor (flag ``raw``) carries the conv's own geometry (n = C, h, w, kernel, stride,
   padding); its weights are those of the unrolled 1x1 conv (N*K*K channels);
+* with ``band_fusion`` a tensor whose only reader is the next layer may sit in the store as a
+  ring of ``ring`` rows (``hw.residency.band_rows``): map row y of channel group g is at beat
+  ``(g * ring + y % ring) * row_beats``; producer and consumer then run interleaved, one
+  descriptor per band of output rows (``hw.residency.band_schedule``), so each row is written
+  before it is read and overwritten only once no later band reads it;
 * an int32 output [M] is stored pass by pass: the ``Tm`` channels of a pass fill whole beats;
 * weights: per layer two streams, PE8 (one byte per weight) and PE4 (two 4-bit weights per
   byte, ``packing.pack_int4``); each holds, per output tile of ``Tm`` filter positions and per
@@ -53,8 +58,11 @@ DESC_FIELDS = (
     "lo", "hi", "in_addr", "in2_addr", "skip_addr", "out_addr", "w4_addr", "w8_addr",
     "table_addr", "index_addr", "skip_h", "skip_w", "chunks", "rows",
     "pool", "pr", "pc",  # a fused max pool: kernel | stride << 8 | pad << 16, pooled rows, cols
+    # the output rows [r_lo, r_hi) this descriptor runs (a band of a band-fused layer, else
+    # the whole map), and the rows the band rings of its input / output hold (0: whole)
+    "r_lo", "r_hi", "in_ring", "out_ring",
 )
-DESC_WORDS = 32
+DESC_WORDS = 40  # whole beats of every AXI width up to 256 bits
 DESC_BYTES = DESC_WORDS * 4
 #: op codes of the engine's layer kinds
 OPS = {"conv": 0, "dwconv": 1, "maxpool": 2, "gap": 3, "add": 4}

@@ -17,7 +17,7 @@ import numpy as np
 from filmqnn.formats import ACT_BITS
 from filmqnn.hls.layout import Geometry
 from filmqnn.hw.design import IMPLEMENTED, DesignPoint, EngineOptions, pool_tiling
-from filmqnn.hw.residency import store_layout
+from filmqnn.hw.residency import band_ring_rows, band_schedule, spans, store_layout
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
 
 
@@ -76,6 +76,7 @@ class EngineLayer:
     chunks: int = 1  # Tn-channel chunks per step (multi_chunk / input_reuse: the model's choice)
     rows: int = 0  # output rows per tile (input_reuse: a divisor of Tr, the model's); 0: Tr
     store_at: int = -1  # beat offset of the output in the feature-map store (-1: in DDR)
+    ring: int = 0  # rows of the output's band ring in the store (band_fusion; 0: whole)
     # (kernel, stride, pad, pooled rows, pooled columns) of a max pool fused into the
     # write-back (fuse_stem_pool); ``output`` is then the pool's
     pool: tuple[int, int, int, int, int] | None = None
@@ -126,13 +127,15 @@ def _act(t: TensorInfo, what: str) -> None:
 
 
 def plan_network(graph: IntGraph, d: EngineDesign,
-                 choices: dict[str, tuple[int, int, int]] | None = None) -> list[EngineLayer]:
+                 choices: dict[str, tuple[int, int, int, int]] | None = None
+                 ) -> list[EngineLayer]:
     """Engine layers of ``graph`` in execution order; FitError names what does not fit.
     ``choices``: (Tn-channel chunks per step, output rows per tile, the output's beat offset
-    in the feature-map store or -1) by layer name, the model's (``hw.performance``
-    LayerPerf.chunks / rows / store_at): several chunks for 1x1 convs with ``multi_chunk``,
-    for any conv with ``input_reuse`` (all its channels in one step, maybe at fewer rows);
-    else one chunk at the design's Tr; outputs in DDR without ``fm_store``."""
+    in the feature-map store or -1, the rows of its band ring or 0) by layer name, the
+    model's (``hw.performance`` LayerPerf.chunks / rows / store_at / ring): several chunks
+    for 1x1 convs with ``multi_chunk``, for any conv with ``input_reuse`` (all its channels in
+    one step, maybe at fewer rows); else one chunk at the design's Tr; outputs in DDR without
+    ``fm_store``, whole without ``band_fusion``."""
     choices = choices or {}
     _check_design(d)
     _check_tiling(graph, d)
@@ -203,7 +206,7 @@ def plan_network(graph: IntGraph, d: EngineDesign,
                              all8=all8, planes=2 if first else 1, signed_in=signed_in or first,
                              weight=wt, im2col=im2col, raw=raw,
                              split8=all8 and not dw and d.split_k > 0)
-            c_k, rows, _ = choices.get(node.name, (1, 0, -1))
+            c_k, rows, _, _ = choices.get(node.name, NO_CHOICE)
             if not dw and d.opts.multi_chunk and (k == [1, 1] or d.opts.input_reuse):
                 ly.chunks = max(1, min(int(c_k), -(-n // d.Tn)))
             if not dw and d.opts.input_reuse and 0 < rows < d.Tr and d.Tr % rows == 0:
@@ -242,25 +245,73 @@ def plan_network(graph: IntGraph, d: EngineDesign,
         else:
             raise FitError(f"layer '{node.name}': op {node.op!r} is not an engine mode")
         if d.opts.fm_store:
-            ly.store_at = int(choices.get(node.name, (1, 0, -1))[2])
+            ly.store_at = int(choices.get(node.name, NO_CHOICE)[2])
+            if d.opts.band_fusion and ly.store_at >= 0:
+                ly.ring = int(choices.get(node.name, NO_CHOICE)[3])
         layers.append(ly)
+    _check_rings(layers, readers, d)
     _check_store(graph, layers, d)
     return layers
 
 
+#: A layer the model made no choice for: one chunk per step, Tr rows, output in DDR, whole.
+NO_CHOICE = (1, 0, -1, 0)
+
+
+def ring_shape(shape: tuple[int, ...], ring: int) -> tuple[int, ...]:
+    """The shape a tensor takes in the store: its rows cut to a band ring's (0: whole)."""
+    return (shape[0], ring, *shape[2:]) if ring else tuple(shape)
+
+
+def ring_edges(layers: list[EngineLayer]) -> set[int]:
+    """Positions of the layers whose output is a band ring read by the next layer."""
+    return {i for i, ly in enumerate(layers) if ly.ring > 0}
+
+
+def band_runs(layers: list[EngineLayer], d: EngineDesign) -> list[tuple[int, int, int]]:
+    """(layer position, first output row, end row) of every descriptor, in queue order: the
+    band schedule of ``hw.residency`` (one run per layer without band rings)."""
+    geoms = [(ly.shape["r"], ly.shape["sh"], ly.shape["kh"], ly.shape["ph"]) for ly in layers]
+    return band_schedule(geoms, ring_edges(layers), d.Tr)
+
+
+def _check_rings(layers: list[EngineLayer], readers: Counter, d: EngineDesign) -> None:
+    """A band ring must be read by the next layer alone, a conv or depthwise conv over its
+    own input (not unrolled, one plane), with square windows, and hold the rows one band of
+    that layer reads plus the producer's overshoot (``hw.residency.band_rows``)."""
+    for i, ly in enumerate(layers):
+        if ly.ring <= 0:
+            continue
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        s = nxt.shape if nxt is not None else {}
+        if (nxt is None or nxt.inputs[0] != ly.output or readers[ly.output] > 1
+                or nxt.op not in ("conv", "dwconv") or nxt.raw is not None or nxt.planes != 1
+                or ly.pool is not None or s["kh"] != s["kw"] or s["sh"] != s["sw"]):
+            raise FitError(f"layer '{ly.node.name}': its output cannot be a band ring (the "
+                           "next layer alone must read it, a conv or depthwise conv); "
+                           "regenerate with --off band_fusion")
+        need = band_ring_rows(ly.shape["r"], s["r"], s["sh"], s["kh"], s["h"], s["ph"], d.Tr)
+        if not need <= ly.ring <= ly.shape["r"]:
+            raise FitError(f"layer '{ly.node.name}': a band ring of {ly.ring} rows; the "
+                           f"schedule needs {need}; export with the design `explore` returned")
+
+
 def _check_store(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) -> None:
     """The model's store plan must hold in the kernel: 5-bit tensors that the host does not
-    read, each inside the store and alone in its beats while any layer still reads it."""
+    read, each inside the store and alone in its beats while any layer still reads it (a
+    band ring from the start to the end of the interleaved span of its producer and
+    reader)."""
+    span = spans(layers, ring_edges(layers))
     last_read: dict[str, int] = {}
     for i, ly in enumerate(layers):
         for t in ly.inputs:
-            last_read[t] = i
+            last_read[t] = span[i][1]
     live: list[tuple[int, int, int, int, str]] = []  # (offset, end, first, last, name)
     for i, ly in enumerate(layers):
         if ly.store_at < 0:
             continue
         t = graph.tensors[ly.output]
-        beats = d.geo.act_beats(t.shape)
+        beats = d.geo.act_beats(ring_shape(t.shape, ly.ring))
         if not (ly.node.requantizes or ly.op == "maxpool") or ly.output in graph.outputs:
             raise FitError(f"layer '{ly.node.name}': its output cannot sit in the feature-map "
                            "store (int32 or a network output); regenerate with --off fm_store")
@@ -268,12 +319,12 @@ def _check_store(graph: IntGraph, layers: list[EngineLayer], d: EngineDesign) ->
             raise FitError(f"layer '{ly.node.name}': its output (beats {ly.store_at}.."
                            f"{ly.store_at + beats}) overruns the {d.store_beats}-beat "
                            "feature-map store; export with the design `explore` returned")
-        end = last_read.get(ly.output, i)
+        first, end = span[i][0], last_read.get(ly.output, span[i][1])
         for o, e, f, la, name in live:
-            if o < ly.store_at + beats and ly.store_at < e and f <= end and i <= la:
+            if o < ly.store_at + beats and ly.store_at < e and f <= end and first <= la:
                 raise FitError(f"layers '{name}' and '{ly.node.name}' share store beats "
                                "while both are live; rerun `filmqnn hls` with the artifact")
-        live.append((ly.store_at, ly.store_at + beats, i, end, ly.node.name))
+        live.append((ly.store_at, ly.store_at + beats, first, end, ly.node.name))
 
 
 @dataclass(frozen=True)

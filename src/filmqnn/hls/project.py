@@ -130,7 +130,7 @@ def render_sources(d: EngineDesign, layers: list[EngineLayer], image: DdrImage
         "wpb": d.geo.wpb, "store_beats": d.store_beats, "store_bit": STORE_BIT,
         "desc_fields": DESC_FIELDS, "desc_words": DESC_WORDS, "ops": OPS, "flags": FLAGS,
         "table_words": TABLE_WORDS, "ddr_beats": int(len(image.data) // d.geo.beat_bytes),
-        "max_layers": max(256, len(layers)),
+        "max_layers": max(256, image.n_layers),
         "timing": {"pipe_depth": PIPE_DEPTH, "weight_reload": WEIGHT_RELOAD,
                    "axi_latency": AXI_LATENCY, "queue_launch": QUEUE_LAUNCH},
     }
@@ -152,7 +152,7 @@ def write_project(graph: IntGraph, design: dict[str, Any], board: Board, out: st
     engine modes the kernel runs with (default: every mode it has)."""
     d = engine_design(design, board, opts)
     perf = model_perf(artifact, design, board, opts) if artifact else []
-    layers = plan_network(graph, d, {lp.name: (lp.chunks, lp.rows, lp.store_at)
+    layers = plan_network(graph, d, {lp.name: (lp.chunks, lp.rows, lp.store_at, lp.ring)
                                      for lp in perf})
     image = build_image(graph, layers, d)
     files = render_sources(d, layers, image)

@@ -101,7 +101,8 @@ class EngineOptions:
 #: Engine modes the generated HLS kernel implements (hls/templates/engine.cpp.j2), each
 #: bit-exact in C-simulation; every other mode of ``EngineOptions`` is modelled only.
 KERNEL_MODES = frozenset({"layer_queue", "first_im2col", "im2col_onchip", "split8", "dw_taps",
-                          "multi_chunk", "input_reuse", "fm_store", "fuse_stem_pool"})
+                          "multi_chunk", "input_reuse", "fm_store", "fuse_stem_pool",
+                          "band_fusion"})
 #: The option set of the implemented engine: ``explore``'s default.
 IMPLEMENTED = EngineOptions(**{k: k in KERNEL_MODES for k in EngineOptions().to_dict()})
 
@@ -140,6 +141,14 @@ class DesignPoint:
     ports: int | None = None  # AXI ports the engine uses; None: all of the board's
     buf: int = 1  # input / weight banks this many times deeper than one step needs
     store: int = 0  # BRAM18Ks of the on-chip feature-map store (0: every tensor in DDR)
+    # the store's plan may hold band rings (``band_fusion``); the DSE turns it off for a
+    # design whose rings cost more in band restarts than they save in DDR traffic
+    rings: bool = True
+
+    @property
+    def band_tr(self) -> int:
+        """The tile rows the store's band rings are planned for (0: no rings)."""
+        return self.Tr if self.rings else 0
 
     def store_layout(self, board: Board) -> StoreLayout:
         """The beats the design's feature-map store holds on ``board`` and their layout."""
@@ -258,7 +267,8 @@ def check_design(d: DesignPoint) -> None:
 
 def design_arrays(d: DesignPoint, board: Board) -> dict[str, Any]:
     """One design on ``board`` as the length-1 arrays the vectorised models take."""
-    keys = ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "dsp4", "dsp8", "post", "buf", "store")
+    keys = ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "dsp4", "dsp8", "post", "buf", "store",
+            "rings")
     D = {k: np.array([getattr(d, k)]) for k in keys}
     D["ports"] = np.array([d.axi_ports(board)])
     return D

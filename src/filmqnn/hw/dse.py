@@ -193,6 +193,7 @@ def _add_store(
     """Give each design the largest feature-map store of ``STORE_LEVELS`` that still fits the
     limits beside it (none without ``fm_store``); returns the designs' new resources."""
     D["store"] = np.zeros(len(D["Tm4"]), dtype=np.int64)
+    D["rings"] = np.ones(len(D["Tm4"]), dtype=bool)  # _exact_cycles decides per design
     if not opts.fm_store:
         return res
     for level in STORE_LEVELS[1:]:
@@ -212,7 +213,7 @@ def _smallest_store(layers: list[LayerShape], d: DesignPoint, board: Board,
     if not opts.fm_store:
         return d
     placed = plan(tuple(engine_layers(layers, opts)), d.store_layout(board),
-                  int(ring_rows(d.Tr, opts)))
+                  int(ring_rows(d.band_tr, opts)))
     used = max((q.offset + q.words for q in placed), default=0)
     return replace(d, store=store_bram18k(used, d.axi_ports(board), board.axi_width_bits))
 
@@ -251,6 +252,12 @@ def _exact_cycles(
         if len(done) >= keep and bound[sel[0]] > done[keep - 1]:
             break
         c = network_cycles_vec(layers, {k: v[sel] for k, v in D.items()}, board, clock, opts)
+        if opts.band_fusion and opts.fm_store:  # each design with its store's rings or without
+            c_off = network_cycles_vec(layers, {**{k: v[sel] for k, v in D.items()},
+                                                "rings": np.zeros(len(sel), bool)},
+                                       board, clock, opts)
+            D["rings"][sel] = c <= c_off
+            c = np.minimum(c, c_off)
         cycles[sel] = np.where(np.isfinite(c) & (c < 1e15), c, np.inf)
     return cycles, float(bound.min())
 
@@ -351,7 +358,7 @@ def explore(
         Tr=int(Df["Tr"][b]), Tc=int(Df["Tc"][b]), G=int(Df["G"][b]),
         dsp4=int(Df["dsp4"][b]), dsp8=int(Df["dsp8"][b]), post=int(Df["post"][b]),
         clock_mhz=clock, ports=int(Df["ports"][b]), buf=int(Df["buf"][b]),
-        store=int(Df["store"][b]),
+        store=int(Df["store"][b]), rings=bool(Df["rings"][b]),
     )
     best = _trim(layers, best, board, clock, opts, float(cycles[b]), lim_frac, costs)
     best = _smallest_store(layers, best, board, opts)
@@ -376,6 +383,7 @@ def explore(
             "Tn": int(Df["Tn"][i]), "Tr": int(Df["Tr"][i]), "Tc": int(Df["Tc"][i]),
             "G": int(Df["G"][i]), "post": int(Df["post"][i]), "ports": int(Df["ports"][i]),
             "buf": int(Df["buf"][i]), "store": int(Df["store"][i]),
+            "rings": bool(Df["rings"][i]),
         }
         for i in front
     ]

@@ -75,7 +75,7 @@ def fps_under(layers: list[LayerShape], d: DesignPoint, board: Board, opts: Engi
     perf = network_performance(layers, d, b, opts)
     extra = 0
     if a.pipe_depth != PIPE_DEPTH or a.group_overhead:
-        run = engine_layers(layers, opts, d.store_layout(board), d.Tr)
+        run = engine_layers(layers, opts, d.store_layout(board), d.band_tr)
         for ly, lp in zip(run, perf["layers"], strict=True):
             steps, groups = _steps_and_groups(ly, lp, d, opts)
             extra += steps * max(a.pipe_depth - PIPE_DEPTH, 0) + groups * a.group_overhead

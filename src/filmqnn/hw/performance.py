@@ -992,7 +992,8 @@ def network_sum(
     store = np.broadcast_to(np.asarray(D.get("store", 0)), shape)
     if not opts.fm_store:
         store = np.zeros_like(store)
-    rows = np.broadcast_to(ring_rows(np.asarray(D["Tr"]), opts), shape)
+    rows = np.broadcast_to(ring_rows(np.asarray(D["Tr"]), opts)
+                           * np.asarray(D.get("rings", True)), shape)
     G, ports = (np.broadcast_to(np.asarray(D[k]), shape) for k in ("G", "ports"))
     keys = np.stack([np.ravel(a) for a in (store, rows, G, ports)], axis=1)
     plans, which = np.unique(keys, axis=0, return_inverse=True)
@@ -1062,9 +1063,9 @@ def network_performance(
     per: list[LayerPerf] = []
     done: dict[LayerShape, dict[str, Any]] = {}  # layers of identical shape: evaluated once
     store = d.store_layout(board)
-    run = band_runs(engine_layers(layers, opts, store, d.Tr), d.Tr)
+    run = band_runs(engine_layers(layers, opts, store, d.band_tr), d.Tr)
     placed = () if not opts.fm_store else plan(tuple(engine_layers(layers, opts)), store,
-                                               int(ring_rows(d.Tr, opts)))
+                                               int(ring_rows(d.band_tr, opts)))
     offsets = {q.tensor: q.offset for q in placed}
     rings = {q.tensor for q in placed if q.band}
     for i, ly in enumerate(run):

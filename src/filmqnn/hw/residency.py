@@ -93,9 +93,17 @@ def band_rows(producer: LayerShape, consumer: LayerShape, rows: int) -> int:
     consumer tile-row of ``rows`` output rows reads, plus the rows the producer's last band
     overshoots them by (its bands are ``rows`` high, so fewer than ``rows``); the rows the
     next consumer band no longer reads are overwritten by the producer's next band."""
-    tr = min(rows, consumer.R)
-    rin = min((tr - 1) * consumer.stride + consumer.K, consumer.H + 2 * consumer.pad)
-    return min(producer.R, rin + min(rows, producer.R) - 1)
+    return band_ring_rows(producer.R, consumer.R, consumer.stride, consumer.K, consumer.H,
+                          consumer.pad, rows)
+
+
+def band_ring_rows(prod_r: int, cons_r: int, stride: int, k: int, h: int, pad: int,
+                   rows: int) -> int:
+    """``band_rows`` from plain numbers: the producer's output rows, the consumer's output
+    rows, its stride, kernel, input rows and padding, and the band height ``rows``."""
+    tr = min(rows, cons_r)
+    rin = min((tr - 1) * stride + k, h + 2 * pad)
+    return min(prod_r, rin + min(rows, prod_r) - 1)
 
 
 def band_schedule(
@@ -142,7 +150,7 @@ def _band_edges(layers: tuple[LayerShape, ...], uses: dict[int, list[int]]) -> s
 
 
 def spans(
-    layers: tuple[LayerShape, ...], edges: set[int] | frozenset[int] = frozenset()
+    layers: Sequence[object], edges: set[int] | frozenset[int] = frozenset()
 ) -> list[tuple[int, int]]:
     """Per engine layer, the (first, last) positions of the interleaved span it runs in:
     consecutive layers joined by the band-fused tensors of ``edges`` (producer positions)."""

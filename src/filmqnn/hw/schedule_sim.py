@@ -203,5 +203,5 @@ def simulate_network(
     """(name, simulated cycles) of every engine layer of a network."""
     opts = opts or EngineOptions()
     geo = buffer_geometry(layers, design_arrays(d, board), opts)
-    run = band_runs(engine_layers(layers, opts, d.store_layout(board), d.Tr), d.Tr)
+    run = band_runs(engine_layers(layers, opts, d.store_layout(board), d.band_tr), d.Tr)
     return [(ly.name, simulate_layer(ly, d, board, opts, geo)) for ly in run]
