@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from filmqnn.hw.performance import REQUANT_TABLE_BYTES
+from filmqnn.hw.performance import DESC_BEATS, REQUANT_TABLE_BYTES
 
 #: Address bit that selects the feature-map store (its beat offset in the bits below).
 STORE_BIT = 31
@@ -83,6 +83,7 @@ TABLE_WORDS = REQUANT_TABLE_BYTES // 4
 INT32_BYTES = 4
 
 assert len(DESC_FIELDS) <= DESC_WORDS
+assert DESC_BYTES * 8 <= DESC_BEATS * 64, "hw.performance.DESC_BEATS counts the descriptor"
 
 
 @dataclass(frozen=True)

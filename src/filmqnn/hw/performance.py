@@ -62,9 +62,12 @@ PIPE_DEPTH = sum(PIPE_STAGES.values())
 AXI_LATENCY = 40
 #: Cycles per layer start: the host writes ~16 AXI-lite registers and polls "done".
 LAYER_LAUNCH = 600
-#: Cycles per layer start with ``layer_queue``: fetch the 64-byte descriptor (AXI latency plus
-#: at most 8 beats, not prefetched) and load the loop bounds / base addresses from it.
-QUEUE_LAUNCH = AXI_LATENCY + 8 + 16
+#: Beats of one layer descriptor at the narrowest AXI width (64 bits): the kernel's 160-byte
+#: descriptor (``hls.layout.DESC_BYTES``, checked there); wider ports are counted as this.
+DESC_BEATS = 20
+#: Cycles per layer start (per descriptor) with ``layer_queue``: fetch the descriptor (AXI
+#: latency plus its beats, not prefetched) and load the loop bounds / base addresses from it.
+QUEUE_LAUNCH = AXI_LATENCY + DESC_BEATS + 16
 #: Bytes of one output channel's requantization entry (bias, rounding offset, multiplier and
 #: shift, skip multiplier): the engine reads a layer's table once, at the layer's start
 #: (``table_cycles``), before its first load.
