@@ -3,6 +3,8 @@
 Run: .venv/bin/python bench/hw_what_if.py
      {modes,floors,dsp,reuse,fusion,freestore,densedw,shortrings,allin}
   modes   mixed FPS with the default engine, then with each newer engine mode switched off
+  leftout the implemented engine (explore's default), then with each mode the kernel lacks
+          added, then with both: first/last 8-bit and every layer mixed
   floors  best FPS, the ceiling over all fitting designs, and the best design's floors:
           array-busy cycles alone, fewest DDR bits alone with its feature-map store (per
           network, not per layer)
@@ -34,7 +36,13 @@ from typing import Any
 import numpy as np
 
 from filmqnn.hw import dse, performance, residency
-from filmqnn.hw.design import EngineOptions, design_arrays, engine_layers
+from filmqnn.hw.design import (
+    IMPLEMENTED,
+    KERNEL_MODES,
+    EngineOptions,
+    design_arrays,
+    engine_layers,
+)
 from filmqnn.hw.devices import load_board
 from filmqnn.hw.dse import explore
 from filmqnn.hw.layers import LayerShape, model_layers
@@ -58,6 +66,24 @@ def modes() -> None:
                 _fps(model, board, clock, EngineOptions(**{m: False})) for m in MODES
             ]
             print(f"| {board} | {model} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
+
+
+def leftout() -> None:
+    left = sorted(k for k in EngineOptions().to_dict() if k not in KERNEL_MODES)
+    cols = ["implemented", *(f"+ {m}" for m in left), "+ all"]
+    print("| board | model | quantization | " + " | ".join(cols) + " |")
+    print("|---|---|---|" + "---:|" * len(cols))
+    for board, clock in BOARDS:
+        for model in MODELS:
+            for first_last in (True, False):
+                L = model_layers(model, first_last_8bit=first_last)
+                sets = [IMPLEMENTED, *(dataclasses.replace(IMPLEMENTED, **{m: True})
+                                       for m in left), EngineOptions()]
+                cells = [explore(L, load_board(board), clock, opts=o).performance["fps"]
+                         for o in sets]
+                quant = "first/last 8-bit" if first_last else "every layer mixed"
+                print(f"| {board} | {model} | {quant} | "
+                      + " | ".join(f"{c:.1f}" for c in cells) + " |")
 
 
 def floors() -> None:
@@ -250,8 +276,8 @@ def allin(levers: tuple[str, ...] = tuple(LEVERS), models: tuple[str, ...] = MOD
 
 
 def main() -> None:
-    runs = {"modes": modes, "floors": floors, "dsp": dsp, "reuse": reuse, "fusion": fusion,
-            "freestore": freestore, "densedw": densedw, "shortrings": shortrings,
+    runs = {"modes": modes, "leftout": leftout, "floors": floors, "dsp": dsp, "reuse": reuse,
+            "fusion": fusion, "freestore": freestore, "densedw": densedw, "shortrings": shortrings,
             "allin": allin}
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=sorted(runs))
