@@ -56,8 +56,9 @@ POST_DSP, POST_LUT, POST_FF = 2, 150, 200
 #: Engine control (loop FSM, AXI-lite registers, address generators); its LUTs are inside the
 #: Vivado-implied MAC costs (``lut_costs.included_fixed_logic``), so only FFs are charged.
 CTRL_FF, CTRL_BRAM = 3500, 0
-#: Descriptor fetcher of ``layer_queue``: a 64-byte descriptor register and its small FSM.
-QUEUE_LUT, QUEUE_FF = 300, 600
+#: Descriptor fetcher of ``layer_queue``: the 160-byte descriptor register (1,280 FFs) and its
+#: small FSM.
+QUEUE_LUT, QUEUE_FF = 300, 1400
 #: Per m_axi port: HLS adapter with burst FIFOs plus its share of the PS interconnect.
 PORT_LUT, PORT_FF, PORT_BRAM = 2200, 3000, 2
 #: Feature-map store: the address decode of its beat ranges beside the AXI addresses (estimate).
