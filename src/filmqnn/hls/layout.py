@@ -48,6 +48,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from filmqnn.hw.performance import DESC_BEATS, REQUANT_TABLE_BYTES
+from filmqnn.pynq.host_io import raw_row_bytes
 
 #: Address bit that selects the feature-map store (its beat offset in the bits below).
 STORE_BIT = 31
@@ -116,8 +117,9 @@ class Geometry:
         return -(-c // self.g) * h * self.row_beats(w)
 
     def raw_row_beats(self, w: int, pw: int) -> int:
-        """Beats of one row of the raw 8-bit input, padded by ``pw`` on both sides."""
-        return self.bytes_to_beats(w + 2 * pw)
+        """Beats of one row of the raw 8-bit input, padded by ``pw`` on both sides (the
+        host's rule, ``pynq.host_io.raw_row_bytes``)."""
+        return raw_row_bytes(w, pw, self.axi_bits) // self.beat_bytes
 
     def raw_beats(self, shape: tuple[int, ...], pad: tuple[int, int]) -> int:
         """Beats of the raw 8-bit input [C, H, W] zero-padded by ``pad`` = (ph, pw)."""
