@@ -261,6 +261,21 @@ void k(int *p) {
     assert lines(unguarded)[:2] == [3, 5]
 
 
+def test_native_csim_build_is_ignored_and_its_else_is_checked():
+    """``#ifdef FILMQNN_NATIVE_PE`` (the C-sim library's native build) is C-sim only; its
+    ``#else`` is what synthesis compiles."""
+    src = """\
+void k(int *p, int n) {
+#ifdef FILMQNN_NATIVE_PE
+    for (int i = 0; i < n; i++) p[i] = 0;
+#else
+    for (int i = 0; i < n; i++) p[i] = 1;
+#endif
+}
+"""
+    assert lines(src) == [5] and rules(src) == ["unbounded-loop"]
+
+
 def test_nested_conditionals_inside_the_guard():
     src = """\
 #ifndef __SYNTHESIS__

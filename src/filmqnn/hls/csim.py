@@ -8,6 +8,7 @@ import ctypes
 import hashlib
 import importlib.util
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -21,9 +22,10 @@ from filmqnn.hls.project import KERNEL_FILES, ProjectError, load_project
 from filmqnn.pynq.host_io import restore_order
 
 CXXFLAGS = ("-O2", "-DNDEBUG", "-std=c++14", "-fPIC", "-shared", "-w")
-#: The PE multiplies in 64-bit integers instead of ap_int (hls/pe_codegen.py): the same bits,
-#: a faster C-simulation (bench/csim_native_pe.py).
-NATIVE_PE = "-DFILMQNN_NATIVE_PE"
+#: The native build: PE multiplies, requantization and AXI-word fields in 64-bit integers
+#: instead of ap_int (hls/pe_codegen.py, the kernel's FILMQNN_NATIVE_PE forms), the same bits,
+#: compiled for this CPU so the PE columns vectorise (bench/csim_native_pe.py).
+NATIVE_PE = ("-O3", "-march=native", "-DFILMQNN_NATIVE_PE")
 STATS = ("cycles", "compute", "load_beats", "write_beats", "steps", "groups")
 
 
@@ -41,6 +43,17 @@ def ap_types_dir() -> Path:
     if not (path / "ap_int.h").is_file():
         raise CsimError(f"{path}/ap_int.h is missing; reinstall hls4ml==1.3.0")
     return path
+
+
+def _cpu_identity() -> bytes:
+    """What `-march=native` compiles for (the CPU's model and flags), so that a cache shared
+    between machines never hands one a library built for another."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor().encode()
+    keep = [ln for ln in info.splitlines()[:40] if ln.startswith(("model name", "flags"))]
+    return "\n".join(keep).encode()
 
 
 def cache_dir() -> Path:
@@ -67,8 +80,8 @@ def build_library(project: str | Path, native_pe: bool = True) -> Path:
     if cxx is None:
         raise CsimError("g++ is not installed; run `bash scripts/setup.sh` (Debian package g++)")
     inc = ap_types_dir()
-    flags = (*CXXFLAGS, NATIVE_PE) if native_pe else CXXFLAGS
-    h = hashlib.sha256(" ".join(flags).encode())
+    flags = (*CXXFLAGS, *NATIVE_PE) if native_pe else CXXFLAGS
+    h = hashlib.sha256(" ".join(flags).encode() + _cpu_identity())
     for rel in (*KERNEL_FILES, "csim/csim_api.cpp"):
         h.update(rel.encode() + b"\0" + (root / rel).read_bytes())
     h.update((inc / "ap_int_base.h").read_bytes())

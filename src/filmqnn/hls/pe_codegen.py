@@ -53,7 +53,7 @@ def _dsp_function(name: str, scheme: PackingScheme, wtype: str) -> str:
         f"static inline void {name}({ws}, {xs}, {out}) {{",
         "#pragma HLS inline",
         "#ifdef FILMQNN_NATIVE_PE",
-        *_native_body(scheme),
+        *_native_body(name, scheme),
         "#else",
     ]
     for port in ("A", "D", "B"):
@@ -73,24 +73,58 @@ def _dsp_function(name: str, scheme: PackingScheme, wtype: str) -> str:
     return "\n".join(lines)
 
 
-def _native_body(scheme: PackingScheme) -> list[str]:
-    """The function body in ``long long``: every value wrapped to its ``ap_int`` width by
+def _native_body(name: str, scheme: PackingScheme) -> list[str]:
+    """The native function body: its ports and fields through the split helpers below."""
+    n_w, n_a = len(scheme.weight_terms), len(scheme.act_terms)
+    ws = ", ".join(f"w{i}" for i in range(n_w))
+    xs = ", ".join(f"x{j}" for j in range(n_a))
+    return [f"    {name}_fields({name}_wport({ws}), {name}_xport({xs}), f);"]
+
+
+def _side_ports(scheme: PackingScheme) -> tuple[str, str]:
+    """Which multiplier operand the weights feed and which the activations: ("AD", "B") when
+    the weights sit on the pre-adder's ports A and D, ("B", "AD") the other way round."""
+    w_ports = {t.port for t in scheme.weight_terms}
+    a_ports = {t.port for t in scheme.act_terms}
+    if w_ports <= {"A", "D"} and a_ports == {"B"}:
+        return "AD", "B"
+    if w_ports == {"B"} and a_ports <= {"A", "D"}:
+        return "B", "AD"
+    raise ValueError(f"{scheme.name}: weights and activations share a multiplier operand")
+
+
+def _native_split(name: str, scheme: PackingScheme) -> str:
+    """The native body in three parts, so a loop can hoist them: the weight side's operand of
+    the multiplier (one per weight register load), the activations' (one per column and pixel
+    pair) and the product with its fields. Each value is wrapped to its ``ap_int`` width by
     ``pe_wrap`` (two's complement), so each field holds the bits the ``ap_int`` body gets."""
     spec = scheme.spec
-    lines = []
-    for port in ("A", "D", "B"):
-        width = getattr(spec, PORT_WIDTH[port])
-        terms = _port_terms(scheme, port, "(unsigned long long)(long long)")
-        lines.append(f"    long long {port} = pe_wrap({terms}, {width});")
-    lines += [
-        f"    long long AD = pe_wrap((unsigned long long)(A + D), {spec.preadd});",
-        f"    long long P = pe_wrap((unsigned long long)(AD * B), {spec.p_port});",
-    ]
+    n_w, n_a = len(scheme.weight_terms), len(scheme.act_terms)
+    ws = ", ".join(f"long long w{i}" for i in range(n_w))
+    xs = ", ".join(f"long long x{j}" for j in range(n_a))
+    w_side, _ = _side_ports(scheme)
+    cast = "(unsigned long long)"
+
+    def side(weights: bool) -> list[str]:
+        on_ad = (w_side == "AD") == weights
+        if not on_ad:
+            return [f"    return pe_wrap({_port_terms(scheme, 'B', cast)}, {spec.b_port});"]
+        return [f"    long long A = pe_wrap({_port_terms(scheme, 'A', cast)}, {spec.a_mult});",
+                f"    long long D = pe_wrap({_port_terms(scheme, 'D', cast)}, {spec.d_port});",
+                f"    return pe_wrap((unsigned long long)(A + D), {spec.preadd});"]
+
+    out = "int f[2][2]" if n_w == 2 else "int f[2]"
+    lines = [f"static inline long long {name}_wport({ws}) {{", *side(True), "}",
+             f"static inline long long {name}_xport({xs}) {{", *side(False), "}",
+             f"static inline void {name}_fields(long long wv, long long xv, {out}) {{",
+             "    long long P = pe_wrap((unsigned long long)wv * (unsigned long long)xv, "
+             f"{spec.p_port});"]
     for k, target, lsb, width in _fields(scheme):
         borrow = f" + (int)((P >> {lsb - 1}) & 1)" if k > 0 else ""
         lines.append(f"    {target} = (int)pe_wrap((unsigned long long)P >> {lsb}, {width})"
                      f"{borrow};")
-    return lines
+    lines.append("}")
+    return "\n".join(["#ifdef FILMQNN_NATIVE_PE", *lines, "#endif"])
 
 
 NATIVE_WRAP = """#ifdef FILMQNN_NATIVE_PE
@@ -146,6 +180,8 @@ def pe_functions(dsp: str) -> str:
     """C++ source of every PE multiply function for ``dsp`` ("dsp48e1" or "dsp48e2")."""
     parts = [NATIVE_WRAP]
     for name, s in schemes(dsp).items():
-        parts.append(_dsp_function(name, s, "ap_int<4>" if s.wbits == 4 else "ap_int<8>"))
+        wtype = "ap_int<4>" if s.wbits == 4 else "ap_int<8>"
+        parts.append(_native_split(name, s))
+        parts.append(_dsp_function(name, s, wtype))
     parts.append(FABRIC)
     return "\n\n".join(parts)

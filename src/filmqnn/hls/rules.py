@@ -3,8 +3,9 @@
 ``hls_rule_violations(source)`` returns one message per violation, ``"line N: rule: detail"``.
 It reads the text the way the synthesizer sees it: comments and string literals are blanked
 (line numbers kept), and code that only C simulation compiles is skipped: the branch under
-``#ifndef __SYNTHESIS__`` / ``#if !defined(__SYNTHESIS__)`` and the ``#else`` branch of
-``#ifdef __SYNTHESIS__`` / ``#if defined(__SYNTHESIS__)``.
+``#ifndef __SYNTHESIS__`` / ``#if !defined(__SYNTHESIS__)`` / ``#ifdef FILMQNN_NATIVE_PE``
+(the C-sim library's native build; the kernel refuses it under ``__SYNTHESIS__``) and the
+``#else`` branch of ``#ifdef __SYNTHESIS__`` / ``#if defined(__SYNTHESIS__)``.
 
 Rules (UG1399, "Unsupported C/C++ Constructs"):
 
@@ -137,7 +138,8 @@ def _strip_comments_and_strings(src: str) -> str:
 
 
 _RE_IF_NSYN = re.compile(
-    r"^\s*#\s*(ifndef\s+__SYNTHESIS__\b|if\s+!\s*defined\s*\(?\s*__SYNTHESIS__)"
+    r"^\s*#\s*(ifndef\s+__SYNTHESIS__\b|if\s+!\s*defined\s*\(?\s*__SYNTHESIS__"
+    r"|ifdef\s+FILMQNN_NATIVE_PE\b)"
 )
 _RE_IF_SYN = re.compile(r"^\s*#\s*(ifdef\s+__SYNTHESIS__\b|if\s+defined\s*\(?\s*__SYNTHESIS__)")
 _RE_IF = re.compile(r"^\s*#\s*if")
