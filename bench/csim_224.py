@@ -84,6 +84,7 @@ def main() -> None:
     opts = replace(IMPLEMENTED, **{m: False for m in args.off.split(",") if m})
     res = explore(model_layers(args.model, 224, args.first_last), board, clock, 0.05, "mixed",
                   opts=opts)
+    opts = res.options  # explore may place the first conv's im2col on the host
     d = res.best
     design = {k: v for k, v in d.to_dict().items() if k not in ("Tm4", "macs_per_cycle")}
     t0 = time.perf_counter()
@@ -116,7 +117,8 @@ def main() -> None:
     t_ref = float(np.median(times))
     out = {
         "model": args.model, "board": args.board, "clock_mhz": clock,
-        "first_last_8bit": args.first_last, "off": args.off, "design": design,
+        "first_last_8bit": args.first_last, "off": args.off,
+        "im2col": "chip" if opts.im2col_onchip else "host", "design": design,
         "frames": len(x), "mismatches": r["mismatches"],
         "csim_cycles": r["cycles"]["total"], "model_cycles": r["cycles"]["model_total"],
         "csim_fps": round(r["fps"], 1), "model_fps": round(res.performance["fps"], 1),

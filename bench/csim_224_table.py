@@ -28,6 +28,8 @@ def main() -> None:
         q = "first/last 8-bit" if r["first_last_8bit"] else "every layer mixed"
         if r.get("off"):
             q += f", --off {r['off']}"
+        elif r.get("im2col") == "host":  # explore's choice
+            q += ", first conv unrolled by the host"
         print(f"| {r['board']} @ {r['clock_mhz']:g} | {r['model']} | {q} | "
               f"{PAPER[(r['board'], r['model'])]} | {r['csim_fps']} | {r['model_fps']} | "
               f"{r['mismatches']} / {r['frames']} | {100 * r['max_layer_error']:.1f} % | "

@@ -2,9 +2,15 @@ import json
 import subprocess
 import sys
 
+from dataclasses import replace
+
 from typer.testing import CliRunner
 
 from filmqnn.cli.main import app
+from filmqnn.hw.design import IMPLEMENTED
+from filmqnn.hw.devices import load_board
+from filmqnn.hw.dse import explore
+from filmqnn.hw.layers import model_layers
 
 runner = CliRunner()
 
@@ -49,11 +55,31 @@ def test_explore_engine_mode_flags():
     # every field of EngineOptions is a switch: repeated or comma-separated
     old = json.loads(runner.invoke(app, [*args, "--off", "dw_taps,axi_outstanding",
                                          *[f"--off={m}" for m in modes[2:]]]).stdout)
-    assert all(new["engine"][m] for m in modes)
+    # explore chose the host-unrolled first conv here (next test); every other mode is on
+    assert all(new["engine"][m] for m in modes if m != "im2col_onchip")
     assert not any(old["engine"][m] for m in modes)
     assert old["design"]["store"] == 0 and not any(ly["on_chip"] for ly in old["layers"])
     assert not any(ly["fused"] for ly in old["layers"])
     assert old["fps"] < new["fps"]
+
+
+def test_explore_chooses_the_im2col_placement():
+    """PYNQ-Z2 MobileNet-V2 runs faster with the first conv unrolled by the host (the on-chip
+    unit's LUTs and BRAMs go to the array and the store): explore picks it and says so in the
+    JSON; ResNet-50 on PYNQ-Z2 keeps the on-chip unit. Either way the pick is the faster."""
+    b = load_board("pynq-z2")
+    L = model_layers("mobilenet_v2", 224, False)
+    picked = explore(L, b, opts=IMPLEMENTED)
+    chip = explore(L, b, opts=IMPLEMENTED, choose_im2col=False)
+    host = explore(L, b, opts=replace(IMPLEMENTED, im2col_onchip=False))
+    assert not picked.options.im2col_onchip and chip.options.im2col_onchip
+    assert picked.performance["fps"] == host.performance["fps"] > chip.performance["fps"]
+    assert any("unrolled by the host" in n for n in picked.notes)
+    args = ["explore", "--model", "mobilenet_v2", "--board", "pynq-z2", "--no-first-last-8bit",
+            "--json"]
+    out = json.loads(runner.invoke(app, args).stdout)
+    assert out["engine"]["im2col_onchip"] is False and not out["modes"]["im2col_onchip"]["on"]
+    assert explore(model_layers("resnet50"), b, opts=IMPLEMENTED).options.im2col_onchip
 
 
 def test_explore_first_last_precision():

@@ -323,7 +323,7 @@ def test_band_fusion_in_the_dse_and_the_simulator():
     off = explore(L, b, opts=EngineOptions(band_fusion=False))
     assert not any(lp.fused for lp in off.performance["layers"])
     assert off.performance["fps"] < r.performance["fps"]
-    for (name, s), a in zip(simulate_network(L, r.best, b), perf, strict=True):
+    for (name, s), a in zip(simulate_network(L, r.best, b, r.options), perf, strict=True):
         assert abs(a.cycles - s) <= 0.05 * s, (name, a.cycles, s)
 
 

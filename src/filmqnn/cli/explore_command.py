@@ -147,7 +147,7 @@ def explore_command(
         fail(str(e))
     s = summary(res, b, model)
     s["option_set"] = modes
-    s["modes"] = mode_table(opts)
+    s["modes"] = mode_table(res.options)
     if artifact is not None:  # next to "model" in the JSON
         s = {"model": s.pop("model"), "artifact": str(artifact), **s}
     if out is not None:

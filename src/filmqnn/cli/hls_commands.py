@@ -68,6 +68,7 @@ def hls_cmd(
         else:
             found = _explore_design(artifact, board, opts)
             d, b = found["design"], load_board(board)
+            opts = replace(opts, **{m: False for m, on in found["engine"].items() if not on})
         result = write_project(graph, d, b, out, artifact, opts=opts)
     except ValueError as exc:  # FitError, ProjectError, ArtifactError, a bad board
         fail(str(exc))

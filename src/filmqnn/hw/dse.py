@@ -313,8 +313,42 @@ def explore(
     limits: dict[str, float] | None = None,
     opts: EngineOptions | None = None,
     pareto_candidates: int = 400,
+    choose_im2col: bool = True,
 ) -> DseResult:
-    """Search the grid for the highest modelled FPS of ``layers`` on ``board`` within limits."""
+    """Search the grid for the highest modelled FPS of ``layers`` on ``board`` within limits.
+
+    With ``im2col_onchip`` on and ``choose_im2col``, the first conv's im2col placement is
+    chosen too: the search runs again with the host-unrolled input (the on-chip unit's LUTs
+    and BRAMs then go to the array and the store) and the faster result is kept, its
+    ``options`` saying which."""
+    res = _explore(layers, board, clock_mhz, ratio, mode, limits, opts, pareto_candidates)
+    opts = res.options
+    if not (choose_im2col and opts.first_im2col and opts.im2col_onchip
+            and any(ly.first and ly.kind == "conv" and ly.K > 1 for ly in layers)):
+        return res
+    host = replace(opts, im2col_onchip=False)
+    try:
+        alt = _explore(layers, board, clock_mhz, ratio, mode, limits, host, pareto_candidates)
+    except InfeasibleError:
+        return res
+    if alt.performance["fps"] <= res.performance["fps"]:
+        return res
+    alt.notes.append(f"first conv unrolled by the host (im2col_onchip off): "
+                     f"{alt.performance['fps']:.1f} FPS vs {res.performance['fps']:.1f} on chip")
+    return alt
+
+
+def _explore(
+    layers: list[LayerShape],
+    board: Board,
+    clock_mhz: float | None,
+    ratio: float,
+    mode: str,
+    limits: dict[str, float] | None,
+    opts: EngineOptions | None,
+    pareto_candidates: int,
+) -> DseResult:
+    """One search of the grid with the engine modes ``opts``."""
     if mode not in WEIGHT_MODES:
         raise ValueError(f"weights must be one of {', '.join(WEIGHT_MODES)}, got {mode!r}")
     if mode == "mixed" and not 0.0 < ratio < 1.0:
