@@ -1,7 +1,6 @@
 import json
 import subprocess
 import sys
-
 from dataclasses import replace
 
 from typer.testing import CliRunner
@@ -65,15 +64,16 @@ def test_explore_engine_mode_flags():
 
 def test_explore_chooses_the_im2col_placement():
     """PYNQ-Z2 MobileNet-V2 runs faster with the first conv unrolled by the host (the on-chip
-    unit's LUTs and BRAMs go to the array and the store): explore picks it and says so in the
-    JSON; ResNet-50 on PYNQ-Z2 keeps the on-chip unit. Either way the pick is the faster."""
+    unit's BRAMs go to the store): explore picks it, never beyond a search that has only the
+    host placement, and says so in the JSON; ResNet-50 on PYNQ-Z2 keeps the on-chip unit."""
     b = load_board("pynq-z2")
     L = model_layers("mobilenet_v2", 224, False)
     picked = explore(L, b, opts=IMPLEMENTED)
     chip = explore(L, b, opts=IMPLEMENTED, choose_im2col=False)
     host = explore(L, b, opts=replace(IMPLEMENTED, im2col_onchip=False))
     assert not picked.options.im2col_onchip and chip.options.im2col_onchip
-    assert picked.performance["fps"] == host.performance["fps"] > chip.performance["fps"]
+    assert chip.performance["fps"] < picked.performance["fps"] <= host.performance["fps"]
+    assert any(not p["im2col_onchip"] for p in picked.pareto)
     assert any("unrolled by the host" in n for n in picked.notes)
     args = ["explore", "--model", "mobilenet_v2", "--board", "pynq-z2", "--no-first-last-8bit",
             "--json"]

@@ -251,15 +251,47 @@ def _exact_cycles(
         done = np.sort(cycles[np.isfinite(cycles)])
         if len(done) >= keep and bound[sel[0]] > done[keep - 1]:
             break
-        c = network_cycles_vec(layers, {k: v[sel] for k, v in D.items()}, board, clock, opts)
-        if opts.band_fusion and opts.fm_store:  # each design with its store's rings or without
-            c_off = network_cycles_vec(layers, {**{k: v[sel] for k, v in D.items()},
-                                                "rings": np.zeros(len(sel), bool)},
-                                       board, clock, opts)
-            D["rings"][sel] = c <= c_off
-            c = np.minimum(c, c_off)
-        cycles[sel] = np.where(np.isfinite(c) & (c < 1e15), c, np.inf)
+        cycles[sel] = _cycles_with_rings(layers, D, sel, board, clock, opts)
     return cycles, float(bound.min())
+
+
+def _host_im2col(
+    layers: list[LayerShape], D: dict[str, np.ndarray], arr: dict[str, np.ndarray],
+    cycles: np.ndarray, board: Board, clock: float, host: EngineOptions, costs: Any,
+    lim_abs: dict[str, int], keep: int,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """The designs ``D`` (cycles and resources ``arr`` with the on-chip im2col) joined by the
+    ``keep`` fastest of them with the first conv unrolled by the host instead: without the
+    on-chip unit each keeps its tiling and ports and takes the largest store that now fits.
+    ``D["place"]`` is 0 for the on-chip designs, 1 for the host ones."""
+    top = np.argsort(cycles, kind="stable")[:keep]
+    top = top[np.isfinite(cycles[top])]
+    Dh = {k: v[top].copy() for k, v in D.items()}
+    Dh["store"] = np.zeros(len(top), dtype=np.int64)
+    res = _add_store(layers, Dh, resources_vec(layers, Dh, board, host, costs), board, host,
+                     costs, lim_abs)
+    c = np.full(len(top), np.inf)
+    if len(top):
+        c = _cycles_with_rings(layers, Dh, np.arange(len(top)), board, clock, host)
+    joined = {k: np.concatenate([D[k], Dh[k]]) for k in D}
+    joined["place"] = np.concatenate([np.zeros(len(cycles), np.int64),
+                                      np.ones(len(top), np.int64)])
+    arr = {k: np.concatenate([arr[k], np.asarray(res[k]) * np.ones(len(top))]) for k in arr}
+    return joined, arr, np.concatenate([cycles, c])
+
+
+def _cycles_with_rings(layers: list[LayerShape], D: dict[str, np.ndarray], at: np.ndarray,
+                       board: Board, clock: float, opts: EngineOptions) -> np.ndarray:
+    """Exact cycles of designs ``at`` (inf where a layer cannot run), each with its store's
+    band rings or without them, whichever is faster (``D["rings"]`` records the choice)."""
+    c = network_cycles_vec(layers, {k: v[at] for k, v in D.items()}, board, clock, opts)
+    if opts.band_fusion and opts.fm_store:
+        c_off = network_cycles_vec(layers, {**{k: v[at] for k, v in D.items()},
+                                            "rings": np.zeros(len(at), bool)},
+                                   board, clock, opts)
+        D["rings"][at] = c <= c_off
+        c = np.minimum(c, c_off)
+    return np.where(np.isfinite(c) & (c < 1e15), c, np.inf)
 
 
 def _trim(
@@ -318,37 +350,9 @@ def explore(
     """Search the grid for the highest modelled FPS of ``layers`` on ``board`` within limits.
 
     With ``im2col_onchip`` on and ``choose_im2col``, the first conv's im2col placement is
-    chosen too: the search runs again with the host-unrolled input (the on-chip unit's LUTs
-    and BRAMs then go to the array and the store) and the faster result is kept, its
-    ``options`` saying which."""
-    res = _explore(layers, board, clock_mhz, ratio, mode, limits, opts, pareto_candidates)
-    opts = res.options
-    if not (choose_im2col and opts.first_im2col and opts.im2col_onchip
-            and any(ly.first and ly.kind == "conv" and ly.K > 1 for ly in layers)):
-        return res
-    host = replace(opts, im2col_onchip=False)
-    try:
-        alt = _explore(layers, board, clock_mhz, ratio, mode, limits, host, pareto_candidates)
-    except InfeasibleError:
-        return res
-    if alt.performance["fps"] <= res.performance["fps"]:
-        return res
-    alt.notes.append(f"first conv unrolled by the host (im2col_onchip off): "
-                     f"{alt.performance['fps']:.1f} FPS vs {res.performance['fps']:.1f} on chip")
-    return alt
-
-
-def _explore(
-    layers: list[LayerShape],
-    board: Board,
-    clock_mhz: float | None,
-    ratio: float,
-    mode: str,
-    limits: dict[str, float] | None,
-    opts: EngineOptions | None,
-    pareto_candidates: int,
-) -> DseResult:
-    """One search of the grid with the engine modes ``opts``."""
+    chosen too: each of the ``pareto_candidates`` fastest designs is also evaluated with the
+    host-unrolled input (without the on-chip unit, whose BRAMs go to its feature-map store),
+    and the result's ``options`` say which placement won."""
     if mode not in WEIGHT_MODES:
         raise ValueError(f"weights must be one of {', '.join(WEIGHT_MODES)}, got {mode!r}")
     if mode == "mixed" and not 0.0 < ratio < 1.0:
@@ -383,10 +387,19 @@ def _explore(
     cycles, least_bound = _exact_cycles(layers, Df, board, clock, opts, pareto_candidates)
     if not np.isfinite(cycles).any():
         raise InfeasibleError(f"no design point can run every layer of the model on {board.name}")
+    arr = {k: np.asarray(res[k])[idx] * np.ones(len(idx)) for k in ("lut", "dsp", "bram18k")}
+    placements = [opts]
+    if (choose_im2col and opts.first_im2col and opts.im2col_onchip
+            and any(ly.first and ly.kind == "conv" and ly.K > 1 for ly in layers)):
+        placements.append(replace(opts, im2col_onchip=False))
+        Df, arr, cycles = _host_im2col(layers, Df, arr, cycles, board, clock, placements[1],
+                                       costs, lim_abs, pareto_candidates)
+    place = Df.get("place", np.zeros(len(cycles), dtype=np.int64))
     fps = clock * 1e6 / cycles
-    lut = np.asarray(res["lut"])[idx]
+    lut = arr["lut"]
     score = np.lexsort((lut, -np.round(fps, 6)))
     b = int(score[0])
+    opts = placements[int(place[b])]
     best = DesignPoint(
         Tm=int(Df["Tm4"][b] + Df["Tm8"][b]), Tm8=int(Df["Tm8"][b]), Tn=int(Df["Tn"][b]),
         Tr=int(Df["Tr"][b]), Tc=int(Df["Tc"][b]), G=int(Df["G"][b]),
@@ -403,21 +416,22 @@ def _explore(
     pts = np.stack([
         fps[top],
         lut[top] / board.lut,
-        np.asarray(res["dsp"])[idx][top] / board.dsp,
-        np.asarray(res["bram18k"])[idx][top] / board.bram18k,
+        arr["dsp"][top] / board.dsp,
+        arr["bram18k"][top] / board.bram18k,
     ], axis=1)
     front = top[_pareto(pts)]
     pareto = [
         {
             "fps": float(fps[i]),
             "lut": int(np.ceil(lut[i])),
-            "dsp": int(np.asarray(res["dsp"])[idx][i]),
-            "bram18k": int(np.asarray(res["bram18k"])[idx][i]),
+            "dsp": int(arr["dsp"][i]),
+            "bram18k": int(arr["bram18k"][i]),
             "Tm": int(Df["Tm4"][i] + Df["Tm8"][i]), "Tm8": int(Df["Tm8"][i]),
             "Tn": int(Df["Tn"][i]), "Tr": int(Df["Tr"][i]), "Tc": int(Df["Tc"][i]),
             "G": int(Df["G"][i]), "post": int(Df["post"][i]), "ports": int(Df["ports"][i]),
             "buf": int(Df["buf"][i]), "store": int(Df["store"][i]),
             "rings": bool(Df["rings"][i]),
+            "im2col_onchip": placements[int(place[i])].im2col_onchip,
         }
         for i in front
     ]
@@ -427,6 +441,9 @@ def _explore(
         f"DSP split: {'4-bit' if four_first else '8-bit'} MACs take DSPs first "
         "(more LUTs saved per DSP)",
     ]
+    if not opts.im2col_onchip and len(placements) > 1:
+        notes.append("first conv unrolled by the host (im2col_onchip off): faster here than "
+                     "with the on-chip im2col")
     return DseResult(
         best, perf, rsc, lim_abs, pareto, evaluated, feasible, mode, ratio, opts,
         clock * 1e6 / least_bound, notes, fps_range(layers, best, board, opts, rsc.dsp),
