@@ -89,12 +89,12 @@ def leftout() -> None:
 def floors() -> None:
     print("| board | model | FPS | ceiling | array-busy floor | DDR floor | DDR MB |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    opts = EngineOptions()
     for board, clock in BOARDS:
         b = load_board(board)
         for model in MODELS:
             L = model_layers(model)
             r = explore(L, b, clock)
+            opts = r.options  # with the im2col placement explore chose
             D = design_arrays(r.best, b)
             busy = sum(float(np.ravel(performance.compute_bound_vec(ly, D, opts))[0])
                        for ly in engine_layers(L, opts))

@@ -23,9 +23,10 @@ def main() -> None:
         b = load_board(board)
         for model in ("resnet18", "resnet50", "mobilenet_v2"):
             layers = model_layers(model)
-            d = explore(layers, b).best
-            ana = network_performance(layers, d, b)["layers"]
-            sim = simulate_network(layers, d, b)
+            r = explore(layers, b)
+            d = r.best
+            ana = network_performance(layers, d, b, r.options)["layers"]
+            sim = simulate_network(layers, d, b, r.options)
             a, (name, s) = max(zip(ana, sim, strict=True),
                                key=lambda p: abs(p[0].cycles - p[1][1]) / p[1][1])
             print(f"{board:10s} {model:14s} {name:28s} {a.cycles:9d} {s:9d} "

@@ -83,7 +83,8 @@ class DseResult:
     options: EngineOptions
     #: FPS no fitting design of the grid can exceed: the clock over the smallest lower bound
     #: on cycles (``performance.network_bound_vec``: per layer the larger of its compute and
-    #: its fewest DDR bits at the sustained bandwidth)
+    #: its fewest DDR bits at the sustained bandwidth), over the designs with the requested
+    #: options (not the host-unrolled variants ``choose_im2col`` adds to the fastest)
     fps_ceiling: float = math.inf
     notes: list[str] = field(default_factory=list)
     #: the best design's FPS under the nominal and the pessimistic assumptions
