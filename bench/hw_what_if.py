@@ -1,7 +1,7 @@
 """What-if runs behind docs/hardware.md's reasoning about the missed FPS targets (modelled).
 
 Run: .venv/bin/python bench/hw_what_if.py
-     {modes,floors,dsp,reuse,fusion,freestore,densedw,shortrings,allin}
+     {modes,leftout,floors,dsp,reuse,fusion,freestore,densedw,shortrings,allin}
   modes   mixed FPS with the default engine, then with each newer engine mode switched off
   leftout the implemented engine (explore's default), then with each mode the kernel lacks
           added, then with both: first/last 8-bit and every layer mixed
