@@ -114,15 +114,19 @@ def _native_split(name: str, scheme: PackingScheme) -> str:
                 f"    return pe_wrap((unsigned long long)(A + D), {spec.preadd});"]
 
     out = "int f[2][2]" if n_w == 2 else "int f[2]"
+    fields = _fields(scheme)
+    product = "(unsigned long long)wv * (unsigned long long)xv"
+    if max(lsb + width for _, _, lsb, width in fields) > spec.p_port:
+        product = f"pe_wrap({product}, {spec.p_port})"
+    else:  # every field lies inside P's width: wrapping P to it changes no field bit
+        product = f"(long long)({product})"
     lines = [f"static inline long long {name}_wport({ws}) {{", *side(True), "}",
              f"static inline long long {name}_xport({xs}) {{", *side(False), "}",
              f"static inline void {name}_fields(long long wv, long long xv, {out}) {{",
-             "    long long P = pe_wrap((unsigned long long)wv * (unsigned long long)xv, "
-             f"{spec.p_port});"]
-    for k, target, lsb, width in _fields(scheme):
+             f"    long long P = {product};"]
+    for k, target, lsb, width in fields:
         borrow = f" + (int)((P >> {lsb - 1}) & 1)" if k > 0 else ""
-        lines.append(f"    {target} = (int)pe_wrap((unsigned long long)P >> {lsb}, {width})"
-                     f"{borrow};")
+        lines.append(f"    {target} = (int)pe_field(P, {lsb}, {width}){borrow};")
     lines.append("}")
     return "\n".join(["#ifdef FILMQNN_NATIVE_PE", *lines, "#endif"])
 
@@ -131,6 +135,10 @@ NATIVE_WRAP = """#ifdef FILMQNN_NATIVE_PE
 // v wrapped to a `bits`-wide two's-complement value (what assigning to ap_int<bits> does)
 static inline long long pe_wrap(unsigned long long v, int bits) {
     return (long long)(v << (64 - bits)) >> (64 - bits);
+}
+// bits lsb .. lsb + bits - 1 of P as a `bits`-wide two's-complement value: pe_wrap(P >> lsb)
+static inline long long pe_field(long long P, int lsb, int bits) {
+    return (long long)((unsigned long long)P << (64 - lsb - bits)) >> (64 - bits);
 }
 #endif"""
 
