@@ -75,7 +75,8 @@ def main() -> None:
     col = " implemented engine, C-sim cycles (first/last 8-bit / every layer mixed) |"
     print("| board @ MHz | model | paper FPS | mixed FPS (modelled) | pessimistic | target | met "
           "| ceiling "
-          "| mixed LUT / DSP / BRAM18K | mixed design Tm,Tm8,Tn,Tr,Tc,G,ports,buf,store "
+          "| mixed LUT / DSP / BRAM18K "
+          "| mixed design Tm,Tm8,Tn,Tr,Tc,G,ports,buf,store (L: accumulators on LUTRAM) "
           "| W8A5 FPS | W4A5 FPS |" + (col if csim else ""))
     print("|---|---|---:|---:|---:|---:|---|---:|---|---|---:|---:|" + ("---:|" if csim else ""))
     shares = []
@@ -91,7 +92,8 @@ def main() -> None:
                   f"{fps:.1f} | {mixed.fps_range['pessimistic']:.1f} | {target} | "
                   f"{'yes' if fps >= target else 'no'} | "
                   f"{mixed.fps_ceiling:.1f} | {_res(mixed)} | "
-                  f"{d.Tm},{d.Tm8},{d.Tn},{d.Tr},{d.Tc},{d.G},{d.ports},{d.buf},{d.store} | "
+                  f"{d.Tm},{d.Tm8},{d.Tn},{d.Tr},{d.Tc},{d.G},{d.ports},{d.buf},{d.store}"
+                  f"{',L' if d.acc_lutram else ''} | "
                   f"{w8.performance['fps']:.1f} | {w4.performance['fps']:.1f} |"
                   + (f" {csim.get((board, model, True), '')} / "
                      f"{csim.get((board, model, False), '')} |" if csim else ""))

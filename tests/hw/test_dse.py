@@ -107,3 +107,20 @@ def test_trim_keeps_no_lane_the_winner_does_not_need(r18):
         D["post"] = np.array([lane])
         dse._split(D, b, dict(dse.DEFAULT_LIMITS), costs)
         assert network_cycles_vec(r18, D, b, 150.0, EngineOptions())[0] > cyc
+
+
+def test_accumulators_on_lutram_where_brams_are_scarce(r18, monkeypatch):
+    """KV260 has 288 BRAM18Ks for 1,248 DSPs: explore puts the accumulators on LUTRAM (the
+    BRAMs go to the store) and beats the search without that choice; the resources and the
+    Pareto points say so. On PYNQ-Z2, whose designs sit at the LUT limit, they stay on BRAM."""
+    from filmqnn.hw import dse
+
+    kv = load_board("kv260")
+    res = explore(r18, kv)
+    assert res.best.acc_lutram and res.resources.breakdown["buffers"]["lut"] > 0
+    assert any(p["acc_lutram"] for p in res.pareto)
+    assert not explore(r18, load_board("pynq-z2")).best.acc_lutram
+    monkeypatch.setattr(dse, "ACC_LUTRAM_GRID", (False,))
+    on_bram = explore(r18, kv)
+    assert not on_bram.best.acc_lutram
+    assert on_bram.performance["fps"] < res.performance["fps"]

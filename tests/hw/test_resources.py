@@ -1,8 +1,9 @@
 import math
+from dataclasses import replace
 
 import pytest
 
-from filmqnn.hw.buffers import bank_phases, bram18k_count
+from filmqnn.hw.buffers import bank_phases, bram18k_count, lutram_luts
 from filmqnn.hw.design import PIXELS, DesignPoint, EngineOptions, pool_tiling
 from filmqnn.hw.devices import load_board
 from filmqnn.hw.dsp_packing import best_packing
@@ -34,6 +35,37 @@ from filmqnn.hw.resources import (
 )
 def test_bram_aspect_ratios(width, depth, expected):
     assert int(bram18k_count(width, depth)) == expected
+
+
+@pytest.mark.parametrize(
+    "width, depth, expected",
+    [
+        (6, 32, 4),  # one RAM32M
+        (32, 32, 24),  # 6 RAM32Ms
+        (32, 33, 44),  # 11 RAM64Ms
+        (32, 64, 44),
+        (3, 128, 8 + 3),  # two RAM64M blocks and a 2:1 read mux per bit
+        (32, 192, 3 * 44 + 32),  # three blocks: one LUT6 mux level
+        (32, 320, 5 * 44 + 2 * 32),  # five blocks: two mux levels
+        (0, 64, 0),
+        (32, 0, 0),
+    ],
+)
+def test_lutram_sizes(width, depth, expected):
+    assert int(lutram_luts(width, depth)) == expected
+
+
+def test_accumulators_on_lutram_trade_brams_for_luts():
+    """Tm = 8, Tr x Tc = 4 x 4: 2 halves x 2 column banks x 8 rows of 32 bits x 8 words."""
+    b = load_board("pynq-z2")
+    d = DesignPoint(Tm=8, Tm8=2, Tn=4, Tr=4, Tc=4, G=4, dsp4=12, dsp8=4, post=4, clock_mhz=100)
+    on_bram = estimate_resources(_tiny(), d, b)
+    on_lut = estimate_resources(_tiny(), replace(d, acc_lutram=True), b)
+    banks = 2 * PIXELS * 8
+    assert on_bram.bram18k - on_lut.bram18k == banks * bram18k_count(32, 8) == 32
+    assert on_lut.breakdown["buffers"]["lut"] == banks * 24
+    assert on_lut.lut - on_bram.lut == banks * 24
+    assert on_lut.dsp == on_bram.dsp
 
 
 def _tiny():

@@ -43,6 +43,19 @@ def bram18k_words(width: Any, depth: Any) -> Any:
     return _bram18k_map(width, depth)[1]
 
 
+def lutram_luts(width: Any, depth: Any) -> Any:
+    """LUTs of one simple-dual-port (a read and a write port) distributed RAM of ``width``
+    bits x ``depth`` words in SLICEM LUTs (UG474 "Distributed RAM": RAM32M holds 32 x 6 and
+    RAM64M 64 x 3 in 4 LUTs): up to 32 words on RAM32Ms, else 64-word RAM64M blocks and a
+    read mux of LUT6s over them (3 more blocks each). UltraScale's RAM32M16 / RAM64M8 hold a
+    little more per LUT, so there this is an upper bound."""
+    width, depth = np.asarray(width), np.asarray(depth)
+    blocks = -(-depth // 64)
+    deep = 4 * -(-width // 3) * blocks + width * -(-np.maximum(blocks - 1, 0) // 3)
+    luts = np.where(depth <= 32, 4 * -(-width // 6), deep)
+    return np.where((width > 0) & (depth > 0), luts, 0)
+
+
 def weight_banks(Tm4: Any, Tm8: Any, Tn: Any, w_taps: Any) -> dict[str, Any]:
     """Weight bank layout: a row reloads Tn weights in WEIGHT_RELOAD cycles from a bank word of
     ``4*Tn/16`` (8-bit rows: twice) bits; narrow rows share a 36-bit bank; ``depth`` is

@@ -144,6 +144,9 @@ class DesignPoint:
     # the store's plan may hold band rings (``band_fusion``); the DSE turns it off for a
     # design whose rings cost more in band restarts than they save in DDR traffic
     rings: bool = True
+    # the output accumulators in LUTRAM (distributed RAM) instead of BRAM18Ks: a tile's
+    # accumulator banks are shallow, so this trades LUTs for BRAMs the store can take
+    acc_lutram: bool = False
 
     @property
     def band_tr(self) -> int:
@@ -268,7 +271,7 @@ def check_design(d: DesignPoint) -> None:
 def design_arrays(d: DesignPoint, board: Board) -> dict[str, Any]:
     """One design on ``board`` as the length-1 arrays the vectorised models take."""
     keys = ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "dsp4", "dsp8", "post", "buf", "store",
-            "rings")
+            "rings", "acc_lutram")
     D = {k: np.array([getattr(d, k)]) for k in keys}
     D["ports"] = np.array([d.axi_ports(board)])
     return D

@@ -59,6 +59,7 @@ KERNEL_TC_GRID = (12, 24, 48)  # multiples of 3 and 6 words per beat
 G_GRID = (4, 6, 8, 12)
 POST_FRACTIONS = (0.25, 0.5, 1.0)  # post-processing lanes per output row (Tm)
 BUF_GRID = (1, 2, 4, 8)  # input / weight bank depth over one step's need
+ACC_LUTRAM_GRID = (False, True)  # output accumulators on BRAM18Ks or on LUTRAM
 #: Feature-map store sizes (BRAM18K): a design gets the largest that fits beside it
 STORE_LEVELS = (0, *range(8, 128, 8), 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
 
@@ -107,18 +108,18 @@ def _grid(mode: str, ratio: float, axi_bits: int, kernel: bool = False
     column tiles that are whole beats for G = 4 and 8 added)."""
     Gs = [g for g in G_GRID if 5 * g <= axi_bits]
     tcs = sorted(set(TC_GRID) | set(KERNEL_TC_GRID)) if kernel else TC_GRID
-    Tm, Tn, Tr, Tc, G, pf, buf = (
+    Tm, Tn, Tr, Tc, G, pf, buf, lutram = (
         a.ravel() for a in np.meshgrid(TM_GRID, TN_GRID, TR_GRID, tcs, Gs, POST_FRACTIONS,
-                                       BUF_GRID, indexing="ij")
+                                       BUF_GRID, ACC_LUTRAM_GRID, indexing="ij")
     )
     keep = Tc >= Tr  # rows x columns: wide tiles are at least as good for bursts
     if kernel:
         keep &= kernel_takes(Tm, _tm8(mode, ratio, Tm), Tc, G, axi_bits)
-    Tm, Tn, Tr, Tc, G, pf, buf = (a[keep] for a in (Tm, Tn, Tr, Tc, G, pf, buf))
+    Tm, Tn, Tr, Tc, G, pf, buf, lutram = (a[keep] for a in (Tm, Tn, Tr, Tc, G, pf, buf, lutram))
     post = np.maximum(G, np.round(pf * Tm)).astype(np.int64)
     Tm8 = _tm8(mode, ratio, Tm)
     return {"Tm4": Tm - Tm8, "Tm8": Tm8, "Tn": Tn, "Tr": Tr, "Tc": Tc, "G": G, "post": post,
-            "buf": buf}
+            "buf": buf, "acc_lutram": lutram}
 
 
 def _split(D: dict[str, np.ndarray], board: Board, limits: dict[str, float], costs: Any) -> None:
@@ -223,7 +224,8 @@ def _most_lanes(D: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
     """Of the designs ``idx`` that differ only in post-processing lanes (and so in the DSP
     split), the one with most lanes: more lanes never slow a design down (only the write-back
     depends on them), so the others cannot be faster; ``_trim`` trims the winner."""
-    cols = [D[k][idx] for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "buf", "ports", "store")]
+    cols = [D[k][idx] for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "buf", "ports", "store",
+                                "acc_lutram")]
     key = np.stack(cols + [D["dsp4"][idx] > 0], axis=1)
     order = np.lexsort((-D["post"][idx], *key.T[::-1]))
     _, first = np.unique(key[order], axis=0, return_index=True)
@@ -407,6 +409,7 @@ def explore(
         dsp4=int(Df["dsp4"][b]), dsp8=int(Df["dsp8"][b]), post=int(Df["post"][b]),
         clock_mhz=clock, ports=int(Df["ports"][b]), buf=int(Df["buf"][b]),
         store=int(Df["store"][b]), rings=bool(Df["rings"][b]),
+        acc_lutram=bool(Df["acc_lutram"][b]),
     )
     best = _trim(layers, best, board, clock, opts, float(cycles[b]), lim_frac, costs)
     best = _smallest_store(layers, best, board, opts)
@@ -431,7 +434,7 @@ def explore(
             "Tn": int(Df["Tn"][i]), "Tr": int(Df["Tr"][i]), "Tc": int(Df["Tc"][i]),
             "G": int(Df["G"][i]), "post": int(Df["post"][i]), "ports": int(Df["ports"][i]),
             "buf": int(Df["buf"][i]), "store": int(Df["store"][i]),
-            "rings": bool(Df["rings"][i]),
+            "rings": bool(Df["rings"][i]), "acc_lutram": bool(Df["acc_lutram"][i]),
             "im2col_onchip": placements[int(place[i])].im2col_onchip,
         }
         for i in front

@@ -12,7 +12,9 @@
   ratio 1x16K ... 36x512 (Eq. 14 with all aspect ratios). Input banks are split into (row,
   column) phases so one cycle's reads never share a bank. Input and weight banks keep both
   ping-pong halves in one BRAM (read port computes, write port loads); output accumulators
-  are read-modify-write every cycle, so their two halves are separate BRAMs.
+  are read-modify-write every cycle, so their two halves are separate BRAMs, or, with the
+  design's ``acc_lutram``, separate LUTRAMs (``buffers.lutram_luts``: a tile's accumulator
+  bank holds ``Tr * ceil(Tc/2)`` words, a tenth of a BRAM18K or less).
 * Post-processing (requantize, ReLU, residual add, pool compare): ``post`` lanes (a design
   parameter), each ``POST_DSP`` DSPs (int32 x 16-bit multiplier) + ``POST_LUT`` / ``POST_FF``.
 * Control and AXI: ``CTRL_*`` for the FSM / AXI-lite plus ``PORT_*`` per m_axi port, plus
@@ -35,7 +37,14 @@ from typing import Any
 import numpy as np
 
 from filmqnn.formats import ACC_BITS, INPUT_BITS
-from filmqnn.hw.buffers import bank_phases, bram18k_count, buffer_geometry, dw_window, weight_banks
+from filmqnn.hw.buffers import (
+    bank_phases,
+    bram18k_count,
+    buffer_geometry,
+    dw_window,
+    lutram_luts,
+    weight_banks,
+)
 from filmqnn.hw.design import (
     ACT_BITS,
     PIXELS,
@@ -247,7 +256,11 @@ def resources_vec(
     wb = weight_banks(Tm4, Tm8, Tn, geo["w_taps"])  # taps x the design's buf
     b_w4 = -(-Tm4 // wb["rows4"]) * bram18k_count(wb["bank4"], wb["depth"])
     b_w8 = -(-Tm8 // wb["rows8"]) * bram18k_count(wb["bank8"], wb["depth"])
-    b_acc = 2 * PIXELS * Tm * bram18k_count(ACC_BITS, geo["acc_depth"])
+    # two ping-pong halves x PIXELS column banks per PE row, each read-modify-written every
+    # cycle: on BRAM18Ks, or on LUTRAM (``acc_lutram``)
+    acc_banks, acc_lutram = 2 * PIXELS * Tm, np.asarray(D.get("acc_lutram", False))
+    b_acc = np.where(acc_lutram, 0, acc_banks * bram18k_count(ACC_BITS, geo["acc_depth"]))
+    acc_lut = np.where(acc_lutram, acc_banks * lutram_luts(ACC_BITS, geo["acc_depth"]), 0)
     b_skip = PIXELS * -(-Tm // G) * bram18k_count(ACT_BITS * G, geo["acc_depth"])
 
     im2col = im2col_unit(layers, D, opts)
@@ -264,7 +277,7 @@ def resources_vec(
         "dw_window": {"lut": win_lut, "ff": win_ff, "dsp": 0, "bram18k": 0},
         "im2col": {"lut": im2col["lut"], "ff": im2col["ff"], "dsp": 0,
                    "bram18k": im2col["bram18k"]},
-        "buffers": {"lut": 0, "ff": 0, "dsp": 0, "bram18k": b_in + b_acc + b_skip},
+        "buffers": {"lut": acc_lut, "ff": 0, "dsp": 0, "bram18k": b_in + b_acc + b_skip},
         "post": {"lut": post_lut, "ff": lanes * POST_FF + pool["ff"], "dsp": lanes * POST_DSP,
                  "bram18k": pool["bram18k"]},
         "control_axi": {"lut": ctrl_lut, "ff": ctrl_ff,
@@ -274,7 +287,7 @@ def resources_vec(
     }
     tot = {
         "lut": mac_lut + glue_lut + win_lut + im2col["lut"] + post_lut + ctrl_lut
-        + store["lut"],
+        + store["lut"] + acc_lut,
         "ff": mac_ff + glue_ff + wreg_ff + win_ff + im2col["ff"] + lanes * POST_FF + pool["ff"]
         + ctrl_ff + store["ff"],
         "dsp": mac_dsp + lanes * POST_DSP,
