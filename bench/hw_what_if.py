@@ -1,7 +1,7 @@
 """What-if runs behind docs/hardware.md's reasoning about the missed FPS targets (modelled).
 
 Run: .venv/bin/python bench/hw_what_if.py
-     {modes,leftout,floors,dsp,reuse,fusion,freestore,densedw,shortrings,allin}
+     {modes,leftout,floors,dsp,accmem,reuse,fusion,freestore,densedw,shortrings,allin}
   modes   mixed FPS with the default engine, then with each newer engine mode switched off
   leftout the implemented engine (explore's default), then with each mode the kernel lacks
           added, then with both: first/last 8-bit and every layer mixed
@@ -9,6 +9,8 @@ Run: .venv/bin/python bench/hw_what_if.py
           array-busy cycles alone, fewest DDR bits alone with its feature-map store (per
           network, not per layer)
   dsp     1.5x the board's DSPs (an upper bound on the 6-product conv3x2 packing)
+  accmem  every board's FPS with the accumulators' memory chosen by explore (BRAM or LUTRAM)
+          and with BRAM only, and how many winners took LUTRAM (every layer mixed)
   reuse   1x1 input reuse with unlimited buffers, no BRAM charged (not a real design)
   fusion  ResNet-50 bottleneck-internal tensors free of DDR traffic (not a real design)
   freestore  an unlimited feature-map store that costs nothing: every tensor but the network
@@ -113,6 +115,24 @@ def dsp() -> None:
             L = model_layers(model)
             print(f"{board} {model}: {explore(L, b, clock).performance['fps']:.1f} -> "
                   f"{explore(L, more, clock).performance['fps']:.1f} FPS with 1.5x DSPs")
+
+
+def accmem() -> None:
+    print("| board | model | BRAM or LUTRAM (explore) | BRAM only | winner's accumulators |")
+    print("|---|---|---:|---:|---|")
+    for board in ("pynq-z2", "ultra96-v2", "kv260", "zc706", "zcu104", "zcu102"):
+        b = load_board(board)
+        for model in MODELS:
+            L = model_layers(model, first_last_8bit=False)
+            best = explore(L, b, opts=IMPLEMENTED)
+            grid, dse.ACC_LUTRAM_GRID = dse.ACC_LUTRAM_GRID, (False,)
+            try:
+                bram = explore(L, b, opts=IMPLEMENTED)
+            finally:
+                dse.ACC_LUTRAM_GRID = grid
+            print(f"| {board} @ {b.default_clock_mhz:g} | {model} | "
+                  f"{best.performance['fps']:.1f} | {bram.performance['fps']:.1f} | "
+                  f"{'LUTRAM' if best.best.acc_lutram else 'BRAM'} |")
 
 
 def _patched(name: str, make: Callable[[Any], Any]) -> Callable[[Callable[[], None]], None]:
@@ -276,7 +296,8 @@ def allin(levers: tuple[str, ...] = tuple(LEVERS), models: tuple[str, ...] = MOD
 
 
 def main() -> None:
-    runs = {"modes": modes, "leftout": leftout, "floors": floors, "dsp": dsp, "reuse": reuse,
+    runs = {"modes": modes, "leftout": leftout, "floors": floors, "dsp": dsp, "accmem": accmem,
+            "reuse": reuse,
             "fusion": fusion, "freestore": freestore, "densedw": densedw, "shortrings": shortrings,
             "allin": allin}
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

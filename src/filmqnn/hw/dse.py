@@ -57,7 +57,7 @@ TR_GRID = (7, 8, 14, 16, 28)
 TC_GRID = (7, 14, 16, 28, 56, 112)
 KERNEL_TC_GRID = (12, 24, 48)  # multiples of 3 and 6 words per beat
 G_GRID = (4, 6, 8, 12)
-POST_FRACTIONS = (0.25, 0.5, 1.0)  # post-processing lanes per output row (Tm)
+POST_FRACTIONS = (0.25, 0.5, 1.0, 1.5, 2.0)  # post-processing lanes per output row (Tm)
 BUF_GRID = (1, 2, 4, 8)  # input / weight bank depth over one step's need
 ACC_LUTRAM_GRID = (False, True)  # output accumulators on BRAM18Ks or on LUTRAM
 #: Feature-map store sizes (BRAM18K): a design gets the largest that fits beside it
