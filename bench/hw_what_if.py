@@ -9,8 +9,9 @@ Run: .venv/bin/python bench/hw_what_if.py
           array-busy cycles alone, fewest DDR bits alone with its feature-map store (per
           network, not per layer)
   dsp     1.5x the board's DSPs (an upper bound on the 6-product conv3x2 packing)
-  accmem  every board's FPS with the accumulators' memory chosen by explore (BRAM or LUTRAM)
-          and with BRAM only, and how many winners took LUTRAM (every layer mixed)
+  accmem  every board's FPS with the accumulators' and the im2col raw tile's memory chosen by
+          explore (BRAM or LUTRAM) and with BRAM only, and which the winner put on LUTRAM
+          (every layer mixed)
   reuse   1x1 input reuse with unlimited buffers, no BRAM charged (not a real design)
   fusion  ResNet-50 bottleneck-internal tensors free of DDR traffic (not a real design)
   freestore  an unlimited feature-map store that costs nothing: every tensor but the network
@@ -118,21 +119,25 @@ def dsp() -> None:
 
 
 def accmem() -> None:
-    print("| board | model | BRAM or LUTRAM (explore) | BRAM only | winner's accumulators |")
+    print("| board | model | BRAM or LUTRAM (explore) | BRAM only | winner's LUTRAM buffers |")
     print("|---|---|---:|---:|---|")
     for board in ("pynq-z2", "ultra96-v2", "kv260", "zc706", "zcu104", "zcu102"):
         b = load_board(board)
         for model in MODELS:
             L = model_layers(model, first_last_8bit=False)
             best = explore(L, b, opts=IMPLEMENTED)
-            grid, dse.ACC_LUTRAM_GRID = dse.ACC_LUTRAM_GRID, (False,)
+            grids = dse.ACC_LUTRAM_GRID, dse.RAW_LUTRAM_GRID
+            dse.ACC_LUTRAM_GRID = dse.RAW_LUTRAM_GRID = (False,)
             try:
                 bram = explore(L, b, opts=IMPLEMENTED)
             finally:
-                dse.ACC_LUTRAM_GRID = grid
+                dse.ACC_LUTRAM_GRID, dse.RAW_LUTRAM_GRID = grids
+            d = best.best
+            on = [n for n, f in (("accumulators", d.acc_lutram), ("im2col raw tile",
+                                                                  d.raw_lutram)) if f]
             print(f"| {board} @ {b.default_clock_mhz:g} | {model} | "
                   f"{best.performance['fps']:.1f} | {bram.performance['fps']:.1f} | "
-                  f"{'LUTRAM' if best.best.acc_lutram else 'BRAM'} |")
+                  f"{', '.join(on) or 'none'} |")
 
 
 def _patched(name: str, make: Callable[[Any], Any]) -> Callable[[Callable[[], None]], None]:

@@ -122,13 +122,14 @@ def test_network_that_does_not_fit_the_engine(graph_for, designs, tmp_path):
         write_project(g, design, load_board(board), tmp_path / "p")
 
 
-@pytest.mark.parametrize("lutram", [False, True])
-def test_accumulators_bound_to_the_memory_the_design_counts(graph_for, designs, tmp_path,
-                                                            lutram):
+@pytest.mark.parametrize("acc, raw", [(False, False), (True, False), (False, True)])
+def test_buffers_bound_to_the_memory_the_design_counts(graph_for, designs, tmp_path, acc, raw):
     board, design = designs["pynq-z2"]
-    write_project(graph_for("user_cnn", "pynq-z2"), {**design, "acc_lutram": lutram},
-                  load_board(board), tmp_path / "p")
+    write_project(graph_for("user_cnn", "pynq-z2"),
+                  {**design, "acc_lutram": acc, "raw_lutram": raw}, load_board(board),
+                  tmp_path / "p")
     src = (tmp_path / "p/src/engine.cpp").read_text()
-    impl = "lutram" if lutram else "bram"
-    assert f"#pragma HLS bind_storage variable=acc type=ram_s2p impl={impl}\n" in src
+    for name, on in (("acc", acc), ("rbuf", raw)):
+        impl = "lutram" if on else "bram"
+        assert f"#pragma HLS bind_storage variable={name} type=ram_s2p impl={impl}\n" in src
     assert hls_rule_violations(src) == []

@@ -124,3 +124,22 @@ def test_accumulators_on_lutram_where_brams_are_scarce(r18, monkeypatch):
     on_bram = explore(r18, kv)
     assert not on_bram.best.acc_lutram
     assert on_bram.performance["fps"] < res.performance["fps"]
+
+
+def test_im2col_raw_tile_on_lutram_frees_the_brams_it_needs(monkeypatch):
+    """PYNQ-Z2 MobileNet-V2 (every layer mixed): the on-chip im2col unit fits beside the
+    store only with its raw tile banks on LUTRAM, which beats every design without that
+    choice; a winner keeps no LUTRAM that does not pay (ZCU102 ResNet-18 keeps BRAM)."""
+    from filmqnn.hw import dse
+    from filmqnn.hw.design import IMPLEMENTED
+
+    b = load_board("pynq-z2")
+    L = model_layers("mobilenet_v2", 224, False)
+    res = explore(L, b, opts=IMPLEMENTED)
+    assert res.best.raw_lutram and res.options.im2col_onchip
+    assert res.resources.breakdown["im2col"]["bram18k"] == 0
+    monkeypatch.setattr(dse, "RAW_LUTRAM_GRID", (False,))
+    assert explore(L, b, opts=IMPLEMENTED).performance["fps"] < res.performance["fps"]
+    monkeypatch.undo()
+    zcu = explore(model_layers("resnet18", 224, False), load_board("zcu102"), opts=IMPLEMENTED)
+    assert not zcu.best.acc_lutram and not zcu.best.raw_lutram

@@ -202,6 +202,9 @@ def test_onchip_im2col_unit_by_hand():
     assert on["ff"] == 3 * 3 * 6 * 8
     # 3 channels x 3 row phases, 32-bit banks (4 columns per cycle) of 2 x 3 x 5 words
     assert on["bram18k"] == 9 * int(bram18k_count(32, 30))
+    # on LUTRAM (raw_lutram): 9 banks of 32 bits x 30 words, 6 RAM32Ms each
+    lut = estimate_resources([first], replace(d, raw_lutram=True), b).breakdown["im2col"]
+    assert lut["bram18k"] == 0 and lut["lut"] == on["lut"] + 9 * 4 * 6 == on["lut"] + 216
 
 
 def test_stem_pool_halo_by_hand():

@@ -147,6 +147,8 @@ class DesignPoint:
     # the output accumulators in LUTRAM (distributed RAM) instead of BRAM18Ks: a tile's
     # accumulator banks are shallow, so this trades LUTs for BRAMs the store can take
     acc_lutram: bool = False
+    # the on-chip im2col's raw 8-bit tile banks in LUTRAM instead of BRAM18Ks (likewise)
+    raw_lutram: bool = False
 
     @property
     def band_tr(self) -> int:
@@ -271,7 +273,7 @@ def check_design(d: DesignPoint) -> None:
 def design_arrays(d: DesignPoint, board: Board) -> dict[str, Any]:
     """One design on ``board`` as the length-1 arrays the vectorised models take."""
     keys = ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "dsp4", "dsp8", "post", "buf", "store",
-            "rings", "acc_lutram")
+            "rings", "acc_lutram", "raw_lutram")
     D = {k: np.array([getattr(d, k)]) for k in keys}
     D["ports"] = np.array([d.axi_ports(board)])
     return D

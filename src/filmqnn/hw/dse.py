@@ -60,6 +60,7 @@ G_GRID = (4, 6, 8, 12)
 POST_FRACTIONS = (0.25, 0.5, 1.0, 1.5, 2.0)  # post-processing lanes per output row (Tm)
 BUF_GRID = (1, 2, 4, 8)  # input / weight bank depth over one step's need
 ACC_LUTRAM_GRID = (False, True)  # output accumulators on BRAM18Ks or on LUTRAM
+RAW_LUTRAM_GRID = (False, True)  # the on-chip im2col's raw tile banks likewise
 #: Feature-map store sizes (BRAM18K): a design gets the largest that fits beside it
 STORE_LEVELS = (0, *range(8, 128, 8), 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
 
@@ -108,18 +109,20 @@ def _grid(mode: str, ratio: float, axi_bits: int, kernel: bool = False
     column tiles that are whole beats for G = 4 and 8 added)."""
     Gs = [g for g in G_GRID if 5 * g <= axi_bits]
     tcs = sorted(set(TC_GRID) | set(KERNEL_TC_GRID)) if kernel else TC_GRID
-    Tm, Tn, Tr, Tc, G, pf, buf, lutram = (
+    Tm, Tn, Tr, Tc, G, pf, buf, acc, raw = (
         a.ravel() for a in np.meshgrid(TM_GRID, TN_GRID, TR_GRID, tcs, Gs, POST_FRACTIONS,
-                                       BUF_GRID, ACC_LUTRAM_GRID, indexing="ij")
+                                       BUF_GRID, ACC_LUTRAM_GRID, RAW_LUTRAM_GRID,
+                                       indexing="ij")
     )
     keep = Tc >= Tr  # rows x columns: wide tiles are at least as good for bursts
     if kernel:
         keep &= kernel_takes(Tm, _tm8(mode, ratio, Tm), Tc, G, axi_bits)
-    Tm, Tn, Tr, Tc, G, pf, buf, lutram = (a[keep] for a in (Tm, Tn, Tr, Tc, G, pf, buf, lutram))
+    Tm, Tn, Tr, Tc, G, pf, buf, acc, raw = (a[keep] for a in (Tm, Tn, Tr, Tc, G, pf, buf, acc,
+                                                              raw))
     post = np.maximum(G, np.round(pf * Tm)).astype(np.int64)
     Tm8 = _tm8(mode, ratio, Tm)
     return {"Tm4": Tm - Tm8, "Tm8": Tm8, "Tn": Tn, "Tr": Tr, "Tc": Tc, "G": G, "post": post,
-            "buf": buf, "acc_lutram": lutram}
+            "buf": buf, "acc_lutram": acc, "raw_lutram": raw}
 
 
 def _split(D: dict[str, np.ndarray], board: Board, limits: dict[str, float], costs: Any) -> None:
@@ -224,10 +227,21 @@ def _most_lanes(D: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
     """Of the designs ``idx`` that differ only in post-processing lanes (and so in the DSP
     split), the one with most lanes: more lanes never slow a design down (only the write-back
     depends on them), so the others cannot be faster; ``_trim`` trims the winner."""
-    cols = [D[k][idx] for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "buf", "ports", "store",
-                                "acc_lutram")]
+    cols = [D[k][idx] for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "buf", "ports", "store")]
     key = np.stack(cols + [D["dsp4"][idx] > 0], axis=1)
     order = np.lexsort((-D["post"][idx], *key.T[::-1]))
+    _, first = np.unique(key[order], axis=0, return_index=True)
+    return idx[order[first]]
+
+
+def _best_memory(D: dict[str, np.ndarray], lut: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Of the designs ``idx`` that differ only in which buffers sit on LUTRAM, the one with the
+    largest feature-map store (ties: fewest LUTs, then fewest buffers on LUTRAM): the cycles
+    depend on the store only, and a larger one never slows a design down (``_add_store``)."""
+    cols = [D[k][idx] for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "buf", "ports", "post")]
+    key = np.stack(cols + [D["dsp4"][idx] > 0], axis=1)
+    order = np.lexsort((D["raw_lutram"][idx], D["acc_lutram"][idx], lut[idx],
+                        -D["store"][idx], *key.T[::-1]))
     _, first = np.unique(key[order], axis=0, return_index=True)
     return idx[order[first]]
 
@@ -271,6 +285,7 @@ def _host_im2col(
     top = top[np.isfinite(cycles[top])]
     Dh = {k: v[top].copy() for k, v in D.items()}
     Dh["store"] = np.zeros(len(top), dtype=np.int64)
+    Dh["raw_lutram"] = np.zeros(len(top), dtype=bool)  # no raw tile without the unit
     res = _add_store(layers, Dh, resources_vec(layers, Dh, board, host, costs), board, host,
                      costs, lim_abs)
     c = np.full(len(top), np.inf)
@@ -320,6 +335,27 @@ def _trim(
     i = li * len(ports) + pi
     return replace(d, post=int(lanes[li]), dsp4=int(D["dsp4"][i]), dsp8=int(D["dsp8"][i]),
                    ports=int(ports[pi]))
+
+
+def _trim_lutram(
+    layers: list[LayerShape], d: DesignPoint, board: Board, clock: float, opts: EngineOptions,
+    cycles: float, costs: Any, lim_abs: dict[str, int],
+) -> DesignPoint:
+    """The design with as few buffers on LUTRAM as keep its modelled cycles, each variant with
+    the largest store that fits beside it: a LUTRAM buffer only pays where its BRAMs let the
+    store hold more."""
+    flags = sorted({(a, r) for a in (False, d.acc_lutram) for r in (False, d.raw_lutram)},
+                   key=sum)[:-1]  # the winner's own flags last: it keeps its cycles
+    for acc, raw in flags:
+        D = design_arrays(replace(d, acc_lutram=acc, raw_lutram=raw, store=0), board)
+        res = resources_vec(layers, D, board, opts, costs)
+        if any(float(np.ravel(res[k])[0]) > lim_abs[k] for k in ("lut", "ff", "dsp", "bram18k")):
+            continue
+        _add_store(layers, D, res, board, opts, costs, lim_abs)
+        D["rings"] = np.array([d.rings])
+        if float(np.ravel(network_cycles_vec(layers, D, board, clock, opts))[0]) <= cycles:
+            return replace(d, acc_lutram=acc, raw_lutram=raw, store=int(D["store"][0]))
+    return d
 
 
 def _pareto(points: np.ndarray) -> np.ndarray:
@@ -385,7 +421,8 @@ def explore(
             + ", ".join(f"{k} <= {int(v * 100)}%" for k, v in lim_frac.items())
         )
     res = _add_store(layers, D, res, board, opts, costs, lim_abs)
-    idx = _most_lanes(D, np.arange(feasible))
+    idx = _most_lanes(D, _best_memory(D, np.asarray(res["lut"]) * np.ones(feasible),
+                                      np.arange(feasible)))
     Df = {k: v[idx] for k, v in D.items()}
     cycles, least_bound = _exact_cycles(layers, Df, board, clock, opts, pareto_candidates)
     if not np.isfinite(cycles).any():
@@ -409,9 +446,10 @@ def explore(
         dsp4=int(Df["dsp4"][b]), dsp8=int(Df["dsp8"][b]), post=int(Df["post"][b]),
         clock_mhz=clock, ports=int(Df["ports"][b]), buf=int(Df["buf"][b]),
         store=int(Df["store"][b]), rings=bool(Df["rings"][b]),
-        acc_lutram=bool(Df["acc_lutram"][b]),
+        acc_lutram=bool(Df["acc_lutram"][b]), raw_lutram=bool(Df["raw_lutram"][b]),
     )
     best = _trim(layers, best, board, clock, opts, float(cycles[b]), lim_frac, costs)
+    best = _trim_lutram(layers, best, board, clock, opts, float(cycles[b]), costs, lim_abs)
     best = _smallest_store(layers, best, board, opts)
     perf = network_performance(layers, best, board, opts)
     rsc = estimate_resources(layers, best, board, opts)
@@ -435,6 +473,7 @@ def explore(
             "G": int(Df["G"][i]), "post": int(Df["post"][i]), "ports": int(Df["ports"][i]),
             "buf": int(Df["buf"][i]), "store": int(Df["store"][i]),
             "rings": bool(Df["rings"][i]), "acc_lutram": bool(Df["acc_lutram"][i]),
+            "raw_lutram": bool(Df["raw_lutram"][i]),
             "im2col_onchip": placements[int(place[i])].im2col_onchip,
         }
         for i in front

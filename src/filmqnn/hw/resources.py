@@ -146,11 +146,13 @@ def mac_costs(board: Board, signed_act: bool) -> MacCosts:
 
 def im2col_unit(layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions) -> dict:
     """LUT / FF / BRAM18K of the on-chip im2col of a raw-input layer (``im2col_onchip``): the
-    raw 8-bit tile in ``ch*K`` (channel, row phase) banks, each delivering ``PIXELS*S`` new
+    raw 8-bit tile in ``ch*K`` (channel, row phase) banks (BRAM18Ks, or LUTRAM with the
+    design's ``raw_lutram``), each delivering ``PIXELS*S`` new
     columns per cycle into a ``K x (K-1+PIXELS*S)`` window register per channel, and per
     column a mux picking its tap of the step (and the bit plane) plus the 2:1 conv-bus mux."""
     Tn, Tr, Tc = (np.asarray(D[k]) for k in ("Tn", "Tr", "Tc"))
-    zero = np.zeros(np.broadcast(Tn, Tr, Tc).shape)
+    lutram = np.asarray(D.get("raw_lutram", False))
+    zero = np.zeros(np.broadcast(Tn, Tr, Tc, lutram).shape)
     raw = [ly for ly in engine_layers(layers, opts) if ly.raw is not None]
     if not raw:
         return {"lut": zero, "ff": zero, "bram18k": zero}
@@ -161,10 +163,12 @@ def im2col_unit(layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions
     width = INPUT_BITS * PIXELS * st
     depth = 2 * -(-rin // k) * -(-cin // (PIXELS * st))  # ping-pong halves in one BRAM
     options = -(-ly.N // Tn) * ly.planes
+    banks = ch * k
     return {
-        "lut": zero + Tn * PIXELS * ACT_BITS * (-(-(options - 1) // 3) + 1),
+        "lut": zero + Tn * PIXELS * ACT_BITS * (-(-(options - 1) // 3) + 1)
+        + np.where(lutram, banks * lutram_luts(width, depth), 0),
         "ff": zero + ch * k * (k - 1 + PIXELS * st) * INPUT_BITS,
-        "bram18k": zero + ch * k * bram18k_count(width, depth),
+        "bram18k": zero + np.where(lutram, 0, banks * bram18k_count(width, depth)),
     }
 
 
