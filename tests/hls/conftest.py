@@ -9,12 +9,13 @@ from filmqnn.lower.tiling import Tiling
 #: Designs the tests generate kernels for: ZCU102 (DSP48E2, 128-bit AXI, G = 8 so Tn = 4
 #: chunks start inside activation words), PYNQ-Z2 (DSP48E1, 64-bit, G = 4) and a design with
 #: every multiply on LUTs (depthwise at two pixels per cycle). The first two hold small
-#: feature-map stores (1024 and 1536 beats) that take some of the tensors.
+#: feature-map stores that take some of the tensors: 1024 beats in one bank per port, and
+#: 3072 beats in two banks per port (twice the ports' width on chip).
 DESIGNS = {
     "zcu102": ("zcu102", dict(Tm=16, Tm8=2, Tn=4, Tr=4, Tc=6, G=8, dsp4=20, dsp8=4, post=16,
                               ports=2, clock_mhz=150.0, store=8)),
     "pynq-z2": ("pynq-z2", dict(Tm=16, Tm8=2, Tn=4, Tr=5, Tc=6, G=4, dsp4=56, dsp8=8, post=8,
-                                ports=3, clock_mhz=100.0, store=6)),
+                                ports=3, clock_mhz=100.0, store=12, store_banks=2)),
     "fabric": ("pynq-z2", dict(Tm=16, Tm8=2, Tn=4, Tr=7, Tc=3, G=8, dsp4=0, dsp8=0, post=16,
                                ports=1, clock_mhz=100.0)),
 }

@@ -32,3 +32,23 @@ def test_model_follows_the_kernel(graph_for, designs, name, design, tmp_path):
     assert first["error"] <= 0.05, first
     total, model = r["cycles"]["total"], r["cycles"]["model_total"]
     assert abs(total - model) / model < 0.02
+
+
+def test_store_banks_speed_the_on_chip_layers_in_both(graph_for, designs, tmp_path):
+    """Two store banks per port read and write a tensor in the store at twice the ports'
+    width: the kernel's counters and the model both run those layers faster, and the same."""
+    graph = graph_for("mobilenet_v2_small", "pynq-z2")
+    board, d = designs["pynq-z2"]
+    save_artifact(graph, tmp_path / "art")
+    x = np.random.default_rng(0).integers(-128, 128, size=(1, *graph.tensors[graph.input].shape))
+    runs = {}
+    for banks in (1, 2):
+        write_project(graph, {**d, "store_banks": banks}, load_board(board),
+                      tmp_path / f"prj{banks}", tmp_path / "art")
+        runs[banks] = compare(tmp_path / f"prj{banks}", x)
+        assert runs[banks]["mismatches"] == 0
+        assert runs[banks]["max_layer_error"] <= LAYER_TOLERANCE
+    one, two = (runs[b]["cycles"] for b in (1, 2))
+    faster = [a["name"] for a, b in zip(one["layers"], two["layers"], strict=True)
+              if b["csim"] < a["csim"] and b["model"] < a["model"]]
+    assert faster and two["total"] < one["total"] and two["model_total"] < one["model_total"]

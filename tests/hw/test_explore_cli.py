@@ -3,6 +3,7 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import pytest
 from typer.testing import CliRunner
 
 from filmqnn.cli.main import app
@@ -64,7 +65,7 @@ def test_explore_engine_mode_flags():
 
 def test_explore_chooses_the_im2col_placement():
     """ZCU104 ResNet-18 (every layer mixed) runs faster with the first conv unrolled by the host
-    (the on-chip unit's BRAMs go to the store): explore picks it, never beyond a search that
+    (the on-chip unit's BRAMs go to the store): explore picks it, within 1 % of a search that
     has only the host placement, and says so in the JSON; ResNet-50 on PYNQ-Z2 keeps the
     on-chip unit."""
     b = load_board("zcu104")
@@ -73,7 +74,8 @@ def test_explore_chooses_the_im2col_placement():
     chip = explore(L, b, opts=IMPLEMENTED, choose_im2col=False)
     host = explore(L, b, opts=replace(IMPLEMENTED, im2col_onchip=False))
     assert not picked.options.im2col_onchip and chip.options.im2col_onchip
-    assert chip.performance["fps"] < picked.performance["fps"] <= host.performance["fps"]
+    assert chip.performance["fps"] < picked.performance["fps"]
+    assert picked.performance["fps"] == pytest.approx(host.performance["fps"], rel=0.01)
     assert any(not p["im2col_onchip"] for p in picked.pareto)
     assert any("unrolled by the host" in n for n in picked.notes)
     args = ["explore", "--model", "resnet18", "--board", "zcu104", "--no-first-last-8bit",

@@ -33,6 +33,7 @@ from filmqnn.hw.residency import (
     store_layout,
     tensor_beats,
 )
+from filmqnn.hw.resources import estimate_resources
 from filmqnn.hw.schedule_sim import simulate_network
 
 
@@ -174,9 +175,8 @@ def test_dse_gives_free_bram_to_the_store():
     assert r.resources.breakdown["feature_store"]["bram18k"] == r.best.store
     used = max(q.offset + q.words for q in plan(tuple(engine_layers(L, EngineOptions())),
                                                 r.best.store_layout(b), r.best.Tr))
-    ports = r.best.axi_ports(b)
     # trimmed to what the plan uses
-    assert r.best.store == store_bram18k(used, ports, b.axi_width_bits)
+    assert r.best.store == store_bram18k(used, r.best.store_bank_count(b), b.axi_width_bits)
     off = explore(L, b, opts=EngineOptions(fm_store=False))
     assert off.best.store == 0 and off.performance["fps"] < r.performance["fps"]
     with pytest.raises(ValueError, match="store"):
@@ -407,3 +407,20 @@ def test_dse_keeps_band_rings_only_where_they_pay():
     assert r.best.rings and any(lp.fused for lp in r.performance["layers"])
     whole = network_performance(L, replace(r.best, rings=False), b)["layers"]
     assert not any(lp.fused or lp.ring for lp in whole)
+
+
+def test_store_banks_per_port_set_its_width_and_block():
+    """Two banks per port: a design's store has ports x 2 banks, so a 512-beat block is twice
+    as wide; its read mux spans half as many blocks at twice the width."""
+    b = load_board("zcu102")
+    d = DesignPoint(64, 3, 32, 8, 16, 8, post=64, ports=2, store=64)
+    wide = replace(d, store_banks=2)
+    assert d.store_layout(b) == store_layout(64, 8, 2, 128)
+    assert wide.store_layout(b) == store_layout(64, 8, 4, 128)
+    assert wide.store_layout(b).beats == d.store_layout(b).beats == 8 * 1024
+    one, two = (estimate_resources(model_layers("resnet18"), x, b).breakdown["feature_store"]
+                for x in (d, wide))
+    # 256 bits over 8 blocks (3 LUT6 levels) vs 512 bits over 4 (1 level)
+    assert two["lut"] - one["lut"] == 512 * 1 - 256 * 3
+    assert two["ff"] - one["ff"] == 2 * 256
+    assert store_bram18k(1, 4, 128) == 16

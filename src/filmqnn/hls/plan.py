@@ -45,7 +45,8 @@ class EngineDesign(DesignPoint):
         """AXI beats the feature-map store holds (``hw.residency.store_layout``)."""
         if not self.opts.fm_store:
             return 0
-        return store_layout(self.store, self.G, self.ports, self.axi_bits).beats
+        return store_layout(self.store, self.G, self.ports * self.store_banks,
+                            self.axi_bits).beats
 
     @property
     def split_k(self) -> int:

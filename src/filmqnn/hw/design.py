@@ -144,6 +144,8 @@ class DesignPoint:
     # the store's plan may hold band rings (``band_fusion``); the DSE turns it off for a
     # design whose rings cost more in band restarts than they save in DDR traffic
     rings: bool = True
+    # store banks per AXI port: beats the store reads or writes per port and cycle
+    store_banks: int = 1
     # the output accumulators in LUTRAM (distributed RAM) instead of BRAM18Ks: a tile's
     # accumulator banks are shallow, so this trades LUTs for BRAMs the store can take
     acc_lutram: bool = False
@@ -157,7 +159,12 @@ class DesignPoint:
 
     def store_layout(self, board: Board) -> StoreLayout:
         """The beats the design's feature-map store holds on ``board`` and their layout."""
-        return store_layout(self.store, self.G, self.axi_ports(board), board.axi_width_bits)
+        return store_layout(self.store, self.G, self.store_bank_count(board),
+                            board.axi_width_bits)
+
+    def store_bank_count(self, board: Board) -> int:
+        """Banks of the feature-map store on ``board``: ``store_banks`` per AXI port."""
+        return self.axi_ports(board) * self.store_banks
 
     def axi_ports(self, board: Board) -> int:
         """AXI ports this design uses on ``board`` (checked against the board's count)."""
@@ -273,7 +280,7 @@ def check_design(d: DesignPoint) -> None:
 def design_arrays(d: DesignPoint, board: Board) -> dict[str, Any]:
     """One design on ``board`` as the length-1 arrays the vectorised models take."""
     keys = ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "dsp4", "dsp8", "post", "buf", "store",
-            "rings", "acc_lutram", "raw_lutram")
+            "rings", "store_banks", "acc_lutram", "raw_lutram")
     D = {k: np.array([getattr(d, k)]) for k in keys}
     D["ports"] = np.array([d.axi_ports(board)])
     return D

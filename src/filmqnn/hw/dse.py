@@ -61,6 +61,7 @@ POST_FRACTIONS = (0.25, 0.5, 1.0, 1.5, 2.0)  # post-processing lanes per output 
 BUF_GRID = (1, 2, 4, 8)  # input / weight bank depth over one step's need
 ACC_LUTRAM_GRID = (False, True)  # output accumulators on BRAM18Ks or on LUTRAM
 RAW_LUTRAM_GRID = (False, True)  # the on-chip im2col's raw tile banks likewise
+STORE_BANKS_GRID = (1, 2)  # feature-map store banks per AXI port
 #: Feature-map store sizes (BRAM18K): a design gets the largest that fits beside it
 STORE_LEVELS = (0, *range(8, 128, 8), 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
 
@@ -109,20 +110,20 @@ def _grid(mode: str, ratio: float, axi_bits: int, kernel: bool = False
     column tiles that are whole beats for G = 4 and 8 added)."""
     Gs = [g for g in G_GRID if 5 * g <= axi_bits]
     tcs = sorted(set(TC_GRID) | set(KERNEL_TC_GRID)) if kernel else TC_GRID
-    Tm, Tn, Tr, Tc, G, pf, buf, acc, raw = (
+    Tm, Tn, Tr, Tc, G, pf, buf, acc, raw, banks = (
         a.ravel() for a in np.meshgrid(TM_GRID, TN_GRID, TR_GRID, tcs, Gs, POST_FRACTIONS,
                                        BUF_GRID, ACC_LUTRAM_GRID, RAW_LUTRAM_GRID,
-                                       indexing="ij")
+                                       STORE_BANKS_GRID, indexing="ij")
     )
     keep = Tc >= Tr  # rows x columns: wide tiles are at least as good for bursts
     if kernel:
         keep &= kernel_takes(Tm, _tm8(mode, ratio, Tm), Tc, G, axi_bits)
-    Tm, Tn, Tr, Tc, G, pf, buf, acc, raw = (a[keep] for a in (Tm, Tn, Tr, Tc, G, pf, buf, acc,
-                                                              raw))
+    Tm, Tn, Tr, Tc, G, pf, buf, acc, raw, banks = (
+        a[keep] for a in (Tm, Tn, Tr, Tc, G, pf, buf, acc, raw, banks))
     post = np.maximum(G, np.round(pf * Tm)).astype(np.int64)
     Tm8 = _tm8(mode, ratio, Tm)
     return {"Tm4": Tm - Tm8, "Tm8": Tm8, "Tn": Tn, "Tr": Tr, "Tc": Tc, "G": G, "post": post,
-            "buf": buf, "acc_lutram": acc, "raw_lutram": raw}
+            "buf": buf, "acc_lutram": acc, "raw_lutram": raw, "store_banks": banks}
 
 
 def _split(D: dict[str, np.ndarray], board: Board, limits: dict[str, float], costs: Any) -> None:
@@ -202,7 +203,8 @@ def _add_store(
     if not opts.fm_store:
         return res
     for level in STORE_LEVELS[1:]:
-        st = feature_store({"store": np.int64(level), "ports": D["ports"]}, board.axi_width_bits,
+        st = feature_store({"store": np.int64(level), "ports": D["ports"],
+                            "store_banks": D["store_banks"]}, board.axi_width_bits,
                            opts.band_fusion)
         ok = np.ones(len(D["store"]), dtype=bool)
         for k in ("lut", "ff", "bram18k"):
@@ -220,25 +222,46 @@ def _smallest_store(layers: list[LayerShape], d: DesignPoint, board: Board,
     placed = plan(tuple(engine_layers(layers, opts)), d.store_layout(board),
                   int(ring_rows(d.band_tr, opts)))
     used = max((q.offset + q.words for q in placed), default=0)
-    return replace(d, store=store_bram18k(used, d.axi_ports(board), board.axi_width_bits))
+    return replace(d, store=store_bram18k(used, d.store_bank_count(board),
+                                          board.axi_width_bits))
 
 
 def _most_lanes(D: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
     """Of the designs ``idx`` that differ only in post-processing lanes (and so in the DSP
     split), the one with most lanes: more lanes never slow a design down (only the write-back
     depends on them), so the others cannot be faster; ``_trim`` trims the winner."""
-    cols = [D[k][idx] for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "buf", "ports", "store")]
+    cols = [D[k][idx] for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "buf", "ports", "store",
+                                "store_banks")]
     key = np.stack(cols + [D["dsp4"][idx] > 0], axis=1)
     order = np.lexsort((-D["post"][idx], *key.T[::-1]))
     _, first = np.unique(key[order], axis=0, return_index=True)
     return idx[order[first]]
 
 
+def _widest_store(D: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
+    """Of the designs ``idx`` that differ only in the store's banks per port, those a design
+    with more banks and at least as large a store does not outrun (more banks only add read
+    and write ports); a design without a store keeps one bank."""
+    keys = ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "buf", "ports", "post", "acc_lutram",
+            "raw_lutram")
+    key = np.stack([D[k][idx] for k in keys] + [D["dsp4"][idx] > 0], axis=1)
+    _, group = np.unique(key, axis=0, return_inverse=True)
+    group = np.ravel(group)
+    store, banks = D["store"][idx], D["store_banks"][idx]
+    keep = np.ones(len(idx), dtype=bool)
+    for b in sorted(set(STORE_BANKS_GRID))[:-1]:  # each against every wider variant
+        wider = np.full(group.max() + 1 if len(group) else 0, -1)
+        np.maximum.at(wider, group[banks > b], store[banks > b])
+        keep &= (banks != b) | (store > wider[group]) | (store == 0)
+    return idx[keep & ((store > 0) | (banks == min(STORE_BANKS_GRID)))]
+
+
 def _best_memory(D: dict[str, np.ndarray], lut: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """Of the designs ``idx`` that differ only in which buffers sit on LUTRAM, the one with the
     largest feature-map store (ties: fewest LUTs, then fewest buffers on LUTRAM): the cycles
     depend on the store only, and a larger one never slows a design down (``_add_store``)."""
-    cols = [D[k][idx] for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "buf", "ports", "post")]
+    cols = [D[k][idx] for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "buf", "ports", "post",
+                                "store_banks")]
     key = np.stack(cols + [D["dsp4"][idx] > 0], axis=1)
     order = np.lexsort((D["raw_lutram"][idx], D["acc_lutram"][idx], lut[idx],
                         -D["store"][idx], *key.T[::-1]))
@@ -422,7 +445,7 @@ def explore(
         )
     res = _add_store(layers, D, res, board, opts, costs, lim_abs)
     idx = _most_lanes(D, _best_memory(D, np.asarray(res["lut"]) * np.ones(feasible),
-                                      np.arange(feasible)))
+                                      _widest_store(D, np.arange(feasible))))
     Df = {k: v[idx] for k, v in D.items()}
     cycles, least_bound = _exact_cycles(layers, Df, board, clock, opts, pareto_candidates)
     if not np.isfinite(cycles).any():
@@ -446,7 +469,8 @@ def explore(
         dsp4=int(Df["dsp4"][b]), dsp8=int(Df["dsp8"][b]), post=int(Df["post"][b]),
         clock_mhz=clock, ports=int(Df["ports"][b]), buf=int(Df["buf"][b]),
         store=int(Df["store"][b]), rings=bool(Df["rings"][b]),
-        acc_lutram=bool(Df["acc_lutram"][b]), raw_lutram=bool(Df["raw_lutram"][b]),
+        store_banks=int(Df["store_banks"][b]), acc_lutram=bool(Df["acc_lutram"][b]),
+        raw_lutram=bool(Df["raw_lutram"][b]),
     )
     best = _trim(layers, best, board, clock, opts, float(cycles[b]), lim_frac, costs)
     best = _trim_lutram(layers, best, board, clock, opts, float(cycles[b]), costs, lim_abs)
@@ -472,7 +496,8 @@ def explore(
             "Tn": int(Df["Tn"][i]), "Tr": int(Df["Tr"][i]), "Tc": int(Df["Tc"][i]),
             "G": int(Df["G"][i]), "post": int(Df["post"][i]), "ports": int(Df["ports"][i]),
             "buf": int(Df["buf"][i]), "store": int(Df["store"][i]),
-            "rings": bool(Df["rings"][i]), "acc_lutram": bool(Df["acc_lutram"][i]),
+            "rings": bool(Df["rings"][i]), "store_banks": int(Df["store_banks"][i]),
+            "acc_lutram": bool(Df["acc_lutram"][i]),
             "raw_lutram": bool(Df["raw_lutram"][i]),
             "im2col_onchip": placements[int(place[i])].im2col_onchip,
         }

@@ -439,14 +439,15 @@ def step_load(
     ly: LayerShape, tr: Any, tc: Any, tn: Any, wbits_per_row: Any, G: Any,
     axi_bits: int, ports: int, ddr_bits: float, extra_beats: Any = 0, with_input: bool = True,
     chip: tuple[Any, Any, Any] | None = None, tile: tuple[Any, Any] | None = None,
+    banks: Any = None,
 ) -> tuple[Any, Any]:
-    """Data cycles of one step's load (latency excluded) and DDR bits moved: input + weight
-    tile (+ ``extra_beats``, the prefetch of a group's first step) striped over the read
-    channels of ``ports`` AXI ports and capped by the sustained DDR bandwidth. An input or a
-    residual operand held in the feature-map store (``in_chip``, ``skip_chip``) streams from
-    its read port at the same width, beside the DDR reads. ``with_input=False``: the input
-    tile is still on chip (``input_reuse``). ``chip``: ``chip_flags`` (default the layer's);
-    ``tile``: the step's ``tile_beats`` when already known."""
+    """Data cycles of one step's load (latency excluded) and DDR bits moved: input + weight tile (+
+    ``extra_beats``, the prefetch of a group's first step) striped over the read channels of
+    ``ports`` AXI ports and capped by the sustained DDR bandwidth. An input or a residual
+    operand held in the feature-map store (``in_chip``, ``skip_chip``) streams from its
+    ``banks`` read ports (default ``ports``), beside the DDR reads. ``with_input=False``: the
+    input tile is still on chip (``input_reuse``). ``chip``: ``chip_flags`` (default the
+    layer's); ``tile``: the step's ``tile_beats`` when already known."""
     b_in, b_w = tile or tile_beats(ly, tr, tc, tn, wbits_per_row, G, axi_bits)
     if ly.raw is not None or not with_input:  # raw tile: in group_write's prefetch
         b_in = np.zeros_like(b_in)
@@ -455,7 +456,7 @@ def step_load(
                                                     extra_beats, 0)
     b = b_in + b_w + extra_beats - b_chip
     t = np.maximum(np.maximum(_cdiv(b, ports), np.ceil(b * axi_bits / ddr_bits)),
-                   _cdiv(b_chip, ports))
+                   _cdiv(b_chip, ports if banks is None else banks))
     return t.astype(np.int64), b * axi_bits
 
 
@@ -475,12 +476,12 @@ def raw_row_beats(cols: Any, step: Any, axi_bits: int) -> Any:
 def group_write(
     ly: LayerShape, tr: Any, tc: Any, tm: Any, G: Any, post: Any, axi_bits: int, ports: int,
     ddr_bits: float, chip: tuple[Any, Any, Any] | None = None, skip_extra: Any = 0,
-    row_end: Any = True,
+    row_end: Any = True, banks: Any = None,
 ) -> tuple[Any, Any, Any]:
     """Write-back of one output tile: (data cycles without latency, DDR bits, DDR prefetch
     beats). ``post`` lanes requantize the accumulators while the write channels of ``ports``
-    AXI ports stream them out, or the feature-map store's write port takes them at the same
-    width (``out_chip``). The prefetch is what the group's first step also loads: the
+    AXI ports stream them out, or the feature-map store's ``banks`` write ports (default
+    ``ports``) take them (``out_chip``). The prefetch is what the group's first step also loads: the
     residual operand of a fused add (with ``skip_extra`` groups of its gather), or the raw
     8-bit input tile of an on-chip im2col. A fused max pool collects the pooled rows of a
     tile row and writes them whole with the row's last tile (``row_end``)."""
@@ -505,8 +506,10 @@ def group_write(
         b_skip = _cdiv(tm, G) * np.asarray(tr) * _cdiv(tc, wpb) + b_grp if ly.residual \
             else np.zeros_like(b_out)
     requant = _cdiv(np.ceil(tm).astype(np.int64) * pix, post)
-    b_ddr = np.where((chip or chip_flags(ly, {}))[1], 0, b_out)
-    t = np.maximum(np.maximum(_cdiv(b_out, ports), requant), np.ceil(b_ddr * axi_bits / ddr_bits))
+    out_chip = np.asarray((chip or chip_flags(ly, {}))[1])
+    b_ddr = np.where(out_chip, 0, b_out)
+    lanes = np.where(out_chip, ports if banks is None else banks, ports)
+    t = np.maximum(np.maximum(_cdiv(b_out, lanes), requant), np.ceil(b_ddr * axi_bits / ddr_bits))
     return t.astype(np.int64), b_ddr * axi_bits, b_skip
 
 
@@ -691,6 +694,7 @@ class _Layer:
     G: Any
     post: Any
     ports: Any
+    banks: Any  # the feature-map store's banks (ports x store_banks)
     dw_px: Any
     seq: int  # latency each transfer pays in series (none with outstanding requests)
     chip: tuple[Any, Any, Any]  # chip_flags
@@ -730,21 +734,22 @@ def _pass_group(c: _Layer, tr: Any, tc: Any, edge: tuple[Any, Any], a: Any, b: A
     if ly.is_channelwise:
         P_n, tn_f, tn_l = np.ones_like(tm), tm, tm
     w, bits_w, skip = group_write(ly, tr, tc, tm, c.G, c.post, c.axi_bits, c.ports, c.ddr_bits,
-                                  c.chip, c.e_skip, row_end)
+                                  c.chip, c.e_skip, row_end, c.banks)
     w = w + seq + group_drain(opts)
     c_f = step_compute(ly, tr, tc, tn_f, c.Tn, c.dw_px, opts.dw_taps, opts.pipe_rewind)
     c_l = step_compute(ly, tr, tc, tn_l, c.Tn, c.dw_px, opts.dw_taps, opts.pipe_rewind)
     args = (wrow, c.G, c.axi_bits, c.ports, c.ddr_bits)
     t_f = tile_beats(ly, tr, tc, tn_f, wrow, c.G, c.axi_bits, edge, c.e_in + c.e_f)
     t_l = tile_beats(ly, tr, tc, tn_l, wrow, c.G, c.axi_bits, edge, c.e_in + c.e_l)
-    l_f, bits_f = step_load(ly, tr, tc, tn_f, *args, chip=c.chip, tile=t_f)
-    l_l, bits_l = step_load(ly, tr, tc, tn_l, *args, chip=c.chip, tile=t_l)
+    on = {"chip": c.chip, "banks": c.banks}
+    l_f, bits_f = step_load(ly, tr, tc, tn_f, *args, tile=t_f, **on)
+    l_l, bits_l = step_load(ly, tr, tc, tn_l, *args, tile=t_l, **on)
     # a group's first step also prefetches the residual operand of its output tile
-    l_f0, bits_f0 = step_load(ly, tr, tc, tn_f, *args, extra_beats=skip, chip=c.chip, tile=t_f)
-    l_l0, bits_l0 = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip, chip=c.chip, tile=t_l)
+    l_f0, bits_f0 = step_load(ly, tr, tc, tn_f, *args, extra_beats=skip, tile=t_f, **on)
+    l_l0, bits_l0 = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip, tile=t_l, **on)
     # input_reuse: a one-step group's input stays on chip for the tile's later passes
     l_w0, bits_w0 = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip, with_input=False,
-                              chip=c.chip, tile=t_l)
+                              tile=t_l, **on)
     npp = P_n // planes  # steps per input plane (only the first conv has 2 planes)
     multi = npp > 1
     reuse = c.reusable & ~multi
@@ -908,7 +913,8 @@ def _layer_cycles(
         P_n = n_per_plane * ly.planes
         e_f, e_l = chunk_extra_groups(Tn * chunks, tn_l, n_per_plane, G)
     c = _Layer(
-        ly, opts, axi_bits, ddr_bits, Tn, G, post, ports, dw_pixels(D["dsp4"]),
+        ly, opts, axi_bits, ddr_bits, Tn, G, post, ports,
+        ports * np.asarray(D.get("store_banks", 1)), dw_pixels(D["dsp4"]),
         0 if opts.axi_outstanding else AXI_LATENCY, chip_flags(ly, D), e_in, e_skip, e_f, e_l,
         P_n, tn_f, tn_l,
         # input_reuse applies where a group is one step over all input channels
@@ -997,14 +1003,15 @@ def network_sum(
         store = np.zeros_like(store)
     rows = np.broadcast_to(ring_rows(np.asarray(D["Tr"]), opts)
                            * np.asarray(D.get("rings", True)), shape)
-    G, ports = (np.broadcast_to(np.asarray(D[k]), shape) for k in ("G", "ports"))
-    keys = np.stack([np.ravel(a) for a in (store, rows, G, ports)], axis=1)
+    G = np.broadcast_to(np.asarray(D["G"]), shape)
+    banks = np.broadcast_to(np.asarray(D["ports"]) * np.asarray(D.get("store_banks", 1)), shape)
+    keys = np.stack([np.ravel(a) for a in (store, rows, G, banks)], axis=1)
     plans, which = np.unique(keys, axis=0, return_inverse=True)
     which = np.reshape(which, shape)
     run = tuple(engine_layers(layers, opts))
     # (plans, layers, 4) on-chip flags
-    every = np.stack([chip_flags_of(run, store_layout(s, g, p, axi_bits), int(r))
-                      for s, r, g, p in plans])
+    every = np.stack([chip_flags_of(run, store_layout(s, g, n, axi_bits), int(r))
+                      for s, r, g, n in plans])
     groups: dict[tuple[LayerShape, bytes], list[Any]] = {}
     for i, ly in enumerate(run):
         base, flags = shape_key(ly), every[:, i]
@@ -1023,13 +1030,19 @@ def network_bound_vec(
     layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions, axi_bits: int,
     ddr_bits: float = np.inf,
 ) -> Any:
-    """A lower bound on ``network_cycles_vec``: per layer the larger of its compute bound and
-    its fewest DDR bits over ``ddr_bits`` per cycle (the DSE ranks designs by it to skip exact
+    """A lower bound on ``network_cycles_vec``: per layer the largest of its compute bound,
+    its fewest DDR bits over ``ddr_bits`` per cycle and, for an input in the feature-map
+    store, its beats over the store's banks (the DSE ranks designs by it to skip exact
     evaluations that cannot win)."""
 
     def bound(ly: LayerShape, Ds: dict[str, Any], _: Any) -> Any:
         ddr = np.ceil(traffic_bound_bits(ly, Ds, opts) / ddr_bits) + layer_launch(opts)
-        return np.maximum(compute_bound_vec(ly, Ds, opts), ddr)
+        G = np.asarray(Ds["G"])
+        wpb = np.maximum(1, axi_bits // (ACT_BITS * G))
+        banks = np.asarray(Ds["ports"]) * np.asarray(Ds.get("store_banks", 1))
+        store_in = np.where(np.asarray(Ds.get("in_chip", False)) & (ly.raw is None),
+                            _cdiv(_cdiv(ly.N, G) * ly.H * _cdiv(ly.W, wpb), banks), 0)
+        return np.maximum(np.maximum(compute_bound_vec(ly, Ds, opts), ddr), store_in)
 
     return network_sum(layers, D, opts, axi_bits, bound)
 

@@ -50,23 +50,24 @@ class Placement:
 class StoreLayout:
     """A design's feature-map store as the kernel holds it: ``beats`` AXI beats of the DDR
     layout (``wpb`` words of ``G`` channels of one pixel each, one map row of a channel
-    group in whole beats) in one bank per AXI port, so a tile moves at the ports' width."""
+    group in whole beats) in ``store_banks`` banks per AXI port (``DesignPoint``), so a tile
+    moves at that many times the ports' width."""
 
     beats: int
     G: int
     wpb: int
 
 
-def store_layout(bram18k: int, G: int, ports: int, axi_bits: int) -> StoreLayout:
-    """The store ``bram18k`` BRAM18Ks hold: whole 512-deep blocks of all ``ports`` banks."""
-    per_block = ports * -(-axi_bits // BRAM_WIDTH)
-    beats = int(bram18k) // per_block * BRAM_DEPTH * ports
+def store_layout(bram18k: int, G: int, banks: int, axi_bits: int) -> StoreLayout:
+    """The store ``bram18k`` BRAM18Ks hold: whole 512-deep blocks of all ``banks`` banks."""
+    per_block = banks * -(-axi_bits // BRAM_WIDTH)
+    beats = int(bram18k) // per_block * BRAM_DEPTH * banks
     return StoreLayout(beats, int(G), packing.words_per_beat(axi_bits, int(G), ACT_BITS))
 
 
-def store_bram18k(beats: int, ports: int, axi_bits: int) -> int:
+def store_bram18k(beats: int, banks: int, axi_bits: int) -> int:
     """BRAM18Ks of the smallest store holding ``beats`` beats (``store_layout``'s inverse)."""
-    return -(-int(beats) // (BRAM_DEPTH * ports)) * ports * -(-axi_bits // BRAM_WIDTH)
+    return -(-int(beats) // (BRAM_DEPTH * banks)) * banks * -(-axi_bits // BRAM_WIDTH)
 
 
 def tensor_beats(channels: int, rows: int, cols: int, store: StoreLayout) -> int:

@@ -200,15 +200,16 @@ def stem_pool_halo(layers: list[LayerShape], D: dict[str, Any], opts: EngineOpti
 
 
 def feature_store(D: dict[str, Any], axi_bits: int, rings: bool = False) -> dict[str, Any]:
-    """LUT / FF / BRAM18K of the feature-map store (``DesignPoint.store`` BRAM18Ks): one bank
-    of AXI beats per port (``residency.store_layout``), so it reads and writes ``ports x
+    """LUT / FF / BRAM18K of the feature-map store (``DesignPoint.store`` BRAM18Ks): ``store_banks``
+    banks of AXI beats per port (``residency.store_layout``), so it reads and writes ``banks x
     axi_bits`` bits per cycle; a bank stands ``ceil(axi_bits / 36)`` BRAMs wide and ``rows``
     512-beat blocks deep, and every bit of a read port takes a ``rows``:1 mux of LUT6s (3 more
-    inputs each); plus the address decode (with the band rings' wrapping address generators
-    when ``rings``)."""
-    store, ports = np.asarray(D.get("store", 0)), np.asarray(D["ports"])
-    width = ports * axi_bits
-    rows = store // (ports * -(-axi_bits // BRAM_WIDTH))
+    inputs each); plus the address decode (with the band rings' wrapping address generators when
+    ``rings``)."""
+    store = np.asarray(D.get("store", 0))
+    banks = np.asarray(D["ports"]) * np.asarray(D.get("store_banks", 1))
+    width = banks * axi_bits
+    rows = store // (banks * -(-axi_bits // BRAM_WIDTH))
     on = store > 0
     mux = width * -(-np.maximum(rows - 1, 0) // 3)
     return {

@@ -75,7 +75,7 @@ def simulate_layer(
     opts = opts or EngineOptions()
     D = design_arrays(d, board)
     geo = geo if geo is not None else buffer_geometry([ly], D, opts)
-    axi, ports = board.axi_width_bits, d.axi_ports(board)
+    axi, ports, banks = board.axi_width_bits, d.axi_ports(board), d.store_bank_count(board)
     ddr = ddr_bits_per_cycle(board, d.clock_mhz)
     passes = _passes(ly, d, opts)
     dw_px = int(dw_pixels(d.dsp4))
@@ -111,12 +111,12 @@ def simulate_layer(
                 groups = e_in + int(step_groups(n0, tn, d.G)) - -(-tn // d.G)
                 tile = tile_beats(ly, tr, tc, tn, wrow, d.G, axi, edge, groups)
                 t, bits = step_load(ly, tr, tc, tn, wrow, d.G, axi, ports, ddr, extra, with_input,
-                                    tile=tile)
+                                    tile=tile, banks=banks)
                 cache[k] = (sc(t), float(np.asarray(bits).ravel()[0]))
             else:
                 tr, tc, tm, row_end = key
                 t, bits, skip = group_write(ly, tr, tc, tm, d.G, d.post, axi, ports, ddr,
-                                            skip_extra=e_skip, row_end=row_end)
+                                            skip_extra=e_skip, row_end=row_end, banks=banks)
                 w = sc(t) + seq + group_drain(opts)
                 cache[k] = (w, float(np.asarray(bits).ravel()[0]), sc(skip))
         return cache[k]
