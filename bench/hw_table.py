@@ -76,7 +76,8 @@ def main() -> None:
     print("| board @ MHz | model | paper FPS | mixed FPS (modelled) | pessimistic | target | met "
           "| ceiling "
           "| mixed LUT / DSP / BRAM18K "
-          "| mixed design Tm,Tm8,Tn,Tr,Tc,G,ports,buf,store (L: accumulators on LUTRAM) "
+          "| mixed design Tm,Tm8,Tn,Tr,Tc,G,ports,buf,store (x2: two store banks per port; "
+          "L, R: accumulators, im2col raw tile on LUTRAM) "
           "| W8A5 FPS | W4A5 FPS |" + (col if csim else ""))
     print("|---|---|---:|---:|---:|---:|---|---:|---|---|---:|---:|" + ("---:|" if csim else ""))
     shares = []
@@ -93,7 +94,8 @@ def main() -> None:
                   f"{'yes' if fps >= target else 'no'} | "
                   f"{mixed.fps_ceiling:.1f} | {_res(mixed)} | "
                   f"{d.Tm},{d.Tm8},{d.Tn},{d.Tr},{d.Tc},{d.G},{d.ports},{d.buf},{d.store}"
-                  f"{',L' if d.acc_lutram else ''} | "
+                  f"{'x2' if d.store_banks == 2 else ''}{',L' if d.acc_lutram else ''}"
+                  f"{',R' if d.raw_lutram else ''} | "
                   f"{w8.performance['fps']:.1f} | {w4.performance['fps']:.1f} |"
                   + (f" {csim.get((board, model, True), '')} / "
                      f"{csim.get((board, model, False), '')} |" if csim else ""))

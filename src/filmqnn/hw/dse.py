@@ -110,20 +110,21 @@ def _grid(mode: str, ratio: float, axi_bits: int, kernel: bool = False
     column tiles that are whole beats for G = 4 and 8 added)."""
     Gs = [g for g in G_GRID if 5 * g <= axi_bits]
     tcs = sorted(set(TC_GRID) | set(KERNEL_TC_GRID)) if kernel else TC_GRID
-    Tm, Tn, Tr, Tc, G, pf, buf, acc, raw, banks = (
+    Tm, Tn, Tr, Tc, G, pf, buf, acc, raw = (
         a.ravel() for a in np.meshgrid(TM_GRID, TN_GRID, TR_GRID, tcs, Gs, POST_FRACTIONS,
                                        BUF_GRID, ACC_LUTRAM_GRID, RAW_LUTRAM_GRID,
-                                       STORE_BANKS_GRID, indexing="ij")
+                                       indexing="ij")
     )
     keep = Tc >= Tr  # rows x columns: wide tiles are at least as good for bursts
     if kernel:
         keep &= kernel_takes(Tm, _tm8(mode, ratio, Tm), Tc, G, axi_bits)
-    Tm, Tn, Tr, Tc, G, pf, buf, acc, raw, banks = (
-        a[keep] for a in (Tm, Tn, Tr, Tc, G, pf, buf, acc, raw, banks))
+    Tm, Tn, Tr, Tc, G, pf, buf, acc, raw = (
+        a[keep] for a in (Tm, Tn, Tr, Tc, G, pf, buf, acc, raw))
     post = np.maximum(G, np.round(pf * Tm)).astype(np.int64)
     Tm8 = _tm8(mode, ratio, Tm)
     return {"Tm4": Tm - Tm8, "Tm8": Tm8, "Tn": Tn, "Tr": Tr, "Tc": Tc, "G": G, "post": post,
-            "buf": buf, "acc_lutram": acc, "raw_lutram": raw, "store_banks": banks}
+            "buf": buf, "acc_lutram": acc, "raw_lutram": raw,
+            "store_banks": np.full(len(Tm), min(STORE_BANKS_GRID))}
 
 
 def _split(D: dict[str, np.ndarray], board: Board, limits: dict[str, float], costs: Any) -> None:
@@ -236,6 +237,17 @@ def _most_lanes(D: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
     order = np.lexsort((-D["post"][idx], *key.T[::-1]))
     _, first = np.unique(key[order], axis=0, return_index=True)
     return idx[order[first]]
+
+
+def _with_store_banks(D: dict[str, np.ndarray], res: dict[str, Any]
+                      ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The fitting designs once per feature-map store bank count: the banks change only the
+    store's own resources, which ``_add_store`` adds, so the fit does not depend on them."""
+    n, k = len(D["Tm4"]), len(STORE_BANKS_GRID)
+    out = {key: np.tile(v, k) for key, v in D.items()}
+    out["store_banks"] = np.repeat(np.array(STORE_BANKS_GRID), n)
+    return out, {key: np.tile(np.asarray(v) * np.ones(n), k) if np.ndim(v) else v
+                 for key, v in res.items() if key != "parts"}
 
 
 def _widest_store(D: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
@@ -443,6 +455,8 @@ def explore(
             f"no design point fits {board.name} within limits "
             + ", ".join(f"{k} <= {int(v * 100)}%" for k, v in lim_frac.items())
         )
+    D, res = _with_store_banks(D, res)
+    feasible, evaluated = len(D["Tm4"]), evaluated * len(STORE_BANKS_GRID)
     res = _add_store(layers, D, res, board, opts, costs, lim_abs)
     idx = _most_lanes(D, _best_memory(D, np.asarray(res["lut"]) * np.ones(feasible),
                                       _widest_store(D, np.arange(feasible))))
