@@ -250,22 +250,20 @@ def _with_store_banks(D: dict[str, np.ndarray], res: dict[str, Any]
                  for key, v in res.items() if key != "parts"}
 
 
-def _widest_store(D: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
-    """Of the designs ``idx`` that differ only in the store's banks per port, those a design
-    with more banks and at least as large a store does not outrun (more banks only add read
-    and write ports); a design without a store keeps one bank."""
-    keys = ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G", "buf", "ports", "post", "acc_lutram",
-            "raw_lutram")
-    key = np.stack([D[k][idx] for k in keys] + [D["dsp4"][idx] > 0], axis=1)
-    _, group = np.unique(key, axis=0, return_inverse=True)
-    group = np.ravel(group)
-    store, banks = D["store"][idx], D["store_banks"][idx]
-    keep = np.ones(len(idx), dtype=bool)
-    for b in sorted(set(STORE_BANKS_GRID))[:-1]:  # each against every wider variant
-        wider = np.full(group.max() + 1 if len(group) else 0, -1)
-        np.maximum.at(wider, group[banks > b], store[banks > b])
-        keep &= (banks != b) | (store > wider[group]) | (store == 0)
-    return idx[keep & ((store > 0) | (banks == min(STORE_BANKS_GRID)))]
+def _widest_store(D: dict[str, np.ndarray]) -> np.ndarray:
+    """Of the designs of ``_with_store_banks`` (each tiling once per bank count, in
+    ``STORE_BANKS_GRID`` order), those a variant with more banks and at least as large a store
+    does not outrun (more banks only add read and write ports); a design without a store
+    keeps the fewest banks."""
+    k = len(STORE_BANKS_GRID)
+    store = D["store"].reshape(k, -1)
+    keep = np.ones_like(store, dtype=bool)
+    wider = np.full(store.shape[1], -1)
+    for j in range(k - 1, -1, -1):  # the largest store of the variants with more banks
+        keep[j] = (store[j] > wider) | ((store[j] == 0) & (j == 0))
+        wider = np.maximum(wider, store[j])
+    keep &= (store > 0) | (np.arange(k) == 0)[:, None]
+    return np.flatnonzero(keep.ravel())
 
 
 def _best_memory(D: dict[str, np.ndarray], lut: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -459,7 +457,7 @@ def explore(
     feasible, evaluated = len(D["Tm4"]), evaluated * len(STORE_BANKS_GRID)
     res = _add_store(layers, D, res, board, opts, costs, lim_abs)
     idx = _most_lanes(D, _best_memory(D, np.asarray(res["lut"]) * np.ones(feasible),
-                                      _widest_store(D, np.arange(feasible))))
+                                      _widest_store(D)))
     Df = {k: v[idx] for k, v in D.items()}
     cycles, least_bound = _exact_cycles(layers, Df, board, clock, opts, pareto_candidates)
     if not np.isfinite(cycles).any():
