@@ -227,6 +227,11 @@ def _smallest_store(layers: list[LayerShape], d: DesignPoint, board: Board,
                                           board.axi_width_bits))
 
 
+def _group_starts(rows: np.ndarray) -> np.ndarray:
+    """Positions where a new group of equal rows starts in ``rows`` sorted by them."""
+    return np.flatnonzero(np.r_[True, np.any(rows[1:] != rows[:-1], axis=1)])
+
+
 def _most_lanes(D: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
     """Of the designs ``idx`` that differ only in post-processing lanes (and so in the DSP
     split), the one with most lanes: more lanes never slow a design down (only the write-back
@@ -235,8 +240,7 @@ def _most_lanes(D: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
                                 "store_banks")]
     key = np.stack(cols + [D["dsp4"][idx] > 0], axis=1)
     order = np.lexsort((-D["post"][idx], *key.T[::-1]))
-    _, first = np.unique(key[order], axis=0, return_index=True)
-    return idx[order[first]]
+    return idx[order[_group_starts(key[order])]]
 
 
 def _with_store_banks(D: dict[str, np.ndarray], res: dict[str, Any]
@@ -275,8 +279,7 @@ def _best_memory(D: dict[str, np.ndarray], lut: np.ndarray, idx: np.ndarray) -> 
     key = np.stack(cols + [D["dsp4"][idx] > 0], axis=1)
     order = np.lexsort((D["raw_lutram"][idx], D["acc_lutram"][idx], lut[idx],
                         -D["store"][idx], *key.T[::-1]))
-    _, first = np.unique(key[order], axis=0, return_index=True)
-    return idx[order[first]]
+    return idx[order[_group_starts(key[order])]]
 
 
 def _exact_cycles(

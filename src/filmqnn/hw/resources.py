@@ -189,8 +189,8 @@ def stem_pool_halo(layers: list[LayerShape], D: dict[str, Any], opts: EngineOpti
     rows_out, cols_out = (ly.R + 2 * p - k) // st + 1, (ly.C + 2 * p - k) // st + 1
     width = ly.M * ACT_BITS
     ff, bram = np.zeros(shape), np.zeros(shape)
-    pairs = zip(*(np.ravel(a) for a in np.broadcast_arrays(Tr, Tc)), strict=True)
-    for tr, tc in {(int(a), int(b)) for a, b in pairs}:
+    keys = np.unique(np.ravel(np.asarray(Tr) * (1 << 20) + np.asarray(Tc)))
+    for tr, tc in ((int(key >> 20), int(key & ((1 << 20) - 1))) for key in keys):
         h_r, most = pool_tiling(ly.pool, ly.R, rows_out, tr)
         h_r, h_c = max(h_r, 1), max(pool_tiling(ly.pool, ly.C, cols_out, tc)[0], 1)
         at = (Tr == tr) & (Tc == tc)
