@@ -152,8 +152,9 @@ def write_report(result: DseResult, board: Board, model: str, out: Path) -> list
         f"- Design: Tm={d.Tm} (Tm8={d.Tm8}), Tn={d.Tn}, Tr={d.Tr}, Tc={d.Tc}, G={d.G}, "
         f"PE4 positions on DSP {d.dsp4}/{d.Tm4 * d.Tn}, PE8 on DSP {d.dsp8}/{d.Tm8 * d.Tn}, "
         f"post lanes {d.post}, AXI ports {d.ports}, bank depth x{d.buf}, "
-        f"feature-map store {d.store} BRAM18K, accumulators on "
-        f"{'LUTRAM' if d.acc_lutram else 'BRAM'}",
+        f"feature-map store {d.store} BRAM18K in {d.store_banks} bank(s) per port, on LUTRAM: "
+        + (", ".join(n for n, on in (("accumulators", d.acc_lutram),
+                                    ("im2col raw tile", d.raw_lutram)) if on) or "nothing"),
         f"- Ceiling: no design of the grid within the limits exceeds "
         f"{s['fps_ceiling']:.1f} FPS (per layer the larger of its compute and its fewest "
         "DDR bits)",
