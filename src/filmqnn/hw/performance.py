@@ -1030,19 +1030,13 @@ def network_bound_vec(
     layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions, axi_bits: int,
     ddr_bits: float = np.inf,
 ) -> Any:
-    """A lower bound on ``network_cycles_vec``: per layer the largest of its compute bound,
-    its fewest DDR bits over ``ddr_bits`` per cycle and, for an input in the feature-map
-    store, its beats over the store's banks (the DSE ranks designs by it to skip exact
+    """A lower bound on ``network_cycles_vec``: per layer the larger of its compute bound and
+    its fewest DDR bits over ``ddr_bits`` per cycle (the DSE ranks designs by it to skip exact
     evaluations that cannot win)."""
 
     def bound(ly: LayerShape, Ds: dict[str, Any], _: Any) -> Any:
         ddr = np.ceil(traffic_bound_bits(ly, Ds, opts) / ddr_bits) + layer_launch(opts)
-        G = np.asarray(Ds["G"])
-        wpb = np.maximum(1, axi_bits // (ACT_BITS * G))
-        banks = np.asarray(Ds["ports"]) * np.asarray(Ds.get("store_banks", 1))
-        store_in = np.where(np.asarray(Ds.get("in_chip", False)) & (ly.raw is None),
-                            _cdiv(_cdiv(ly.N, G) * ly.H * _cdiv(ly.W, wpb), banks), 0)
-        return np.maximum(np.maximum(compute_bound_vec(ly, Ds, opts), ddr), store_in)
+        return np.maximum(compute_bound_vec(ly, Ds, opts), ddr)
 
     return network_sum(layers, D, opts, axi_bits, bound)
 
