@@ -115,20 +115,52 @@ def _native_split(name: str, scheme: PackingScheme) -> str:
 
     out = "int f[2][2]" if n_w == 2 else "int f[2]"
     fields = _fields(scheme)
-    product = "(unsigned long long)wv * (unsigned long long)xv"
+    # both operands are at most 32-bit two's-complement values (port widths <= 27), so their
+    # exact product is one 32 x 32 -> 64-bit signed multiply
+    product = "(long long)(int)wv * (long long)(int)xv"
     if max(lsb + width for _, _, lsb, width in fields) > spec.p_port:
-        product = f"pe_wrap({product}, {spec.p_port})"
-    else:  # every field lies inside P's width: wrapping P to it changes no field bit
-        product = f"(long long)({product})"
+        product = f"pe_wrap((unsigned long long)({product}), {spec.p_port})"
     lines = [f"static inline long long {name}_wport({ws}) {{", *side(True), "}",
              f"static inline long long {name}_xport({xs}) {{", *side(False), "}",
+             f"static inline long long {name}_product(long long wv, long long xv) {{",
+             f"    return {product};", "}",
              f"static inline void {name}_fields(long long wv, long long xv, {out}) {{",
-             f"    long long P = {product};"]
+             f"    long long P = {name}_product(wv, xv);"]
     for k, target, lsb, width in fields:
         borrow = f" + (int)((P >> {lsb - 1}) & 1)" if k > 0 else ""
         lines.append(f"    {target} = (int)pe_field(P, {lsb}, {width}){borrow};")
     lines.append("}")
+    lines += _native_sums(name, fields, out)
     return "\n".join(["#ifdef FILMQNN_NATIVE_PE", *lines, "#endif"])
+
+
+def _native_sums(name: str, fields: list[tuple[int, str, int, int]], out: str) -> list[str]:
+    """The adder tree's sums of the fields over many products, read from P by the identity
+    field = T(lsb) - 2^width * R(lsb + width) (exact for every P): T(lsb) = R(lsb) with the
+    borrow bit, P >> lsb without it, R(j) = (P + 2^(j-1)) >> j the rounded shift. ``_tsum``
+    adds a product's shifts into lane ``k`` of per-point sums (one per distinct shift: adjacent
+    fields share one), ``_tfields`` turns a lane's sums into the fields' sums."""
+    points: list[tuple[int, bool]] = []  # (shift, rounded)
+
+    def point(j: int, rounded: bool) -> int:
+        key = (j, rounded and j > 0)
+        if key not in points:
+            points.append(key)
+        return points.index(key)
+
+    terms = [(target, point(lsb, k > 0), point(lsb + width, True), width)
+             for k, target, lsb, width in fields]
+    add = []
+    for i, (j, rounded) in enumerate(points):
+        v = "P" if j == 0 else f"(P + (1LL << {j - 1})) >> {j}" if rounded else f"P >> {j}"
+        add.append(f"    t[{i}][k] += {v};")
+    return [f"static const int {name}_NT = {len(points)};",
+            f"template <int VB> static inline void {name}_tsum(long long P, long long t[][VB], "
+            "int k) {", *add, "}",
+            f"template <int VB> static inline void {name}_tfields(long long t[][VB], int k, "
+            f"{out}) {{",
+            *(f"    {target} = (int)(t[{lo}][k] - (t[{hi}][k] << {w}));"
+              for target, lo, hi, w in terms), "}"]
 
 
 NATIVE_WRAP = """#ifdef FILMQNN_NATIVE_PE
