@@ -14,23 +14,33 @@ from filmqnn.hw.layers import LayerShape
 
 #: BRAM18K aspect ratios (width bits, depth words), UG473 / UG573 "RAMB18 port widths".
 BRAM18K_ASPECTS = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+_BLOCK = 1 << 16  # designs per block of the vectorised BRAM mapping
 
 
 def _bram18k_map(width: Any, depth: Any) -> tuple[Any, Any]:
     """(BRAM18Ks, words they hold) of one bank of ``width`` bits x ``depth`` words mapped on
     the cheapest aspect ratio (ties: the deepest)."""
-    width, depth = np.asarray(width), np.asarray(depth)
-    best = words = None
-    for w, d in BRAM18K_ASPECTS:
-        rows = -(-depth // d)
-        n = -(-width // w) * rows
-        if best is None:
-            best, words = n, rows * d
-        else:
-            better = (n < best) | ((n == best) & (rows * d > words))
-            best, words = np.where(better, n, best), np.where(better, rows * d, words)
-    used = (width > 0) & (depth > 0)
-    return np.where(used, best, 0), np.where(used, words, 0)
+    width, depth = np.broadcast_arrays(np.asarray(width), np.asarray(depth))
+    # in float64, exact for these integers (a quotient by 9 is never within rounding of an
+    # integer unless it is one) and faster than numpy's integer division; in blocks that
+    # stay in the cache, as the DSE passes millions of designs
+    wf, df = width.ravel().astype(np.float64), depth.ravel().astype(np.float64)
+    count, words = np.zeros(wf.size, np.int64), np.zeros(wf.size, np.int64)
+    for i in range(0, wf.size, _BLOCK):
+        w_b, d_b = wf[i:i + _BLOCK], df[i:i + _BLOCK]
+        best = held = None
+        for w, d in BRAM18K_ASPECTS:
+            rows = np.ceil(d_b / d)
+            n = np.ceil(w_b / w) * rows
+            if best is None:
+                best, held = n, rows * d
+            else:
+                better = (n < best) | ((n == best) & (rows * d > held))
+                best, held = np.where(better, n, best), np.where(better, rows * d, held)
+        used = (w_b > 0) & (d_b > 0)
+        count[i:i + _BLOCK] = np.where(used, best, 0)
+        words[i:i + _BLOCK] = np.where(used, held, 0)
+    return count.reshape(width.shape), words.reshape(width.shape)
 
 
 def bram18k_count(width: Any, depth: Any) -> Any:
@@ -93,21 +103,29 @@ def buffer_geometry(
     deepest any layer needs, input and weight banks times the design's ``buf`` (default 1);
     plus what one ping-pong half holds (``in_words``, ``w_chunks``), for arrays of designs."""
     Tm4, Tm8, Tn, Tr, Tc, G = (np.asarray(D[k]) for k in ("Tm4", "Tm8", "Tn", "Tr", "Tc", "G"))
-    Tm = Tm4 + Tm8
-    in_depth = np.zeros(np.broadcast(Tm, Tn, Tr, Tc, G).shape, dtype=np.int64)
-    w_taps = np.zeros_like(in_depth)
-    acc_depth = np.zeros_like(in_depth)
+    shape = np.broadcast(Tm4, Tm8, Tn, Tr, Tc, G).shape
     rp, cp = bank_phases(layers, opts)
-    for ly in engine_layers(layers, opts):
-        tr, tc = np.minimum(Tr, ly.R), np.minimum(Tc, ly.C)
-        rin = np.minimum((tr - 1) * ly.stride + ly.K, ly.H + 2 * ly.pad)
-        cin = np.minimum((tc - 1) * ly.stride + ly.K, ly.W + 2 * ly.pad)
-        if ly.raw is None:  # an on-chip im2col layer reads its own raw tile buffer
+    # the depths depend on (Tr, Tc) alone: evaluated once per value pair up to the largest
+    # tile, then looked up per design (the DSE's grids hold millions of designs, few tiles)
+    tr = np.arange(int(np.max(Tr, initial=1)) + 1)[:, None]
+    tc = np.arange(int(np.max(Tc, initial=1)) + 1)[None, :]
+    in_tab = np.zeros((tr.size, tc.size), dtype=np.int64)
+    acc_tab = np.zeros_like(in_tab)
+    w_taps = 0
+    shapes = {(ly.R, ly.C, ly.H, ly.W, ly.K, ly.stride, ly.pad, ly.raw is None, ly.kind)
+              for ly in engine_layers(layers, opts)}
+    for R, C, H, W, K, stride, pad, own_input, kind in shapes:
+        r, c = np.minimum(tr, R), np.minimum(tc, C)
+        rin = np.minimum((r - 1) * stride + K, H + 2 * pad)
+        cin = np.minimum((c - 1) * stride + K, W + 2 * pad)
+        if own_input:  # an on-chip im2col layer reads its own raw tile buffer
             # each input bank holds G channels of one (row, column) phase
-            in_depth = np.maximum(in_depth, -(-rin // rp) * -(-cin // cp))
-        if ly.kind in ("conv", "fc", "dwconv"):
-            w_taps = np.maximum(w_taps, ly.K * ly.K)
-        acc_depth = np.maximum(acc_depth, tr * -(-tc // PIXELS))
+            in_tab = np.maximum(in_tab, -(-rin // rp) * -(-cin // cp))
+        if kind in ("conv", "fc", "dwconv"):
+            w_taps = max(w_taps, K * K)
+        acc_tab = np.maximum(acc_tab, r * -(-c // PIXELS))
+    in_depth = np.broadcast_to(in_tab[Tr, Tc], shape)
+    acc_depth = np.broadcast_to(acc_tab[Tr, Tc], shape)
     # a design may deepen both buffers (``buf``) so 1x1 steps hold more input channels
     buf = np.asarray(D.get("buf", 1))
     in_depth, w_taps = in_depth * buf, w_taps * buf
