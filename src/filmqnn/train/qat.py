@@ -225,6 +225,9 @@ def quantize_fp32(
             ),
         )
         write_json_atomic(out / "summary.json", result)
+    # the other ranks wait for rank 0's test pass: a rank that exits while another still
+    # holds the process group can abort in gloo's teardown
+    barrier(dist)
     return result
 
 
