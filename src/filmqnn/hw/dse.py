@@ -288,10 +288,10 @@ def _exact_cycles(
 ) -> tuple[np.ndarray, float]:
     """Modelled cycles of the designs that can rank among the ``keep`` fastest (inf for the
     rest) and the smallest lower bound of all designs. Designs are evaluated in order of a
-    cheap lower bound (``network_bound_vec``), ``batch`` first and then ``more`` at a time
-    (the first batch usually suffices; a batch costs a fixed part plus one per design), until
-    the next bound exceeds the ``keep``-th best exact cycles found, so the top ``keep`` (and
-    the best) are exact. A design whose layer cannot run never wins."""
+    cheap lower bound (``network_bound_vec``), ``batch`` first and then, in one batch, every
+    further design whose bound is within the ``keep``-th best exact cycles found (at least
+    ``more``; a batch costs a fixed part plus one per design), until no bound left is, so the
+    top ``keep`` (and the best) are exact. A design whose layer cannot run never wins."""
     n = len(D["Tm4"])
     ddr = ddr_bits_per_cycle(board, clock)
     bound = np.asarray(network_bound_vec(layers, D, opts, board.axi_width_bits, ddr),
@@ -299,12 +299,21 @@ def _exact_cycles(
     bound = np.where(bound < 1e15, bound, np.inf)
     order = np.argsort(bound, kind="stable")
     cycles = np.full(n, np.inf)
-    for start in (0, *range(batch, n, more)):
-        sel = order[start:start + (batch if start == 0 else more)]
-        done = np.sort(cycles[np.isfinite(cycles)])
-        if len(done) >= keep and bound[sel[0]] > done[keep - 1]:
-            break
+    start, size = 0, batch
+    while start < n:
+        sel = order[start:start + size]
         cycles[sel] = _cycles_with_rings(layers, D, sel, board, clock, opts)
+        start += len(sel)
+        done = np.sort(cycles[np.isfinite(cycles)])
+        if len(done) >= keep:
+            # every design whose bound is within the keep-th best must be evaluated: all of
+            # them in the next batch (at least ``more``), as a batch has a fixed cost
+            within = int(np.searchsorted(bound[order], done[keep - 1], side="right"))
+            if within <= start:
+                break
+            size = max(more, within - start)
+        else:
+            size = more
     return cycles, float(bound.min())
 
 
