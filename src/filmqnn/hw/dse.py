@@ -36,6 +36,7 @@ from filmqnn.hw.performance import (
     network_bound_vec,
     network_cycles_vec,
     network_performance,
+    rings_change_plan,
 )
 from filmqnn.hw.residency import plan, store_bram18k
 from filmqnn.hw.resources import (
@@ -161,6 +162,27 @@ def _split(D: dict[str, np.ndarray], board: Board, limits: dict[str, float], cos
     D["dsp8"] = np.where(save8 > 0, d8, 0).astype(np.int64)
 
 
+#: Designs per resource evaluation of the grid: blocks whose temporaries stay in cache.
+FIT_BLOCK = 1 << 18
+RESOURCE_KINDS = ("lut", "ff", "dsp", "bram18k")
+
+
+def _resource_totals(
+    layers: list[LayerShape], D: dict[str, np.ndarray], board: Board, opts: EngineOptions,
+    costs: Any,
+) -> dict[str, np.ndarray]:
+    """``resources_vec``'s totals (no per-part breakdown) of every design of ``D``, evaluated
+    in blocks of ``FIT_BLOCK`` designs."""
+    n = len(D["Tm4"])
+    out = {k: np.zeros(n) for k in RESOURCE_KINDS}
+    for i in range(0, n, FIT_BLOCK):
+        r = resources_vec(layers, {k: v[i:i + FIT_BLOCK] for k, v in D.items()}, board, opts,
+                          costs)
+        for k in RESOURCE_KINDS:
+            out[k][i:i + FIT_BLOCK] = r[k]
+    return out
+
+
 def _fit_ports(
     layers: list[LayerShape], D: dict[str, np.ndarray], board: Board, opts: EngineOptions,
     costs: Any, lim_abs: dict[str, int],
@@ -174,10 +196,10 @@ def _fit_ports(
     def fitting(idx: np.ndarray, ports: int) -> np.ndarray:
         Dp = {k: v[idx] for k, v in D.items()}
         Dp["ports"] = np.full(len(idx), ports)
-        r = resources_vec(layers, Dp, board, opts, costs)
+        r = _resource_totals(layers, Dp, board, opts, costs)
         ok = np.ones(len(idx), dtype=bool)
-        for k in ("lut", "ff", "dsp", "bram18k"):
-            ok &= np.asarray(r[k]) <= lim_abs[k]
+        for k in RESOURCE_KINDS:
+            ok &= r[k] <= lim_abs[k]
         return idx[ok]
 
     live = fitting(np.arange(n), 1)
@@ -190,7 +212,7 @@ def _fit_ports(
         chosen[fitting(todo, ports)] = ports
     out = {k: v[live] for k, v in D.items()}
     out["ports"] = chosen[live]
-    return out, resources_vec(layers, out, board, opts, costs), n * board.axi_ports
+    return out, _resource_totals(layers, out, board, opts, costs), n * board.axi_ports
 
 
 def _add_store(
@@ -211,7 +233,7 @@ def _add_store(
         for k in ("lut", "ff", "bram18k"):
             ok &= np.asarray(res[k]) + st[k] <= lim_abs[k]
         D["store"] = np.where(ok, level, D["store"])
-    return resources_vec(layers, D, board, opts, costs)
+    return _resource_totals(layers, D, board, opts, costs)
 
 
 def _smallest_store(layers: list[LayerShape], d: DesignPoint, board: Board,
@@ -347,11 +369,15 @@ def _cycles_with_rings(layers: list[LayerShape], D: dict[str, np.ndarray], at: n
                        board: Board, clock: float, opts: EngineOptions) -> np.ndarray:
     """Exact cycles of designs ``at`` (inf where a layer cannot run), each with its store's
     band rings or without them, whichever is faster (``D["rings"]`` records the choice)."""
-    c = network_cycles_vec(layers, {k: v[at] for k, v in D.items()}, board, clock, opts)
+    Da = {k: v[at] for k, v in D.items()}
+    c = network_cycles_vec(layers, Da, board, clock, opts)
     if opts.band_fusion and opts.fm_store:
-        c_off = network_cycles_vec(layers, {**{k: v[at] for k, v in D.items()},
-                                            "rings": np.zeros(len(at), bool)},
-                                   board, clock, opts)
+        c_off = np.array(c, dtype=np.float64)  # the same where the rings change no plan
+        differ = rings_change_plan(layers, Da, opts, board.axi_width_bits)
+        if differ.any():
+            c_off[differ] = network_cycles_vec(
+                layers, {**{k: v[differ] for k, v in Da.items()},
+                         "rings": np.zeros(int(differ.sum()), bool)}, board, clock, opts)
         D["rings"][at] = c <= c_off
         c = np.minimum(c, c_off)
     return np.where(np.isfinite(c) & (c < 1e15), c, np.inf)

@@ -988,15 +988,9 @@ def shape_key(ly: LayerShape) -> LayerShape:
     return replace(ly, name="", tin=-1, tout=-1, tskip=-1)
 
 
-def network_sum(
-    layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions, axi_bits: int,
-    layer_fn: Callable[[LayerShape, dict[str, Any], Any], Any], geo: Any = None,
-) -> Any:
-    """Sum over the engine layers of ``layer_fn(layer, designs, geo)`` plus the frame launch,
-    for arrays of designs. The feature-map store decides which tensors are on chip, so a layer
-    carries its on-chip flags per design in ``D`` (``chip_flags``, and ``in_band``: band rings
-    depend on the store, its layout and the tile rows); each distinct layer (shape and flags
-    over the designs) is evaluated once and counted as often as it occurs."""
+def _plan_keys(D: dict[str, Any], opts: EngineOptions) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (store, ring rows, G, store banks) of arrays of designs, which decide the
+    store's plan, and per design the index of its own (shaped as ``D["Tr"]``)."""
     shape = np.shape(D["Tr"])
     store = np.broadcast_to(np.asarray(D.get("store", 0)), shape)
     if not opts.fm_store:
@@ -1007,7 +1001,34 @@ def network_sum(
     banks = np.broadcast_to(np.asarray(D["ports"]) * np.asarray(D.get("store_banks", 1)), shape)
     keys = np.stack([np.ravel(a) for a in (store, rows, G, banks)], axis=1)
     plans, which = np.unique(keys, axis=0, return_inverse=True)
-    which = np.reshape(which, shape)
+    return plans, np.reshape(which, shape)
+
+
+def rings_change_plan(
+    layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions, axi_bits: int
+) -> np.ndarray:
+    """Per design, whether its store's plan with band rings differs from the plan without
+    them (where it does not, both give the same cycles)."""
+    plans, which = _plan_keys(D, opts)
+    run = tuple(engine_layers(layers, opts))
+    differ = np.array([
+        rows > 0 and not np.array_equal(
+            chip_flags_of(run, store_layout(s, g, n, axi_bits), int(rows)),
+            chip_flags_of(run, store_layout(s, g, n, axi_bits), 0))
+        for s, rows, g, n in plans], dtype=bool)
+    return differ[which]
+
+
+def network_sum(
+    layers: list[LayerShape], D: dict[str, Any], opts: EngineOptions, axi_bits: int,
+    layer_fn: Callable[[LayerShape, dict[str, Any], Any], Any], geo: Any = None,
+) -> Any:
+    """Sum over the engine layers of ``layer_fn(layer, designs, geo)`` plus the frame launch,
+    for arrays of designs. The feature-map store decides which tensors are on chip, so a layer
+    carries its on-chip flags per design in ``D`` (``chip_flags``, and ``in_band``: band rings
+    depend on the store, its layout and the tile rows); each distinct layer (shape and flags
+    over the designs) is evaluated once and counted as often as it occurs."""
+    plans, which = _plan_keys(D, opts)
     run = tuple(engine_layers(layers, opts))
     # (plans, layers, 4) on-chip flags
     every = np.stack([chip_flags_of(run, store_layout(s, g, n, axi_bits), int(r))
