@@ -33,7 +33,7 @@ def main() -> None:
         print(f"| {r['board']} @ {r['clock_mhz']:g} | {r['model']} | {q} | "
               f"{PAPER[(r['board'], r['model'])]} | {r['csim_fps']} | {r['model_fps']} | "
               f"{r['mismatches']} / {r['frames']} | {100 * r['max_layer_error']:.1f} % | "
-              f"{r['csim_s_per_frame']} | {r['csim_vs_ref']:.0f} |")
+              f"{r['csim_s_per_frame']} | {r['csim_vs_ref']:.1f} |")
 
 
 if __name__ == "__main__":
