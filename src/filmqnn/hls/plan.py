@@ -41,12 +41,16 @@ class EngineDesign(DesignPoint):
         return Geometry(self.axi_bits, self.G, ACT_BITS)
 
     @property
+    def store_bank_total(self) -> int:
+        """Banks of the feature-map store: ``store_banks`` per AXI port it uses."""
+        return self.ports * self.store_banks
+
+    @property
     def store_beats(self) -> int:
         """AXI beats the feature-map store holds (``hw.residency.store_layout``)."""
         if not self.opts.fm_store:
             return 0
-        return store_layout(self.store, self.G, self.ports * self.store_banks,
-                            self.axi_bits).beats
+        return store_layout(self.store, self.G, self.store_bank_total, self.axi_bits).beats
 
     @property
     def split_k(self) -> int:

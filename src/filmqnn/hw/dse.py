@@ -231,7 +231,7 @@ def _add_store(
                            opts.band_fusion)
         ok = np.ones(len(D["store"]), dtype=bool)
         for k in ("lut", "ff", "bram18k"):
-            ok &= np.asarray(res[k]) + st[k] <= lim_abs[k]
+            ok &= res[k] + st[k] <= lim_abs[k]
         D["store"] = np.where(ok, level, D["store"])
     return _resource_totals(layers, D, board, opts, costs)
 
@@ -272,8 +272,7 @@ def _with_store_banks(D: dict[str, np.ndarray], res: dict[str, Any]
     n, k = len(D["Tm4"]), len(STORE_BANKS_GRID)
     out = {key: np.tile(v, k) for key, v in D.items()}
     out["store_banks"] = np.repeat(np.array(STORE_BANKS_GRID), n)
-    return out, {key: np.tile(np.asarray(v) * np.ones(n), k) if np.ndim(v) else v
-                 for key, v in res.items() if key != "parts"}
+    return out, {key: np.tile(v, k) for key, v in res.items()}
 
 
 def _widest_store(D: dict[str, np.ndarray]) -> np.ndarray:
@@ -353,7 +352,7 @@ def _host_im2col(
     Dh = {k: v[top].copy() for k, v in D.items()}
     Dh["store"] = np.zeros(len(top), dtype=np.int64)
     Dh["raw_lutram"] = np.zeros(len(top), dtype=bool)  # no raw tile without the unit
-    res = _add_store(layers, Dh, resources_vec(layers, Dh, board, host, costs), board, host,
+    res = _add_store(layers, Dh, _resource_totals(layers, Dh, board, host, costs), board, host,
                      costs, lim_abs)
     c = np.full(len(top), np.inf)
     if len(top):
@@ -361,7 +360,7 @@ def _host_im2col(
     joined = {k: np.concatenate([D[k], Dh[k]]) for k in D}
     joined["place"] = np.concatenate([np.zeros(len(cycles), np.int64),
                                       np.ones(len(top), np.int64)])
-    arr = {k: np.concatenate([arr[k], np.asarray(res[k]) * np.ones(len(top))]) for k in arr}
+    arr = {k: np.concatenate([arr[k], res[k]]) for k in arr}
     return joined, arr, np.concatenate([cycles, c])
 
 
@@ -494,13 +493,12 @@ def explore(
     D, res = _with_store_banks(D, res)
     feasible, evaluated = len(D["Tm4"]), evaluated * len(STORE_BANKS_GRID)
     res = _add_store(layers, D, res, board, opts, costs, lim_abs)
-    idx = _most_lanes(D, _best_memory(D, np.asarray(res["lut"]) * np.ones(feasible),
-                                      _widest_store(D)))
+    idx = _most_lanes(D, _best_memory(D, res["lut"], _widest_store(D)))
     Df = {k: v[idx] for k, v in D.items()}
     cycles, least_bound = _exact_cycles(layers, Df, board, clock, opts, pareto_candidates)
     if not np.isfinite(cycles).any():
         raise InfeasibleError(f"no design point can run every layer of the model on {board.name}")
-    arr = {k: np.asarray(res[k])[idx] * np.ones(len(idx)) for k in ("lut", "dsp", "bram18k")}
+    arr = {k: res[k][idx] for k in ("lut", "dsp", "bram18k")}
     placements = [opts]
     if (choose_im2col and opts.first_im2col and opts.im2col_onchip
             and any(ly.first and ly.kind == "conv" and ly.K > 1 for ly in layers)):
