@@ -303,6 +303,50 @@ def step_core(
                    + (rest > 0) * np.maximum(pix, _cdiv(WEIGHT_RELOAD * rest, Tn)))
 
 
+def write_units(ly: LayerShape, tr: Any, tm: Any, G: Any) -> Any:
+    """The units a tile's write-back goes out in, a slice of them per step of the next pass:
+    its channel groups x rows; a fused max pool's write is one unit."""
+    return 1 if ly.pool is not None else _cdiv(np.ceil(tm).astype(np.int64), G) * np.asarray(tr)
+
+
+def lockstep_walk(passes: list[tuple[list[tuple[float, float]], float, int]], seq: float,
+                  lat: float) -> float:
+    """Cycles of a run of passes (each: its steps' (load, compute) cycles, its write-back's
+    cycles and units) in the kernel's ping-pong order, the C-sim counters' rule: iteration k
+    loads step k (its load after ``seq``, the first after AXI_LATENCY), computes step k - 1
+    and writes a slice of the pass before that one's, and lasts as long as the longest of the
+    three. A pass's write-back goes out in equal slices of its units over the next pass's
+    steps (the first slice pays ``lat``, the request); what is left of it when the next pass
+    closes goes out first; the last write's response ends the run."""
+    steps = [(d, c, i) for i, (st, _, _) in enumerate(passes) for d, c in st]
+    n = len(steps)
+
+    def part(i: int, u0: int, u1: int) -> float:
+        w, units = passes[i][1], passes[i][2]
+        return (w - lat) * (u1 - u0) / units + (lat if u0 == 0 else 0.0)
+
+    total = 0.0
+    job: list[int] | None = None  # the write-back in flight: pass, units done, quota
+    for k in range(n + 1):
+        t = max((seq if k else AXI_LATENCY) + steps[k][0] if k < n else 0.0,
+                steps[k - 1][1] if k else 0.0)
+        if job is not None:
+            i, u, q = job
+            u1 = min(u + q, passes[i][2])
+            t = max(t, part(i, u, u1))
+            job = [i, u1, q] if u1 < passes[i][2] else None
+        total += t
+        if k and (k == n or steps[k][2] != steps[k - 1][2]):  # step k - 1 closed its pass
+            if job is not None:
+                total += part(job[0], job[1], passes[job[0]][2])
+            i = steps[k - 1][2]
+            nxt = len(passes[steps[k][2]][0]) if k < n else 1
+            job = [i, 0, -(-int(passes[i][2]) // nxt)]
+    if job is not None:
+        total += part(job[0], job[1], passes[job[0]][2])
+    return total + AXI_LATENCY - seq
+
+
 def group_drain(opts: EngineOptions) -> int:
     """Cycles from a group's last compute to its write-back: the pipeline drain with
     ``pipe_rewind`` (the steps do not pay it), else none (every step paid its fill)."""
@@ -532,6 +576,7 @@ class GroupCost:
     d_step: Any  # ... and its load (``step_walk``'s per-step costs)
     d_end: Any  # load of a plane's last step (after the group's first)
     npp: Any  # steps per input plane
+    units: Any  # the write-back's units: channel groups x rows (a fused pool's: 1)
 
     def steps(self, first: Any, planes: int) -> list[tuple[Any, Any]]:
         """(load, compute) cycles of the group's steps in order, the first loading ``first``
@@ -784,7 +829,7 @@ def _pass_group(c: _Layer, tr: Any, tc: Any, edge: tuple[Any, Any], a: Any, b: A
         c_last=c_l, first=np.where(reuse, l_w0, first_full), first_full=first_full,
         d_after=np.where(multi, np.where(npp == 2, l_l, l_f), l_first),
         d_last=np.where(multi, l_l, l_first), w=w, single=reuse,
-        c_step=c_f, d_step=l_f, d_end=l_l, npp=npp,
+        c_step=c_f, d_step=l_f, d_end=l_l, npp=npp, units=write_units(ly, tr, tm, c.G),
     )
     traffic = _PassTraffic(
         compute=planes * ((npp - 1) * c_f + c_l), load=loads, write=w, bits=lbits + bits_w,
@@ -862,37 +907,22 @@ def _scalar(g: GroupCost) -> GroupCost:
 
 
 def step_walk(tiles: list[TileGroups], P_r: int, P_c: int, P_m: int, planes: int, seq: int,
-              rows: tuple[int, int] | None = None) -> float:
+              rows: tuple[int, int] | None = None, lat: float | None = None) -> float:
     """Cycles of one design's layer by walking its steps in the kernel's order (rows, columns,
-    passes, steps), with the rules of the C-sim's counters: a step's load is issued after the
-    load before it (``seq`` between them) and once its ping-pong half is free (the compute two
-    steps before it done, then ``AXI_LATENCY``); it computes once loaded and after the step
-    before it; a group's first step also waits for the accumulator half freed by the
-    write-back two groups before; a group's write-back starts after its last compute and the
-    write-back before it; ``rows``: the tile rows [first, end) of one run of a band-fused
-    layer (a descriptor of its own), else all. ``_tile_walk`` is its closed form for arrays of
-    designs."""
-    # per tile type and pass (first, middle, last): the group's steps and its write-back
-    plans = [[(g.steps(g.first_full if m == 0 else g.first, planes), g.w)
+    passes, steps) with the C-sim counters' lock-step rule (``lockstep_walk``; ``lat``: a
+    write-back's request, default ``seq``); ``rows``: the tile rows [first, end) of one run of
+    a band-fused layer (a descriptor of its own), else all. ``_tile_walk`` is the closed form
+    the search ranks arrays of designs by: the same costs with loads, computes and
+    write-backs overlapping as far as the ping-pong halves allow."""
+    # per tile type and pass (first, middle, last): the group's steps, write-back and units
+    plans = [[(g.steps(g.first_full if m == 0 else g.first, planes), g.w, g.units)
               for m, g in ((0, q.l if P_m == 1 else q.f), (1, q.f), (1, q.l))] for q in tiles]
-    load = comp1 = comp2 = write1 = write2 = 0.0
-    n_step = n_group = 0
+    passes = []
     for r in range(*(rows or (0, P_r))):
         for col in range(P_c):
             plan = plans[2 * (r == P_r - 1) + (col == P_c - 1)]
-            for m in range(P_m):
-                steps, w = plan[0 if m == 0 else (2 if m == P_m - 1 else 1)]
-                for i, (d, c) in enumerate(steps):
-                    free = comp2 if n_step >= 2 else 0.0
-                    load = max(load + seq, free + AXI_LATENCY) + d
-                    start = max(load, comp1)
-                    if i == 0 and n_group >= 2:
-                        start = max(start, write2)
-                    comp1, comp2 = start + c, comp1
-                    n_step += 1
-                write1, write2 = max(comp1, write1) + w, write1
-                n_group += 1
-    return write1 + AXI_LATENCY - seq
+            passes += [plan[0 if m == 0 else (2 if m == P_m - 1 else 1)] for m in range(P_m)]
+    return lockstep_walk(passes, seq, seq if lat is None else lat)
 
 
 def _layer_cycles(
@@ -951,7 +981,8 @@ def _layer_cycles(
         scalar = [TileGroups(*(_scalar(g) for g in (t.f, t.l))) for t in tiles]
         total = sum(
             np.maximum(step_walk(scalar, pr, int(np.ravel(P_c)[0]), int(np.ravel(P_m)[0]),
-                                 ly.planes, c.seq, (lo // tr, -(-hi // tr))),
+                                 ly.planes, c.seq, (lo // tr, -(-hi // tr)),
+                                 c.seq + group_drain(opts)),
                        np.ceil(bits * (hi - lo) / ly.R / ddr_bits)) + start
             for lo, hi in ly.bands or [(0, ly.R)])
     else:  # a band switch starts a run afresh: its start, first load and last write-back

@@ -1,13 +1,10 @@
 """Tile-by-tile simulator of the engine's double-buffered schedule (checks ``performance``).
 
 It walks the real loop nest with the real edge-tile sizes and the real 4-/8-bit filters of
-every output-channel pass, and runs the pipeline as events: the load of step s+1 is requested
-when its buffer (used by step s-1) is free and its data follow step s's data (with
-``axi_outstanding`` the AXI latency overlaps step s's transfer, else it is paid after it); a
-step computes once its tiles are loaded and the previous step is done; the write-back of an
-output tile starts when its last step is done and the previous write is done, and the
-accumulator buffer it frees is the one the group after next uses. Per-transfer durations use
-the same primitive cost functions as the analytic model (one source of truth for AXI / DDR /
+every output-channel pass, and runs it as the kernel does (``performance.lockstep_walk``):
+in lock-step over the ping-pong halves, an iteration loads one step, computes the step
+before it and writes a slice of the pass before that one's. Per-transfer durations use the
+same primitive cost functions as the analytic model (one source of truth for AXI / DDR /
 compute costs).
 """
 
@@ -34,6 +31,7 @@ from filmqnn.hw.performance import (
     layer_cycles_vec,
     layer_gathers,
     layer_launch,
+    lockstep_walk,
     m_passes,
     rows_read,
     span_beats,
@@ -43,6 +41,7 @@ from filmqnn.hw.performance import (
     step_load,
     table_cycles,
     tile_beats,
+    write_units,
 )
 
 
@@ -128,17 +127,17 @@ def simulate_layer(
     # a band-fused layer runs its row bands as separate descriptors, each walked afresh
     runs = [(lo // tr_max, -(-hi // tr_max)) for lo, hi in ly.bands] or [(0, len(rows))]
     return sum(_walk(_steps(ly, d, rows[a:b], a, cols, tr_max, passes, nsteps, reuse, cost,
-                            axi), seq, ddr) + start for a, b in runs)
+                            axi), seq, seq + group_drain(opts), ddr) + start for a, b in runs)
 
 
 def _steps(ly: LayerShape, d: DesignPoint, rows: list[int], row0: int, cols: list[int],
            tr_max: int, passes: list[tuple[int, int]], nsteps: list[int] | None, reuse: bool,
            cost: Any, axi: int) -> tuple[list[tuple[int, int, float]],
-                                         list[tuple[int, float, int]]]:
-    """The steps (load, compute, bits) and groups (write, bits, first step) of tile rows
-    ``rows`` (the first of them tile row ``row0`` of the map), in the kernel's order."""
+                                         list[tuple[int, float, int, int]]]:
+    """The steps (load, compute, bits) and groups (write, bits, first step, write units) of
+    tile rows ``rows`` (the first of them tile row ``row0`` of the map), in the kernel's order."""
     steps: list[tuple[int, int, float]] = []
-    groups: list[tuple[int, float, int]] = []  # (write cycles, bits, first step index)
+    groups: list[tuple[int, float, int, int]] = []  # (write cycles, bits, first step, units)
     for i, tr in enumerate(rows, row0):
         for j, tc in enumerate(cols):
             # the rows and row-burst beats this tile reads, at its own position in the map
@@ -150,7 +149,7 @@ def _steps(ly: LayerShape, d: DesignPoint, rows: list[int], row0: int, cols: lis
                 wrow = a * W4_BITS + b * W8_BITS
                 w, wbits, skip = cost("w", tr, tc, tm, j == len(cols) - 1)
                 ns = [tm] if nsteps is None else nsteps
-                groups.append((w, wbits, len(steps)))
+                groups.append((w, wbits, len(steps), int(write_units(ly, tr, tm, d.G))))
                 n0 = 0  # first input channel of the step within its plane
                 for k, tn in enumerate(ns):
                     fresh = not (reuse and pi > 0)
@@ -162,37 +161,16 @@ def _steps(ly: LayerShape, d: DesignPoint, rows: list[int], row0: int, cols: lis
     return steps, groups
 
 
-def _walk(sg: tuple[list[tuple[int, int, float]], list[tuple[int, float, int]]], seq: int,
-          ddr: float) -> int:
-    """Cycles of a step list run as events on the ping-pong buffers (the module's rule)."""
+def _walk(sg: tuple[list[tuple[int, int, float]], list[tuple[int, float, int, int]]], seq: int,
+          lat: int, ddr: float) -> int:
+    """Cycles of a step list run in the kernel's lock-step ping-pong order (the module's
+    rule, ``performance.lockstep_walk``), bounded below by its DDR traffic."""
     steps, groups = sg
-    n = len(steps)
-    load_end = np.zeros(n)
-    comp_end = np.zeros(n)
-    g_of = np.zeros(n, dtype=np.int64)
-    last_of = {}
-    for g, (_, _, s0) in enumerate(groups):
-        s1 = groups[g + 1][2] if g + 1 < len(groups) else n
-        g_of[s0:s1] = g
-        last_of[g] = s1 - 1
-    write_end = np.zeros(len(groups))
-    prev_load = 0.0
-    for s in range(n):
-        lt, ct, _ = steps[s]
-        free = comp_end[s - 2] if s >= 2 else 0.0  # input / weight ping-pong buffer
-        load_end[s] = max(prev_load + seq, free + AXI_LATENCY) + lt
-        prev_load = load_end[s]
-        g = g_of[s]
-        start = max(load_end[s], comp_end[s - 1] if s else 0.0)
-        if groups[g][2] == s and g >= 2:
-            start = max(start, write_end[g - 2])  # accumulator ping-pong buffer
-        comp_end[s] = start + ct
-        if last_of[g] == s:
-            w = groups[g][0]
-            ws = max(comp_end[s], write_end[g - 1] if g else 0.0)
-            write_end[g] = ws + w
-    # DDR serves reads and writes together: a group cannot beat its total traffic
-    total = write_end[-1] + AXI_LATENCY - seq  # the last write response
+    bounds = [g[2] for g in groups] + [len(steps)]
+    passes = [([(lt, ct) for lt, ct, _ in steps[a:b]], w, units)
+              for (w, _, _, units), a, b in zip(groups, bounds, bounds[1:], strict=False)]
+    total = lockstep_walk(passes, seq, lat)
+    # DDR serves reads and writes together: a run cannot beat its total traffic
     bits = sum(st[2] for st in steps) + sum(gr[1] for gr in groups)
     return int(math.ceil(max(total, math.ceil(bits / ddr))))
 
