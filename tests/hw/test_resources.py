@@ -184,7 +184,7 @@ def test_depthwise_window_and_bank_phases_by_hand():
 
 def _acc_skip_bram(d: DesignPoint) -> int:
     """Accumulator and residual banks of a 4x4 tile: 2 x 2 x Tm + 2 x ceil(Tm/G), 1 BRAM each
-    (the residual tile's three sets share a bank)."""
+    (the residual tile's two halves share a bank)."""
     return 2 * PIXELS * d.Tm + PIXELS * -(-d.Tm // d.G)
 
 

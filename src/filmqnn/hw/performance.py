@@ -309,16 +309,19 @@ def write_units(ly: LayerShape, tr: Any, tm: Any, G: Any) -> Any:
     return 1 if ly.pool is not None else _cdiv(np.ceil(tm).astype(np.int64), G) * np.asarray(tr)
 
 
-def lockstep_walk(passes: list[tuple[list[tuple[float, float]], float, int]], seq: float,
-                  lat: float) -> float:
+def lockstep_walk(passes: list[tuple[list[tuple[float, float]], float, int, float]],
+                  seq: float, lat: float) -> float:
     """Cycles of a run of passes (each: its steps' (load, compute) cycles, its write-back's
-    cycles and units) in the kernel's ping-pong order, the C-sim counters' rule: iteration k
-    loads step k (its load after ``seq``, the first after AXI_LATENCY), computes step k - 1
-    and writes a slice of the pass before that one's, and lasts as long as the longest of the
-    three. A pass's write-back goes out in equal slices of its units over the next pass's
-    steps (the first slice pays ``lat``, the request); what is left of it when the next pass
-    closes goes out first; the last write's response ends the run."""
-    steps = [(d, c, i) for i, (st, _, _) in enumerate(passes) for d, c in st]
+    cycles and units, its residual operand's load cycles) in the kernel's ping-pong order,
+    the C-sim counters' rule: iteration k loads step k (its load after ``seq``, the first
+    after AXI_LATENCY; the residual operand of the pass whose first step it computes beside
+    it), computes step k - 1 and writes a slice of the pass before that one's, and lasts as
+    long as the longest of the three. A pass's write-back goes out in equal slices of its
+    units over the next pass's steps (the first slice pays ``lat``, the request); what is
+    left of it when the next pass closes goes out first; the last write's response ends the
+    run."""
+    steps = [(d, c, i, j == 0) for i, (st, *_) in enumerate(passes) for j, (d, c) in
+             enumerate(st)]
     n = len(steps)
 
     def part(i: int, u0: int, u1: int) -> float:
@@ -328,7 +331,9 @@ def lockstep_walk(passes: list[tuple[list[tuple[float, float]], float, int]], se
     total = 0.0
     job: list[int] | None = None  # the write-back in flight: pass, units done, quota
     for k in range(n + 1):
-        t = max((seq if k else AXI_LATENCY) + steps[k][0] if k < n else 0.0,
+        skip = passes[steps[k - 1][2]][3] if k and steps[k - 1][3] else 0.0
+        load = (steps[k][0] if k < n else 0.0) + skip
+        t = max((seq if k else AXI_LATENCY) + load if k < n or skip else 0.0,
                 steps[k - 1][1] if k else 0.0)
         if job is not None:
             i, u, q = job
@@ -577,10 +582,14 @@ class GroupCost:
     d_end: Any  # load of a plane's last step (after the group's first)
     npp: Any  # steps per input plane
     units: Any  # the write-back's units: channel groups x rows (a fused pool's: 1)
+    skip: Any  # load cycles of its residual operand, in its first step's load (``first``) ...
+    lead: Any  # ... which without it is this (``first``) ...
+    lead_full: Any  # ... and this (``first_full``): the kernel reads it one step later
 
     def steps(self, first: Any, planes: int) -> list[tuple[Any, Any]]:
         """(load, compute) cycles of the group's steps in order, the first loading ``first``
-        (the full input, or only the weights when the tile's input stays)."""
+        (the full input, or only the weights when the tile's input stays; the residual
+        operand included)."""
         out = ([(self.d_step, self.c_step)] * (int(self.npp) - 1)
                + [(self.d_end, self.c_last)]) * planes
         return [(first, out[0][1]), *out[1:]]
@@ -812,6 +821,16 @@ def _pass_group(c: _Layer, tr: Any, tc: Any, edge: tuple[Any, Any], a: Any, b: A
         (planes - 1) * transition(c_l, c_l, c_l, l_l0, l_l, l_l0, seq),
     )
     first_full = np.where(multi, l_f0, l_l0)
+    # the residual operand alone (the kernel reads it beside the group's first compute) and
+    # the group's first loads without it (with any other prefetch: an im2col's raw tile)
+    lead_full, lead = first_full, np.where(reuse, l_w0, first_full)
+    l_skip = np.zeros_like(l_w0)
+    if ly.residual:
+        nothing = np.zeros_like(t_l[0]), np.zeros_like(t_l[1])
+        l_skip = step_load(ly, tr, tc, tn_l, *args, extra_beats=skip, tile=nothing, **on)[0]
+        lead_full = np.where(multi, l_f, l_l)
+        lead = np.where(reuse, step_load(ly, tr, tc, tn_l, *args, with_input=False, tile=t_l,
+                                         **on)[0], lead_full)
     loads = np.where(
         multi, planes * ((npp - 1) * l_f + l_l) - l_f + l_f0, planes * l_l - l_l + l_l0
     )
@@ -830,6 +849,7 @@ def _pass_group(c: _Layer, tr: Any, tc: Any, edge: tuple[Any, Any], a: Any, b: A
         d_after=np.where(multi, np.where(npp == 2, l_l, l_f), l_first),
         d_last=np.where(multi, l_l, l_first), w=w, single=reuse,
         c_step=c_f, d_step=l_f, d_end=l_l, npp=npp, units=write_units(ly, tr, tm, c.G),
+        skip=l_skip, lead=lead, lead_full=lead_full,
     )
     traffic = _PassTraffic(
         compute=planes * ((npp - 1) * c_f + c_l), load=loads, write=w, bits=lbits + bits_w,
@@ -915,7 +935,8 @@ def step_walk(tiles: list[TileGroups], P_r: int, P_c: int, P_m: int, planes: int
     the search ranks arrays of designs by: the same costs with loads, computes and
     write-backs overlapping as far as the ping-pong halves allow."""
     # per tile type and pass (first, middle, last): the group's steps, write-back and units
-    plans = [[(g.steps(g.first_full if m == 0 else g.first, planes), g.w, g.units)
+    # (the residual operand moves from the first step's load to the iteration after it)
+    plans = [[(g.steps(g.lead_full if m == 0 else g.lead, planes), g.w, g.units, g.skip)
               for m, g in ((0, q.l if P_m == 1 else q.f), (1, q.f), (1, q.l))] for q in tiles]
     passes = []
     for r in range(*(rows or (0, P_r))):

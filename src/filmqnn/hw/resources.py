@@ -266,9 +266,9 @@ def resources_vec(
     acc_banks, acc_lutram = 2 * PIXELS * Tm, np.asarray(D.get("acc_lutram", False))
     b_acc = np.where(acc_lutram, 0, acc_banks * bram18k_count(ACC_BITS, geo["acc_depth"]))
     acc_lut = np.where(acc_lutram, acc_banks * lutram_luts(ACC_BITS, geo["acc_depth"]), 0)
-    # the residual operand's tile in three sets (a pass's is read with its first step and
-    # waits for its write-back, which ends as the pass after next starts), sharing each bank
-    b_skip = PIXELS * -(-Tm // G) * bram18k_count(ACT_BITS * G, 3 * geo["acc_depth"])
+    # the residual operand's tile, two halves (a pass's waits for its write-back while the
+    # next pass's is read), sharing each bank as the input halves do
+    b_skip = PIXELS * -(-Tm // G) * bram18k_count(ACT_BITS * G, 2 * geo["acc_depth"])
 
     im2col = im2col_unit(layers, D, opts)
     pool = stem_pool_halo(layers, D, opts)

@@ -105,6 +105,10 @@ def simulate_layer(
                 cache[k] = sc(step_compute(
                     ly, tr, tc, tn, d.Tn, dw_px, opts.dw_taps, opts.pipe_rewind
                 ))
+            elif kind == "k":  # a residual operand alone
+                t, _ = step_load(ly, 1, 1, 0, 0, d.G, axi, ports, ddr, key[0],
+                                 tile=(0, 0), banks=banks)
+                cache[k] = sc(t)
             elif kind == "l":
                 tr, tc, tn, wrow, extra, with_input, edge, n0 = key
                 groups = e_in + int(step_groups(n0, tn, d.G)) - -(-tn // d.G)
@@ -133,11 +137,12 @@ def simulate_layer(
 def _steps(ly: LayerShape, d: DesignPoint, rows: list[int], row0: int, cols: list[int],
            tr_max: int, passes: list[tuple[int, int]], nsteps: list[int] | None, reuse: bool,
            cost: Any, axi: int) -> tuple[list[tuple[int, int, float]],
-                                         list[tuple[int, float, int, int]]]:
-    """The steps (load, compute, bits) and groups (write, bits, first step, write units) of
-    tile rows ``rows`` (the first of them tile row ``row0`` of the map), in the kernel's order."""
+                                         list[tuple[int, float, int, int, int]]]:
+    """The steps (load, compute, bits) and groups (write, bits, first step, write units,
+    residual load) of tile rows ``rows`` (the first of them tile row ``row0`` of the map), in
+    the kernel's order."""
     steps: list[tuple[int, int, float]] = []
-    groups: list[tuple[int, float, int, int]] = []  # (write cycles, bits, first step, units)
+    groups: list[tuple[int, float, int, int, int]] = []  # (write, bits, first step, units, skip)
     for i, tr in enumerate(rows, row0):
         for j, tc in enumerate(cols):
             # the rows and row-burst beats this tile reads, at its own position in the map
@@ -149,26 +154,31 @@ def _steps(ly: LayerShape, d: DesignPoint, rows: list[int], row0: int, cols: lis
                 wrow = a * W4_BITS + b * W8_BITS
                 w, wbits, skip = cost("w", tr, tc, tm, j == len(cols) - 1)
                 ns = [tm] if nsteps is None else nsteps
-                groups.append((w, wbits, len(steps), int(write_units(ly, tr, tm, d.G))))
+                # the kernel reads a residual operand beside the group's first compute, an
+                # on-chip im2col's raw tile with the first step
+                sk = cost("k", skip) if ly.residual else 0
+                groups.append((w, wbits, len(steps), int(write_units(ly, tr, tm, d.G)), sk))
                 n0 = 0  # first input channel of the step within its plane
                 for k, tn in enumerate(ns):
                     fresh = not (reuse and pi > 0)
                     n0 = 0 if nsteps is None or n0 >= ly.N else n0
                     lt, lbits = cost("l", tr, tc, tn, wrow, skip if k == 0 else 0, fresh, edge,
                                      n0)
+                    if k == 0 and ly.residual:  # its bits stay; its time moves (``sk``)
+                        lt = cost("l", tr, tc, tn, wrow, 0, fresh, edge, n0)[0]
                     n0 += tn
                     steps.append((lt, cost("c", tr, tc, tn), lbits))
     return steps, groups
 
 
-def _walk(sg: tuple[list[tuple[int, int, float]], list[tuple[int, float, int, int]]], seq: int,
-          lat: int, ddr: float) -> int:
+def _walk(sg: tuple[list[tuple[int, int, float]], list[tuple[int, float, int, int, int]]],
+          seq: int, lat: int, ddr: float) -> int:
     """Cycles of a step list run in the kernel's lock-step ping-pong order (the module's
     rule, ``performance.lockstep_walk``), bounded below by its DDR traffic."""
     steps, groups = sg
     bounds = [g[2] for g in groups] + [len(steps)]
-    passes = [([(lt, ct) for lt, ct, _ in steps[a:b]], w, units)
-              for (w, _, _, units), a, b in zip(groups, bounds, bounds[1:], strict=False)]
+    passes = [([(lt, ct) for lt, ct, _ in steps[a:b]], w, units, sk)
+              for (w, _, _, units, sk), a, b in zip(groups, bounds, bounds[1:], strict=False)]
     total = lockstep_walk(passes, seq, lat)
     # DDR serves reads and writes together: a run cannot beat its total traffic
     bits = sum(st[2] for st in steps) + sum(gr[1] for gr in groups)
