@@ -114,21 +114,21 @@ def test_lockstep_walk_by_hand():
     # two one-step passes (load 10, compute 30, write-back 50 in 2 units): load 0 alone (40 +
     # 10), load 1 beside compute 0 (50), compute 1 beside pass 0's whole write-back (its
     # request included: 50), then pass 1's write-back alone (50)
-    one = ([(10, 30)], 50, 2, 0)
+    one = ([(10, 10, 30)], 50, 2, 0)
     assert lockstep_walk([one, one], lat, lat) == 50 + 50 + 50 + 50
     # a one-step pass, then a three-step one; the first's write-back (its request 40 and
     # 4 units of 25) goes out in slices of ceil(4 / 3) = 2 units beside the second's steps:
     # load 0 (50); load 1 + compute 0 (55); compute 1 + slice 40 + 50 (90); compute 2 +
     # slice 50 (55); compute 3 alone (55); the second's write-back alone (50)
-    first = ([(10, 55)], 140, 4, 0)
-    many = ([(10, 55)] * 3, 50, 4, 0)
+    first = ([(10, 10, 55)], 140, 4, 0)
+    many = ([(10, 10, 55)] * 3, 50, 4, 0)
     assert lockstep_walk([first, many], lat, lat) == 50 + 55 + 90 + 55 + 55 + 50
     # with outstanding reads (seq = 0) only the first load pays the request, and the last
     # write's response is exposed
     assert lockstep_walk([one, one], 0, 0) == 50 + 30 + 50 + 50 + lat
-    # a residual operand (20) is read beside its pass's first compute: with load 1 (40 + 10
-    # + 20 = 70 > 30), or alone after the last step (40 + 20 = 60 > 30)
-    res = ([(10, 30)], 50, 2, 20)
+    # a residual operand (20) is read beside its pass's first compute: with load 1 (40 + 30,
+    # the step's load with one, > 30), or alone after the last step (40 + 20 = 60 > 30)
+    res = ([(10, 30, 30)], 50, 2, 20)
     assert lockstep_walk([res, res], lat, lat) == 50 + 70 + 60 + 50
 
 

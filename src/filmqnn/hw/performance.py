@@ -309,19 +309,19 @@ def write_units(ly: LayerShape, tr: Any, tm: Any, G: Any) -> Any:
     return 1 if ly.pool is not None else _cdiv(np.ceil(tm).astype(np.int64), G) * np.asarray(tr)
 
 
-def lockstep_walk(passes: list[tuple[list[tuple[float, float]], float, int, float]],
+def lockstep_walk(passes: list[tuple[list[tuple[float, float, float]], float, int, float]],
                   seq: float, lat: float) -> float:
-    """Cycles of a run of passes (each: its steps' (load, compute) cycles, its write-back's
-    cycles and units, its residual operand's load cycles) in the kernel's ping-pong order,
-    the C-sim counters' rule: iteration k loads step k (its load after ``seq``, the first
-    after AXI_LATENCY; the residual operand of the pass whose first step it computes beside
-    it), computes step k - 1 and writes a slice of the pass before that one's, and lasts as
-    long as the longest of the three. A pass's write-back goes out in equal slices of its
-    units over the next pass's steps (the first slice pays ``lat``, the request); what is
-    left of it when the next pass closes goes out first; the last write's response ends the
-    run."""
-    steps = [(d, c, i, j == 0) for i, (st, *_) in enumerate(passes) for j, (d, c) in
-             enumerate(st)]
+    """Cycles of a run of passes (each: its steps' (load, load with a residual operand,
+    compute) cycles, its write-back's cycles and units, its residual operand's load cycles
+    alone) in the kernel's ping-pong order, the C-sim counters' rule: iteration k loads step
+    k (after ``seq``, the first after AXI_LATENCY; with the residual operand of the pass
+    whose first step it computes), computes step k - 1 and writes a slice of the pass before
+    that one's, and lasts as long as the longest of the three. A pass's write-back goes out
+    in equal slices of its units over the next pass's steps (the first slice pays ``lat``,
+    the request); what is left of it when the next pass closes goes out first; the last
+    write's response ends the run."""
+    steps = [(d, ds, c, i, j == 0) for i, (st, *_) in enumerate(passes)
+             for j, (d, ds, c) in enumerate(st)]
     n = len(steps)
 
     def part(i: int, u0: int, u1: int) -> float:
@@ -331,21 +331,22 @@ def lockstep_walk(passes: list[tuple[list[tuple[float, float]], float, int, floa
     total = 0.0
     job: list[int] | None = None  # the write-back in flight: pass, units done, quota
     for k in range(n + 1):
-        skip = passes[steps[k - 1][2]][3] if k and steps[k - 1][3] else 0.0
-        load = (steps[k][0] if k < n else 0.0) + skip
-        t = max((seq if k else AXI_LATENCY) + load if k < n or skip else 0.0,
-                steps[k - 1][1] if k else 0.0)
+        skip = k and steps[k - 1][4] and passes[steps[k - 1][3]][3] > 0
+        load = (steps[k][1 if skip else 0] if k < n
+                else passes[steps[k - 1][3]][3] if skip else None)
+        t = max((seq if k else AXI_LATENCY) + load if load is not None else 0.0,
+                steps[k - 1][2] if k else 0.0)
         if job is not None:
             i, u, q = job
             u1 = min(u + q, passes[i][2])
             t = max(t, part(i, u, u1))
             job = [i, u1, q] if u1 < passes[i][2] else None
         total += t
-        if k and (k == n or steps[k][2] != steps[k - 1][2]):  # step k - 1 closed its pass
+        if k and (k == n or steps[k][3] != steps[k - 1][3]):  # step k - 1 closed its pass
             if job is not None:
                 total += part(job[0], job[1], passes[job[0]][2])
-            i = steps[k - 1][2]
-            nxt = len(passes[steps[k][2]][0]) if k < n else 1
+            i = steps[k - 1][3]
+            nxt = len(passes[steps[k][3]][0]) if k < n else 1
             job = [i, 0, -(-int(passes[i][2]) // nxt)]
     if job is not None:
         total += part(job[0], job[1], passes[job[0]][2])
@@ -582,17 +583,19 @@ class GroupCost:
     d_end: Any  # load of a plane's last step (after the group's first)
     npp: Any  # steps per input plane
     units: Any  # the write-back's units: channel groups x rows (a fused pool's: 1)
-    skip: Any  # load cycles of its residual operand, in its first step's load (``first``) ...
-    lead: Any  # ... which without it is this (``first``) ...
-    lead_full: Any  # ... and this (``first_full``): the kernel reads it one step later
+    skip: Any  # load cycles of its residual operand alone, in ``first`` / ``first_full`` ...
+    lead: Any  # ... which without it are these: the kernel reads it one iteration later,
+    lead_full: Any  # beside the load of the step after (``*_skip``: a step's load with it)
+    d_step_skip: Any
+    d_end_skip: Any
 
-    def steps(self, first: Any, planes: int) -> list[tuple[Any, Any]]:
-        """(load, compute) cycles of the group's steps in order, the first loading ``first``
-        (the full input, or only the weights when the tile's input stays; the residual
-        operand included)."""
-        out = ([(self.d_step, self.c_step)] * (int(self.npp) - 1)
-               + [(self.d_end, self.c_last)]) * planes
-        return [(first, out[0][1]), *out[1:]]
+    def steps(self, first: Any, first_skip: Any, planes: int) -> list[tuple[Any, Any, Any]]:
+        """(load, load with a residual operand, compute) cycles of the group's steps in
+        order, the first loading ``first`` / ``first_skip`` (the full input, or only the
+        weights when the tile's input stays)."""
+        out = ([(self.d_step, self.d_step_skip, self.c_step)] * (int(self.npp) - 1)
+               + [(self.d_end, self.d_end_skip, self.c_last)]) * planes
+        return [(first, first_skip, out[0][2]), *out[1:]]
 
 
 @dataclass(frozen=True)
@@ -850,6 +853,7 @@ def _pass_group(c: _Layer, tr: Any, tc: Any, edge: tuple[Any, Any], a: Any, b: A
         d_last=np.where(multi, l_l, l_first), w=w, single=reuse,
         c_step=c_f, d_step=l_f, d_end=l_l, npp=npp, units=write_units(ly, tr, tm, c.G),
         skip=l_skip, lead=lead, lead_full=lead_full,
+        d_step_skip=l_f0 if ly.residual else l_f, d_end_skip=l_l0 if ly.residual else l_l,
     )
     traffic = _PassTraffic(
         compute=planes * ((npp - 1) * c_f + c_l), load=loads, write=w, bits=lbits + bits_w,
@@ -936,7 +940,8 @@ def step_walk(tiles: list[TileGroups], P_r: int, P_c: int, P_m: int, planes: int
     write-backs overlapping as far as the ping-pong halves allow."""
     # per tile type and pass (first, middle, last): the group's steps, write-back and units
     # (the residual operand moves from the first step's load to the iteration after it)
-    plans = [[(g.steps(g.lead_full if m == 0 else g.lead, planes), g.w, g.units, g.skip)
+    plans = [[(g.steps(g.lead_full, g.first_full, planes) if m == 0
+               else g.steps(g.lead, g.first, planes), g.w, g.units, g.skip)
               for m, g in ((0, q.l if P_m == 1 else q.f), (1, q.f), (1, q.l))] for q in tiles]
     passes = []
     for r in range(*(rows or (0, P_r))):

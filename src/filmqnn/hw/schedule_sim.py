@@ -136,12 +136,12 @@ def simulate_layer(
 
 def _steps(ly: LayerShape, d: DesignPoint, rows: list[int], row0: int, cols: list[int],
            tr_max: int, passes: list[tuple[int, int]], nsteps: list[int] | None, reuse: bool,
-           cost: Any, axi: int) -> tuple[list[tuple[int, int, float]],
+           cost: Any, axi: int) -> tuple[list[tuple[int, int, int, float]],
                                          list[tuple[int, float, int, int, int]]]:
-    """The steps (load, compute, bits) and groups (write, bits, first step, write units,
-    residual load) of tile rows ``rows`` (the first of them tile row ``row0`` of the map), in
-    the kernel's order."""
-    steps: list[tuple[int, int, float]] = []
+    """The steps (load, load with a residual operand, compute, bits) and groups (write, bits,
+    first step, write units, residual load) of tile rows ``rows`` (the first of them tile row
+    ``row0`` of the map), in the kernel's order."""
+    steps: list[tuple[int, int, int, float]] = []
     groups: list[tuple[int, float, int, int, int]] = []  # (write, bits, first step, units, skip)
     for i, tr in enumerate(rows, row0):
         for j, tc in enumerate(cols):
@@ -164,24 +164,27 @@ def _steps(ly: LayerShape, d: DesignPoint, rows: list[int], row0: int, cols: lis
                     n0 = 0 if nsteps is None or n0 >= ly.N else n0
                     lt, lbits = cost("l", tr, tc, tn, wrow, skip if k == 0 else 0, fresh, edge,
                                      n0)
-                    if k == 0 and ly.residual:  # its bits stay; its time moves (``sk``)
+                    # the load beside a residual operand (its bits count with the first step)
+                    lts = cost("l", tr, tc, tn, wrow, skip, fresh, edge, n0)[0] \
+                        if ly.residual else lt
+                    if k == 0 and ly.residual:
                         lt = cost("l", tr, tc, tn, wrow, 0, fresh, edge, n0)[0]
                     n0 += tn
-                    steps.append((lt, cost("c", tr, tc, tn), lbits))
+                    steps.append((lt, lts, cost("c", tr, tc, tn), lbits))
     return steps, groups
 
 
-def _walk(sg: tuple[list[tuple[int, int, float]], list[tuple[int, float, int, int, int]]],
+def _walk(sg: tuple[list[tuple[int, int, int, float]], list[tuple[int, float, int, int, int]]],
           seq: int, lat: int, ddr: float) -> int:
     """Cycles of a step list run in the kernel's lock-step ping-pong order (the module's
     rule, ``performance.lockstep_walk``), bounded below by its DDR traffic."""
     steps, groups = sg
     bounds = [g[2] for g in groups] + [len(steps)]
-    passes = [([(lt, ct) for lt, ct, _ in steps[a:b]], w, units, sk)
+    passes = [([(lt, lts, ct) for lt, lts, ct, _ in steps[a:b]], w, units, sk)
               for (w, _, _, units, sk), a, b in zip(groups, bounds, bounds[1:], strict=False)]
     total = lockstep_walk(passes, seq, lat)
     # DDR serves reads and writes together: a run cannot beat its total traffic
-    bits = sum(st[2] for st in steps) + sum(gr[1] for gr in groups)
+    bits = sum(st[3] for st in steps) + sum(gr[1] for gr in groups)
     return int(math.ceil(max(total, math.ceil(bits / ddr))))
 
 
