@@ -331,10 +331,13 @@ def lockstep_walk(passes: list[tuple[list[tuple[float, float, float]], float, in
     total = 0.0
     job: list[int] | None = None  # the write-back in flight: pass, units done, quota
     for k in range(n + 1):
-        skip = k and steps[k - 1][4] and passes[steps[k - 1][3]][3] > 0
-        load = (steps[k][1 if skip else 0] if k < n
-                else passes[steps[k - 1][3]][3] if skip else None)
-        t = max((seq if k else AXI_LATENCY) + load if load is not None else 0.0,
+        # a residual operand is read beside its pass's first compute (step k - 1)
+        skip = passes[steps[k - 1][3]][3] if k and steps[k - 1][4] else 0.0
+        if k < n:
+            load = steps[k][1] if skip > 0 else steps[k][0]
+        else:
+            load = skip if skip > 0 else None
+        t = max(0.0 if load is None else (seq if k else AXI_LATENCY) + load,
                 steps[k - 1][2] if k else 0.0)
         if job is not None:
             i, u, q = job

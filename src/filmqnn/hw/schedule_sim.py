@@ -162,13 +162,14 @@ def _steps(ly: LayerShape, d: DesignPoint, rows: list[int], row0: int, cols: lis
                 for k, tn in enumerate(ns):
                     fresh = not (reuse and pi > 0)
                     n0 = 0 if nsteps is None or n0 >= ly.N else n0
+                    # the first step's bits hold the prefetch; a residual operand's time
+                    # moves to the load beside its group's first compute (``lts``)
                     lt, lbits = cost("l", tr, tc, tn, wrow, skip if k == 0 else 0, fresh, edge,
                                      n0)
-                    # the load beside a residual operand (its bits count with the first step)
-                    lts = cost("l", tr, tc, tn, wrow, skip, fresh, edge, n0)[0] \
-                        if ly.residual else lt
-                    if k == 0 and ly.residual:
+                    lts = lt
+                    if ly.residual:
                         lt = cost("l", tr, tc, tn, wrow, 0, fresh, edge, n0)[0]
+                        lts = cost("l", tr, tc, tn, wrow, skip, fresh, edge, n0)[0]
                     n0 += tn
                     steps.append((lt, lts, cost("c", tr, tc, tn), lbits))
     return steps, groups
