@@ -521,7 +521,26 @@ def derive() -> dict[tuple[str, str], DesignPoint]:
         print(f"{k[0]} {k[1]}: {design_cell(d, k[1])}, dsp4 {d.dsp4} dsp8 {d.dsp8} post "
               f"{d.post}; modelled LUT {res['lut']} DSP {res['dsp']} BRAM18K {res['bram18k']} "
               f"vs reported {REPORTED[k]}: {same}")
+    print_tile_table(out)
     return out
+
+
+def print_tile_table(designs: dict[tuple[str, str], DesignPoint],
+                     tiles: tuple[tuple[int, int], ...] = ((14, 14), (14, 28), (28, 28))) -> None:
+    """docs/paper_anchor.md's Tr x Tc table: each design's modelled BRAM18Ks at ``tiles``
+    (with Eq. 13's ports at each tile), the reported BRAM36 x 2 and the chosen tile."""
+    print("\n| design | " + " | ".join(f"{r}x{c}" for r, c in tiles) + " | reported | chosen |")
+    print("|---|" + "---:|" * (len(tiles) + 1) + "---|")
+    for board, scheme in sorted(designs, key=lambda k: (BOARDS.index(k[0]), k[1] == "inter")):
+        d = designs[(board, scheme)]
+        cells = []
+        for tr, tc in tiles:
+            t = replace(d, Tr=tr, Tc=tc)
+            t = replace(t, ports=eq13_ports(t, board))
+            cells.append(str(modelled_resources(t, board, scheme)["bram18k"]))
+        cap = 2 * REPORTED[(board, scheme)]["bram36"]
+        print(f"| {board.upper()} {scheme} | " + " | ".join(cells)
+              + f" | {cap:g} | {d.Tr}x{d.Tc} |")
 
 
 def spread_designs(board: str, scheme: str) -> Iterator[DesignPoint]:
