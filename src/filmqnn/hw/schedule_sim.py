@@ -167,9 +167,11 @@ def _steps(ly: LayerShape, d: DesignPoint, rows: list[int], row0: int, cols: lis
                     lt, lbits = cost("l", tr, tc, tn, wrow, skip if k == 0 else 0, fresh, edge,
                                      n0)
                     lts = lt
-                    if ly.residual:
-                        lt = cost("l", tr, tc, tn, wrow, 0, fresh, edge, n0)[0]
-                        lts = cost("l", tr, tc, tn, wrow, skip, fresh, edge, n0)[0]
+                    if ly.residual:  # lt without the residual operand, lts with it: the
+                        # call above gave one of the two
+                        alt = cost("l", tr, tc, tn, wrow, 0 if k == 0 else skip, fresh, edge,
+                                   n0)[0]
+                        lt, lts = (alt, lt) if k == 0 else (lt, alt)
                     n0 += tn
                     steps.append((lt, lts, cost("c", tr, tc, tn), lbits))
     return steps, groups
