@@ -25,7 +25,7 @@ CXXFLAGS = ("-O2", "-DNDEBUG", "-std=c++14", "-fPIC", "-shared", "-w")
 #: The native build: PE multiplies, requantization and AXI-word fields in 64-bit integers
 #: instead of ap_int (hls/pe_codegen.py, the kernel's FILMQNN_NATIVE_PE forms), the same bits,
 #: compiled for this CPU so the PE columns vectorise (bench/csim_native_pe.py).
-NATIVE_PE = ("-O3", "-march=native", "-fwrapv", "-DFILMQNN_NATIVE_PE")
+NATIVE_PE = ("-O3", "-mprefer-vector-width=512", "-march=native", "-fwrapv", "-DFILMQNN_NATIVE_PE")
 STATS = ("cycles", "compute", "load_beats", "write_beats", "steps", "groups")
 
 
