@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from filmqnn.hls import csim
 from filmqnn.hls.csim import CsimEngine
 from filmqnn.hls.ddr_image import split_nibbles, unroll
 from filmqnn.hls.project import ProjectError, write_project
@@ -71,6 +72,13 @@ def test_ap_int_multiplies(graph_for, designs, name, tmp_path):
     """The PE multiplies as synthesis sees them (ap_int, not the C-sim library's 64-bit
     integers), end to end."""
     _check(graph_for(name, "pynq-z2"), designs, "pynq-z2", tmp_path, native_pe=False)
+
+
+def test_native_build_without_avx512(graph_for, designs, tmp_path, monkeypatch):
+    """The native build's portable DSP-product loop (a CPU without AVX-512: no vpmuldq
+    lanes) gives the same outputs."""
+    monkeypatch.setattr(csim, "NATIVE_PE", (*csim.NATIVE_PE, "-mno-avx512f"))
+    _check(graph_for("resnet18_small", "pynq-z2"), designs, "pynq-z2", tmp_path)
 
 
 @pytest.mark.parametrize("name", ("mobilenet_v2_small", "user_cnn"))

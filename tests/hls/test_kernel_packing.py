@@ -28,11 +28,14 @@ int main() {
             for (int i = 0; i < 2; i++) for (int j = 0; j < 2; j++) bad += f[i][j] != want[i][j];
 #ifdef FILMQNN_NATIVE_PE
             {  // the adder tree's form: the fields read back from one product's shift sums
-                long long t[8][1] = {};
-                if (sgn) pe4_dsp_signed_tsum<1>(pe4_dsp_signed_product(
-                    pe4_dsp_signed_wport(w0, w1), pe4_dsp_signed_xport(x0, x1)), t, 0);
-                else pe4_dsp_unsigned_tsum<1>(pe4_dsp_unsigned_product(
-                    pe4_dsp_unsigned_wport(w0, w1), pe4_dsp_unsigned_xport(x0, x1)), t, 0);
+                long long t[8][1] = {}, v[8] = {};
+                long long P = sgn ? pe4_dsp_signed_product(pe4_dsp_signed_wport(w0, w1),
+                                                           pe4_dsp_signed_xport(x0, x1))
+                                  : pe4_dsp_unsigned_product(pe4_dsp_unsigned_wport(w0, w1),
+                                                             pe4_dsp_unsigned_xport(x0, x1));
+                if (sgn) { pe4_dsp_signed_tsum<1>(P, t, 0); pe4_dsp_signed_vsum(P, v); }
+                else { pe4_dsp_unsigned_tsum<1>(P, t, 0); pe4_dsp_unsigned_vsum(P, v); }
+                for (int i = 0; i < 8; i++) bad += v[i] != t[i][0];
                 if (sgn) pe4_dsp_signed_tfields<1>(t, 0, f);
                 else pe4_dsp_unsigned_tfields<1>(t, 0, f);
                 for (int i = 0; i < 2; i++)
@@ -50,11 +53,14 @@ int main() {
             bad += f[0] != w * x0 || f[1] != w * x1;
 #ifdef FILMQNN_NATIVE_PE
             {
-                long long t[8][1] = {};
-                if (sgn) pe8_dsp_signed_tsum<1>(pe8_dsp_signed_product(
-                    pe8_dsp_signed_wport(w), pe8_dsp_signed_xport(x0, x1)), t, 0);
-                else pe8_dsp_unsigned_tsum<1>(pe8_dsp_unsigned_product(
-                    pe8_dsp_unsigned_wport(w), pe8_dsp_unsigned_xport(x0, x1)), t, 0);
+                long long t[8][1] = {}, v[8] = {};
+                long long P = sgn ? pe8_dsp_signed_product(pe8_dsp_signed_wport(w),
+                                                           pe8_dsp_signed_xport(x0, x1))
+                                  : pe8_dsp_unsigned_product(pe8_dsp_unsigned_wport(w),
+                                                             pe8_dsp_unsigned_xport(x0, x1));
+                if (sgn) { pe8_dsp_signed_tsum<1>(P, t, 0); pe8_dsp_signed_vsum(P, v); }
+                else { pe8_dsp_unsigned_tsum<1>(P, t, 0); pe8_dsp_unsigned_vsum(P, v); }
+                for (int i = 0; i < 8; i++) bad += v[i] != t[i][0];
                 if (sgn) pe8_dsp_signed_tfields<1>(t, 0, f);
                 else pe8_dsp_unsigned_tfields<1>(t, 0, f);
                 bad += f[0] != w * x0 || f[1] != w * x1;
@@ -76,7 +82,8 @@ def test_packed_multiplies_exhaustive(dsp, native, tmp_path):
     the whole unsigned and signed 5-bit ranges, every combination of both slots; both bodies
     (``ap_int`` for synthesis, 64-bit integers for the C-sim library) give the same products,
     and so does the C-sim's adder-tree form (the fields from P's rounded-shift sums, linear
-    in the sums, so exact for any number of products when exact for one)."""
+    in the sums, so exact for any number of products when exact for one; the vector form of
+    the sums adds the same shifts)."""
     if shutil.which("g++") is None:
         pytest.fail("g++ is missing: run scripts/setup.sh")
     src = tmp_path / "pe.cpp"

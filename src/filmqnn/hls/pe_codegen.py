@@ -118,12 +118,15 @@ def _native_split(name: str, scheme: PackingScheme) -> str:
     # both operands are at most 32-bit two's-complement values (port widths <= 27), so their
     # exact product is one 32 x 32 -> 64-bit signed multiply
     product = "(long long)(int)wv * (long long)(int)xv"
-    if max(lsb + width for _, _, lsb, width in fields) > spec.p_port:
+    plain = max(lsb + width for _, _, lsb, width in fields) <= spec.p_port
+    if not plain:
         product = f"pe_wrap((unsigned long long)({product}), {spec.p_port})"
     lines = [f"static inline long long {name}_wport({ws}) {{", *side(True), "}",
              f"static inline long long {name}_xport({xs}) {{", *side(False), "}",
              f"static inline long long {name}_product(long long wv, long long xv) {{",
              f"    return {product};", "}",
+             "// the product is the plain signed 32 x 32 -> 64-bit one (no wrap to the P port)",
+             f"static const bool {name}_PLAIN = {str(plain).lower()};",
              f"static inline void {name}_fields(long long wv, long long xv, {out}) {{",
              f"    long long P = {name}_product(wv, xv);"]
     for k, target, lsb, width in fields:
@@ -139,7 +142,8 @@ def _native_sums(name: str, fields: list[tuple[int, str, int, int]], out: str) -
     field = T(lsb) - 2^width * R(lsb + width) (exact for every P): T(lsb) = R(lsb) with the
     borrow bit, P >> lsb without it, R(j) = (P + 2^(j-1)) >> j the rounded shift. ``_tsum``
     adds a product's shifts into lane ``k`` of per-point sums (one per distinct shift: adjacent
-    fields share one), ``_tfields`` turns a lane's sums into the fields' sums."""
+    fields share one), ``_vsum`` a vector of products' into vectors of sums, ``_tfields``
+    turns a lane's sums into the fields' sums."""
     points: list[tuple[int, bool]] = []  # (shift, rounded)
 
     def point(j: int, rounded: bool) -> int:
@@ -150,13 +154,14 @@ def _native_sums(name: str, fields: list[tuple[int, str, int, int]], out: str) -
 
     terms = [(target, point(lsb, k > 0), point(lsb + width, True), width)
              for k, target, lsb, width in fields]
-    add = []
-    for i, (j, rounded) in enumerate(points):
-        v = "P" if j == 0 else f"(P + (1LL << {j - 1})) >> {j}" if rounded else f"P >> {j}"
-        add.append(f"    t[{i}][k] += {v};")
+    shifts = [("P" if j == 0 else f"(P + (1LL << {j - 1})) >> {j}" if rounded else f"P >> {j}")
+              for j, rounded in points]
     return [f"static const int {name}_NT = {len(points)};",
             f"template <int VB> static inline void {name}_tsum(long long P, long long t[][VB], "
-            "int k) {", *add, "}",
+            "int k) {", *(f"    t[{i}][k] += {v};" for i, v in enumerate(shifts)), "}",
+            "// the same sums for a vector of products (g++ vector types: lane by lane)",
+            f"template <class V> static inline void {name}_vsum(V P, V t[]) {{",
+            *(f"    t[{i}] += {v};" for i, v in enumerate(shifts)), "}",
             f"template <int VB> static inline void {name}_tfields(long long t[][VB], int k, "
             f"{out}) {{",
             *(f"    {target} = (int)(t[{lo}][k] - (t[{hi}][k] << {w}));"
