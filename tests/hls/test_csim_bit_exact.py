@@ -284,3 +284,12 @@ def test_fused_stem_pool_with_other_first_convs(lower_models, designs, off, tmp_
     graph = _torchvision_graph(lower_models, "resnet18", designs, "pynq-z2", 36)
     eng = _check(graph, designs, "pynq-z2", tmp_path, replace(IMPLEMENTED, **off))
     assert eng.meta["layout"]["layers"][1]["op"] != "maxpool"
+
+
+def test_tiles_wider_than_32_columns(lower_models, designs, tmp_path):
+    """Tiles of 36 columns (the C-sim splits a row's pixel pairs 32 columns at a time):
+    torchvision ResNet-18 at 72x72, its stem's on-chip im2col a 1x1 conv over 36 columns."""
+    board, d = designs["pynq-z2"]
+    wide = {"wide": (board, {**d, "Tc": 36})}
+    graph = _torchvision_graph(lower_models, "resnet18", designs, "pynq-z2", 72)
+    _check(graph, wide, "wide", tmp_path)
