@@ -94,6 +94,16 @@ def test_counters_report_every_layer(graph_for, designs, tmp_path):
     assert np.all(run.stats[:, 0] > 0) and np.all(run.stats[:, 2] > 0)
 
 
+def test_a_frame_outputs_outlive_the_next(graph_for, designs, tmp_path):
+    """The engine reuses one DDR buffer for every frame; what a run returned stays."""
+    eng = _check(graph_for("user_cnn", "zcu102"), designs, "zcu102", tmp_path)
+    a, b = _frames(tuple(eng.meta["input_shape"]), 1)[:2]
+    first = eng.run(a).outputs[0]
+    kept = first.copy()
+    assert not np.array_equal(eng.run(b).outputs[0], kept)
+    assert np.array_equal(first, kept)
+
+
 def test_multi_chunk_steps(graph_for, designs, tmp_path):
     """1x1 convs run several Tn chunks per step where the model chooses so."""
     eng = _check(graph_for("resnet50_small", "zcu102"), designs, "zcu102", tmp_path)

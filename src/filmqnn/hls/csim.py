@@ -123,6 +123,7 @@ class CsimEngine:
             raise ProjectError(f"project.json's layout lacks {exc}; regenerate the project") \
                 from exc
         self.base = np.fromfile(self.root / "data/ddr.bin", dtype=np.uint8)
+        self._data = np.empty_like(self.base)  # every frame's copy of the image, one buffer
         self.lib = ctypes.CDLL(str(build_library(self.root, native_pe)))
         self.lib.filmqnn_csim_run.restype = ctypes.c_int
         self.lib.filmqnn_csim_run.argtypes = [
@@ -139,7 +140,8 @@ class CsimEngine:
         x = np.asarray(x_int)
         if x.shape != shape:
             raise ValueError(f"input of shape {x.shape}; the network takes {shape}")
-        data = self.base.copy()
+        data = self._data  # fresh pages each frame would cost their faults and zeroing
+        np.copyto(data, self.base)
         write_input(self.image, data, x)
         n = self.image.n_layers
         stats = np.zeros(n * len(STATS), dtype=np.float64)
