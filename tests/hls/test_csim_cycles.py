@@ -52,3 +52,22 @@ def test_store_banks_speed_the_on_chip_layers_in_both(graph_for, designs, tmp_pa
     faster = [a["name"] for a, b in zip(one["layers"], two["layers"], strict=True)
               if b["csim"] < a["csim"] and b["model"] < a["model"]]
     assert faster and two["total"] < one["total"] and two["model_total"] < one["model_total"]
+
+
+def test_as_written_counts_the_loops_the_model_leaves_out(graph_for, designs, tmp_path):
+    """Beside the modelled engine's count, the C-sim counts the kernel as the HLS code is
+    written: its activation unpacking loops (one value per trip) and its bursts at one beat
+    per cycle over all ports. That count is never below the modelled one, and it is above
+    it on every layer that unpacks activations."""
+    graph = graph_for("resnet18_small", "zcu102")
+    board, d = designs["zcu102"]
+    save_artifact(graph, tmp_path / "art")
+    write_project(graph, d, load_board(board), tmp_path / "prj", tmp_path / "art")
+    x = np.random.default_rng(0).integers(-128, 128, size=(1, *graph.tensors[graph.input].shape))
+    r = compare(tmp_path / "prj", x)
+    layers = r["cycles"]["layers"]
+    assert all(ly["as_written"] >= ly["csim"] for ly in layers)
+    unpacking = [ly for ly in layers if ly["unpack"] > 0]
+    assert unpacking and all(ly["as_written"] > ly["csim"] for ly in unpacking)
+    assert r["cycles"]["as_written_total"] > r["cycles"]["total"]
+    assert r["as_written_fps"] < r["fps"]

@@ -135,6 +135,7 @@ def csim_cmd(
         typer.echo(f"compared {result['compared']} frames: {result['mismatches']} mismatches; "
                    f"{c['total']} cycles per frame counted in C-sim ({result['fps']:.1f} FPS at "
                    f"{result['clock_mhz']:g} MHz), model {c['model_total']}; largest per-layer "
-                   f"difference {100 * result['max_layer_error']:.1f} %")
+                   f"difference {100 * result['max_layer_error']:.1f} %; as the HLS code is "
+                   f"written {c['as_written_total']} cycles ({result['as_written_fps']:.1f} FPS)")
     if result["mismatches"]:
         raise typer.Exit(1)

@@ -26,7 +26,8 @@ CXXFLAGS = ("-O2", "-DNDEBUG", "-std=c++14", "-fPIC", "-shared", "-w")
 #: instead of ap_int (hls/pe_codegen.py, the kernel's FILMQNN_NATIVE_PE forms), the same bits,
 #: compiled for this CPU so the PE columns vectorise (bench/csim_native_pe.py).
 NATIVE_PE = ("-O3", "-mprefer-vector-width=512", "-march=native", "-fwrapv", "-DFILMQNN_NATIVE_PE")
-STATS = ("cycles", "compute", "load_beats", "write_beats", "steps", "groups")
+STATS = ("cycles", "compute", "load_beats", "write_beats", "steps", "groups", "unpack",
+         "as_written")
 
 
 class CsimError(RuntimeError):
@@ -125,6 +126,10 @@ class CsimEngine:
         self.base = np.fromfile(self.root / "data/ddr.bin", dtype=np.uint8)
         self._data = np.empty_like(self.base)  # every frame's copy of the image, one buffer
         self.lib = ctypes.CDLL(str(build_library(self.root, native_pe)))
+        n_stats = getattr(self.lib, "filmqnn_csim_stats", lambda: 6)()
+        if n_stats != len(STATS):
+            raise CsimError("the C-sim library reports other per-layer counters than this "
+                            "filmqnn reads; regenerate the project with `filmqnn hls`")
         self.lib.filmqnn_csim_run.restype = ctypes.c_int
         self.lib.filmqnn_csim_run.argtypes = [
             ctypes.POINTER(ctypes.c_uint8), ctypes.c_long, ctypes.c_uint, ctypes.c_uint,

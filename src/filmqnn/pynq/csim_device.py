@@ -34,7 +34,6 @@ from .device import (
 #: Physical address of the first allocation, and the alignment of every allocation.
 BASE_ADDRESS = 0x1000_0000
 PAGE = 4096
-STATS = 6  # doubles per layer that the library reports
 
 
 class CsimBuffer(np.ndarray):
@@ -59,6 +58,7 @@ class CsimDevice(Device):
         self.ports = int(self.lib.filmqnn_csim_ports())
         self.beat_bytes = int(self.lib.filmqnn_csim_beat_bytes())
         self.max_layers = int(self.lib.filmqnn_csim_layers())
+        self.n_stats = int(self.lib.filmqnn_csim_stats())  # doubles per layer it reports
         run = self.lib.filmqnn_csim_run_at
         run.restype = ctypes.c_int
         run.argtypes = [ctypes.POINTER(ctypes.c_uint8), ctypes.c_long,
@@ -69,7 +69,7 @@ class CsimDevice(Device):
         self.ctrl = AP_IDLE
         self.buffers = []  # type: list[CsimBuffer]
         self.next_address = BASE_ADDRESS
-        self.stats = np.zeros((0, STATS))
+        self.stats = np.zeros((0, self.n_stats))
         self.seconds = 0.0  # wall time of the last run's C call
         self._thread = None  # type: threading.Thread | None
         self._error = None  # type: str | None
@@ -165,7 +165,7 @@ class CsimDevice(Device):
     def _run(self, buf: CsimBuffer, offsets: list[int], queue: int, n_layers: int) -> None:
         import time
 
-        stats = np.zeros(max(n_layers, 1) * STATS, np.float64)
+        stats = np.zeros(max(n_layers, 1) * self.n_stats, np.float64)
         ports = (ctypes.c_long * self.ports)(*offsets)
         t0 = time.perf_counter()
         rc = self.lib.filmqnn_csim_run_at(
@@ -174,7 +174,7 @@ class CsimDevice(Device):
         self.seconds = time.perf_counter() - t0
         if rc:
             self._error = f"the C-simulation refused the run (code {rc})"
-        self.stats = stats[: n_layers * STATS].reshape(n_layers, STATS)
+        self.stats = stats[: n_layers * self.n_stats].reshape(n_layers, self.n_stats)
         with self._lock:
             self.ctrl = AP_DONE | AP_IDLE | AP_READY
 
