@@ -7,8 +7,8 @@ the mixed design (r = 5 %) with its FPS under the pessimistic assumptions
 paper's reported FPS (FILM-QNN, FPGA'22, Tables 5 and 6) and the project's FPS target with
 whether the mixed design meets it; then the share of the mixed design's frame cycles per
 layer category. Every filmqnn figure is modelled. ``--csim`` adds the implemented engine's
-column from ``bench/csim_224.py --json`` results (C-sim cycles at the paper's clock, first/last
-8-bit / every layer mixed).
+columns from ``bench/csim_224.py --json`` results (C-sim cycles at the paper's clock, first/last
+8-bit / every layer mixed: the engine as modelled, and the HLS code as written).
 """
 
 from __future__ import annotations
@@ -71,15 +71,19 @@ def main() -> None:
     csim = {}
     for f in args.csim:
         r = json.loads(f.read_text())
-        csim[(r["board"], r["model"], r["first_last_8bit"])] = r["csim_fps"]
-    col = " implemented engine, C-sim cycles (first/last 8-bit / every layer mixed) |"
+        if not r.get("off"):  # the runs with every implemented mode on
+            csim[(r["board"], r["model"], r["first_last_8bit"])] = (r["csim_fps"],
+                                                                    r["as_written_fps"])
+    col = (" implemented engine, C-sim cycles (first/last 8-bit / every layer mixed) |"
+           " HLS code as written, C-sim cycles (first/last 8-bit / every layer mixed) |")
     print("| board @ MHz | model | paper FPS | mixed FPS (modelled) | pessimistic | target | met "
           "| ceiling "
           "| mixed LUT / DSP / BRAM18K "
           "| mixed design Tm,Tm8,Tn,Tr,Tc,G,ports,buf,store (x2: two store banks per port; "
           "L, R: accumulators, im2col raw tile on LUTRAM) "
           "| W8A5 FPS | W4A5 FPS |" + (col if csim else ""))
-    print("|---|---|---:|---:|---:|---:|---|---:|---|---|---:|---:|" + ("---:|" if csim else ""))
+    print("|---|---|---:|---:|---:|---:|---|---:|---|---|---:|---:|"
+          + ("---:|---:|" if csim else ""))
     shares = []
     for board, clock in BOARDS:
         b = load_board(board)
@@ -97,8 +101,9 @@ def main() -> None:
                   f"{'x2' if d.store_banks == 2 else ''}{',L' if d.acc_lutram else ''}"
                   f"{',R' if d.raw_lutram else ''} | "
                   f"{w8.performance['fps']:.1f} | {w4.performance['fps']:.1f} |"
-                  + (f" {csim.get((board, model, True), '')} / "
-                     f"{csim.get((board, model, False), '')} |" if csim else ""))
+                  + ("".join(f" {csim.get((board, model, True), ('', ''))[i]} / "
+                             f"{csim.get((board, model, False), ('', ''))[i]} |"
+                             for i in (0, 1)) if csim else ""))
             shares.append((board, model, _shares(L, mixed.performance)))
     print("\nShare of the mixed design's frame cycles (modelled):\n")
     print("| board | model | " + " | ".join(CATEGORIES) + " |")
