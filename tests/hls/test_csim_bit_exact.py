@@ -296,6 +296,15 @@ def test_fused_stem_pool_with_other_first_convs(lower_models, designs, off, tmp_
     assert eng.meta["layout"]["layers"][1]["op"] != "maxpool"
 
 
+def test_raw_window_as_synthesis_sees_it(lower_models, designs, tmp_path):
+    """The on-chip im2col's window register (a 7x7 stride-2 stem: its window fills over two
+    trips, then moves on by four raw columns a pixel pair) in the ap_int build, the code
+    synthesis reads (the native build unrolls channel by channel)."""
+    graph = _torchvision_graph(lower_models, "resnet18", designs, "pynq-z2")
+    eng = _check(graph, designs, "pynq-z2", tmp_path, native_pe=False)
+    assert eng.meta["layout"]["layers"][0]["raw"][3:7] == [7, 7, 2, 2]  # kh, kw, sh, sw
+
+
 def test_tiles_wider_than_32_columns(lower_models, designs, tmp_path):
     """Tiles of 36 columns (the C-sim splits a row's pixel pairs 32 columns at a time):
     torchvision ResNet-18 at 72x72, its stem's on-chip im2col a 1x1 conv over 36 columns."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from filmqnn.formats import ACT_BITS
 from filmqnn.hls.layout import Geometry
-from filmqnn.hw.design import IMPLEMENTED, DesignPoint, EngineOptions, pool_tiling
+from filmqnn.hw.design import IMPLEMENTED, PIXELS, DesignPoint, EngineOptions, pool_tiling
 from filmqnn.hw.residency import band_ring_rows, band_schedule, spans, store_layout
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
 
@@ -354,6 +354,10 @@ class Buffers:
     pool_pw: int = 1
     pool_n: int = 1  # the larger of the pooled map's rows and columns
     pool_k: int = 1  # its kernel
+    # the on-chip im2col's window register per raw channel: kernel rows, and columns (the
+    # kernel's K - 1 and a pixel pair's PIXELS * S, in whole steps of PIXELS * S)
+    raw_k: int = 1
+    raw_win: int = 1
 
 
 def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
@@ -368,7 +372,7 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
         in_r = max(in_r, (tr - 1) * s["sh"] + s["kh"])
         in_c = max(in_c, (tc - 1) * s["sw"] + s["kw"])
         mmax = max(mmax, s["m"])
-    raw_ch = raw_r = raw_c = 1
+    raw_ch = raw_r = raw_c = raw_k = raw_win = 1
     for ly in layers:
         if ly.raw is not None:  # (c, h, w, kh, kw, sh, sw, ph, pw)
             c, _, _, kh, kw, sh, sw, _, _ = ly.raw
@@ -376,6 +380,9 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
             raw_ch = max(raw_ch, c)
             raw_r = max(raw_r, (tr - 1) * sh + kh)
             raw_c = max(raw_c, (tc - 1) * sw + kw)
+            raw_k = max(raw_k, kh)
+            s2 = PIXELS * sw
+            raw_win = max(raw_win, (-(-(kw - 1) // s2) + 1) * s2)
     pool = [1] * 8
     for ly in layers:
         if ly.pool is not None:
@@ -386,4 +393,4 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
                     max(pr, pc), ly.pool[0]]
     wmax = d.geo.bytes_to_beats(d.Tm * kmax * kmax * d.Tn) + 2
     return Buffers(kmax, in_r, in_c, mmax, wmax, chunk_max, max(w_slots, kmax * kmax),
-                   raw_ch, raw_r, raw_c, *pool)
+                   raw_ch, raw_r, raw_c, *pool, raw_k=raw_k, raw_win=raw_win)

@@ -32,7 +32,14 @@ from filmqnn.hls.layout import DESC_FIELDS, DESC_WORDS, FLAGS, OPS, STORE_BIT, T
 from filmqnn.hls.pe_codegen import pe_functions
 from filmqnn.hls.plan import EngineDesign, EngineLayer, buffer_bounds, plan_network
 from filmqnn.hw.artifact_layers import artifact_layers
-from filmqnn.hw.design import IMPLEMENTED, KERNEL_MODES, WEIGHT_RELOAD, DesignPoint, EngineOptions
+from filmqnn.hw.design import (
+    IMPLEMENTED,
+    KERNEL_MODES,
+    PIXELS,
+    WEIGHT_RELOAD,
+    DesignPoint,
+    EngineOptions,
+)
 from filmqnn.hw.devices import Board, load_board
 from filmqnn.hw.performance import (
     AXI_LATENCY,
@@ -127,6 +134,7 @@ def render_sources(d: EngineDesign, layers: list[EngineLayer], image: DdrImage
     buf = buffer_bounds(layers, d)
     ctx = {
         "d": d, "buf": buf, "ports": d.ports, "split_k": d.split_k, "act_bits": ACT_BITS,
+        "pixels": PIXELS,
         "wpb": d.geo.wpb, "store_beats": d.store_beats, "store_bit": STORE_BIT,
         "desc_fields": DESC_FIELDS, "desc_words": DESC_WORDS, "ops": OPS, "flags": FLAGS,
         "table_words": TABLE_WORDS, "ddr_beats": int(len(image.data) // d.geo.beat_bytes),
