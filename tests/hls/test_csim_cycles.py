@@ -1,10 +1,14 @@
 """The cycles the generated kernel counts in C-simulation agree with the hardware model layer
 by layer (the model is what the DSE ranks designs by)."""
 
+import hashlib
+import json
+
 import numpy as np
 import pytest
 
 from filmqnn.hls.compare import compare
+from filmqnn.hls.csim import CsimEngine, CsimError
 from filmqnn.hls.project import write_project
 from filmqnn.hw.devices import load_board
 from filmqnn.lower.artifact import save_artifact
@@ -71,3 +75,19 @@ def test_as_written_counts_the_loops_the_model_leaves_out(graph_for, designs, tm
     assert unpacking and all(ly["as_written"] > ly["csim"] for ly in unpacking)
     assert r["cycles"]["as_written_total"] > r["cycles"]["total"]
     assert r["as_written_fps"] < r["fps"]
+
+
+def test_a_library_without_the_as_written_counters_is_refused(graph_for, designs, tmp_path):
+    """A project generated before the as-written count reports fewer counters per layer:
+    the C-sim says so and names the fix instead of reading past its stats."""
+    graph = graph_for("user_cnn", "zcu102")
+    board, d = designs["zcu102"]
+    write_project(graph, d, load_board(board), tmp_path / "prj")
+    api = tmp_path / "prj/csim/csim_api.cpp"
+    text = api.read_text().replace("int filmqnn_csim_stats() { return N_STATS; }", "")
+    api.write_text(text)
+    meta = json.loads((tmp_path / "prj/project.json").read_text())
+    meta["files"]["csim/csim_api.cpp"] = hashlib.sha256(text.encode()).hexdigest()
+    (tmp_path / "prj/project.json").write_text(json.dumps(meta))
+    with pytest.raises(CsimError, match="regenerate the project"):
+        CsimEngine(tmp_path / "prj")

@@ -126,8 +126,8 @@ class CsimEngine:
         self.base = np.fromfile(self.root / "data/ddr.bin", dtype=np.uint8)
         self._data = np.empty_like(self.base)  # every frame's copy of the image, one buffer
         self.lib = ctypes.CDLL(str(build_library(self.root, native_pe)))
-        n_stats = getattr(self.lib, "filmqnn_csim_stats", lambda: 6)()
-        if n_stats != len(STATS):
+        n_stats = getattr(self.lib, "filmqnn_csim_stats", None)  # absent in older projects
+        if n_stats is None or n_stats() != len(STATS):
             raise CsimError("the C-sim library reports other per-layer counters than this "
                             "filmqnn reads; regenerate the project with `filmqnn hls`")
         self.lib.filmqnn_csim_run.restype = ctypes.c_int
