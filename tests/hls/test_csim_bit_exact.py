@@ -67,11 +67,15 @@ def test_models_on_pynq_design(graph_for, designs, name, tmp_path):
     _check(graph_for(name, "pynq-z2"), designs, "pynq-z2", tmp_path)
 
 
-@pytest.mark.parametrize("name", ("resnet18_small", "mobilenet_v2_small"))
-def test_ap_int_multiplies(graph_for, designs, name, tmp_path):
-    """The PE multiplies as synthesis sees them (ap_int, not the C-sim library's 64-bit
-    integers), end to end."""
-    _check(graph_for(name, "pynq-z2"), designs, "pynq-z2", tmp_path, native_pe=False)
+@pytest.mark.parametrize("name,design", [("resnet18_small", "pynq-z2"),
+                                         ("mobilenet_v2_small", "pynq-z2"),
+                                         ("resnet50_small", "zcu102")])
+def test_ap_int_build(graph_for, designs, name, design, tmp_path):
+    """The kernel as synthesis reads it (ap_int, not the C-sim library's 64-bit integers and
+    its own loops), end to end: the PE multiplies, the read rounds over several channel groups
+    with the zero padding beside them, a multi-chunk step's weights in one stream, the
+    accumulators started by each step's first tap."""
+    _check(graph_for(name, design), designs, design, tmp_path, native_pe=False)
 
 
 def test_native_build_without_avx512(graph_for, designs, tmp_path, monkeypatch):

@@ -60,9 +60,10 @@ def test_store_banks_speed_the_on_chip_layers_in_both(graph_for, designs, tmp_pa
 
 def test_as_written_counts_the_loops_the_model_leaves_out(graph_for, designs, tmp_path):
     """Beside the modelled engine's count, the C-sim counts the kernel as the HLS code is
-    written: its activation unpacking loops (one value per trip) and its bursts at one beat
-    per cycle over all ports. That count is never below the modelled one, and it is above
-    it on every layer that unpacks activations."""
+    written: the loops the modelled hardware does not have (zero rows outside the map, the
+    on-chip im2col's window), its read rounds a beat per port and trip, its write-back at
+    the II its requantization lanes allow. That count is never below the modelled one, and
+    it is above it on every layer with such loops."""
     graph = graph_for("resnet18_small", "zcu102")
     board, d = designs["zcu102"]
     save_artifact(graph, tmp_path / "art")

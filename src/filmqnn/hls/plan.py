@@ -391,6 +391,8 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
             h_c, _ = pool_tiling(ly.pool[:3], ly.shape["c"], pc, d.Tc)
             pool = [ly.shape["m"], max(h_r, 1), max(h_c, 1), ly.shape["c"], max(most, 1), pc,
                     max(pr, pc), ly.pool[0]]
-    wmax = d.geo.bytes_to_beats(d.Tm * kmax * kmax * d.Tn) + 2
-    return Buffers(kmax, in_r, in_c, mmax, wmax, chunk_max, max(w_slots, kmax * kmax),
+    w_slots = max(w_slots, kmax * kmax)
+    # a step's weights in one stream: its chunks' blocks, each padded to whole beats
+    wmax = d.geo.bytes_to_beats(d.Tm * w_slots * d.Tn) + chunk_max + 1
+    return Buffers(kmax, in_r, in_c, mmax, wmax, chunk_max, w_slots,
                    raw_ch, raw_r, raw_c, *pool, raw_k=raw_k, raw_win=raw_win)
