@@ -2,7 +2,6 @@ import pytest
 
 from filmqnn.hw.design import DesignPoint, EngineOptions, engine_layers
 from filmqnn.hw.devices import load_board
-from filmqnn.hw.dse import explore
 from filmqnn.hw.layers import LayerShape, model_layers
 from filmqnn.hw.performance import network_performance
 from filmqnn.hw.schedule_sim import simulate_layer, simulate_network
@@ -10,12 +9,28 @@ from filmqnn.hw.schedule_sim import simulate_layer, simulate_network
 MODELS = ("resnet18", "resnet50", "mobilenet_v2")
 
 
+#: Designs `explore` picks for the 224x224 networks (implemented engine, first/last 8-bit;
+#: fixed here, so the test does not run six searches): Tm, Tm8, Tn, Tr, Tc, G, dsp4, dsp8, post,
+#: ports, buf, store, rings, store_banks, raw_lutram.
+PICKED = {
+    ("resnet18", "zcu102"): (64, 3, 64, 16, 48, 8, 3904, 192, 128, 6, 8, 288, True, 2, False),
+    ("resnet50", "zcu102"): (64, 3, 64, 16, 48, 8, 3904, 192, 128, 6, 2, 768, True, 2, False),
+    ("mobilenet_v2", "zcu102"): (96, 5, 48, 7, 112, 6, 4368, 24, 144, 6, 2, 480, False, 2,
+                                 False),
+    ("resnet18", "pynq-z2"): (32, 2, 16, 14, 48, 4, 332, 32, 8, 2, 2, 0, True, 1, False),
+    ("resnet50", "pynq-z2"): (16, 1, 32, 16, 48, 4, 332, 32, 8, 2, 2, 12, True, 1, False),
+    ("mobilenet_v2", "pynq-z2"): (24, 1, 16, 8, 28, 6, 204, 16, 48, 3, 1, 84, True, 2, True),
+}
+
+
 def _designs():
     out = []
-    for board in ("zcu102", "pynq-z2"):
+    for (m, board), p in PICKED.items():
         b = load_board(board)
-        for m in MODELS:
-            out.append((m, b, explore(model_layers(m), b).best))
+        keys = ("Tm", "Tm8", "Tn", "Tr", "Tc", "G", "dsp4", "dsp8", "post", "ports", "buf",
+                "store", "rings", "store_banks", "raw_lutram")
+        out.append((m, b, DesignPoint(**dict(zip(keys, p, strict=True)),
+                                      clock_mhz=b.default_clock_mhz)))
     out.append(("resnet50", load_board("zcu102"), DesignPoint(64, 3, 64, 7, 14, 8, post=32,
                                                               clock_mhz=150)))
     return out
