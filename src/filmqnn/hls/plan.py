@@ -53,6 +53,17 @@ class EngineDesign(DesignPoint):
         return store_layout(self.store, self.G, self.store_bank_total, self.axi_bits).beats
 
     @property
+    def write_beats(self) -> int:
+        """Beats the write-back requantizes and writes per trip: as many as the ``post``
+        lanes fill (``G`` values a word), at least one, at most one per port."""
+        return max(1, min(self.ports, self.post // (self.geo.wpb * self.G)))
+
+    @property
+    def write_ii(self) -> int:
+        """II of the write-back's beat loop: cycles of the ``post`` lanes per trip."""
+        return -(-self.write_beats * self.geo.wpb * self.G // self.post)
+
+    @property
     def split_k(self) -> int:
         """8-bit filters a split8 step puts on PE4 (a high and a low nibble row each, one row
         left for the input sum: ``hw.performance.split8_capacity``); 0 without split8."""
