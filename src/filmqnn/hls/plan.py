@@ -54,9 +54,11 @@ class EngineDesign(DesignPoint):
 
     @property
     def write_beats(self) -> int:
-        """Beats the write-back requantizes and writes per trip: as many as the ``post``
-        lanes fill (``G`` values a word), at least one, at most one per port."""
-        return max(1, min(self.ports, self.post // (self.geo.wpb * self.G)))
+        """Beats the write-back requantizes and writes per trip (one per port at most): the
+        count whose trips keep the ``post`` lanes busiest (fewest cycles a beat; ``G`` values
+        a word), the larger one of a tie."""
+        vals = self.geo.wpb * self.G
+        return min(range(1, self.ports + 1), key=lambda b: (-(-b * vals // self.post) / b, -b))
 
     @property
     def write_ii(self) -> int:
