@@ -2,6 +2,7 @@
 
 import pytest
 
+from filmqnn.hls import csim
 from filmqnn.hw.devices import load_board
 from filmqnn.lower.reordering import reorder
 from filmqnn.lower.tiling import Tiling
@@ -33,6 +34,16 @@ def designs():
 def _single_thread(lower_models):
     with lower_models.one_thread():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _quick_native_builds(request, monkeypatch):
+    """The C-sim library's native build at -O1 instead of -O3: the same integer semantics
+    (-fwrapv), built in about half the time (g++ takes most of a test). Tests marked
+    ``release_build`` compile with the flags `filmqnn csim` uses."""
+    if request.node.get_closest_marker("release_build") is None:
+        monkeypatch.setattr(csim, "NATIVE_PE", tuple("-O1" if f == "-O3" else f
+                                                     for f in csim.NATIVE_PE))
 
 
 @pytest.fixture(scope="session")

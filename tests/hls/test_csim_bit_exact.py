@@ -57,11 +57,13 @@ def _off_and_on(graph, designs, design_key: str, tmp_path, mode: str, x: np.ndar
     return runs
 
 
+@pytest.mark.release_build
 @pytest.mark.parametrize("name", MODELS)
 def test_models_on_zcu102_design(graph_for, designs, name, tmp_path):
     _check(graph_for(name, "zcu102"), designs, "zcu102", tmp_path)
 
 
+@pytest.mark.release_build
 @pytest.mark.parametrize("name", ("resnet18_small", "mobilenet_v2_small", "user_cnn"))
 def test_models_on_pynq_design(graph_for, designs, name, tmp_path):
     _check(graph_for(name, "pynq-z2"), designs, "pynq-z2", tmp_path)
@@ -223,8 +225,18 @@ def test_store_plan_is_checked(graph_for, designs, tmp_path):
         plan_network(mb, d, {first: (1, 0, 0, 1)})
 
 
-@pytest.mark.parametrize("mode", SWITCHABLE)
-@pytest.mark.parametrize("name", ("resnet18_small", "mobilenet_v2_small"))
+#: Each switchable mode off, on the model whose layers it changes most: ResNet-18's stem and
+#: 3x3 convs, MobileNet-V2's depthwise layers, band rings and 8-bit first / last layers.
+MODE_OFF_RUNS = [("resnet18_small", m) for m in ("first_im2col", "fuse_stem_pool",
+                                                 "im2col_onchip", "input_reuse", "multi_chunk")] \
+    + [("mobilenet_v2_small", m) for m in ("band_fusion", "dw_taps", "fm_store", "split8")]
+
+
+def test_every_switchable_mode_is_switched_off_once():
+    assert sorted(m for _, m in MODE_OFF_RUNS) == SWITCHABLE
+
+
+@pytest.mark.parametrize("name,mode", MODE_OFF_RUNS)
 def test_each_mode_off(graph_for, designs, name, mode, tmp_path):
     eng = _check(graph_for(name, "zcu102"), designs, "zcu102", tmp_path,
                  replace(IMPLEMENTED, **{mode: False}))
