@@ -134,7 +134,8 @@ def test_input_reuse_loads_each_input_once(graph_for, designs, tmp_path):
 @pytest.mark.parametrize("name,design", [("user_cnn", "zcu102"), ("resnet18_small", "pynq-z2")])
 def test_onchip_im2col_reads_the_raw_input(graph_for, designs, name, design, tmp_path):
     """With im2col_onchip the host writes the raw 8-bit input (one region, the map padded)
-    instead of the unrolled planes, and the first conv reads fewer DDR beats."""
+    instead of the unrolled planes, and the first conv reads fewer DDR beats; its compute
+    takes its columns' taps from the raw tile through a window register."""
     graph = graph_for(name, design)
     x = np.random.default_rng(3).integers(-128, 128, size=graph.tensors[graph.input].shape)
     runs = _off_and_on(graph, designs, design, tmp_path, "im2col_onchip", x)
@@ -146,7 +147,8 @@ def test_onchip_im2col_reads_the_raw_input(graph_for, designs, name, design, tmp
     # the raw region is smaller than the two planes of the unrolled input
     assert region["beats"] < sum(r["beats"] for r in off["input_planes"])
     assert s_on[2] < s_off[2]  # beats the first conv reads
-    assert s_on[1] == s_off[1]  # the same compute
+    # the same products, plus the window register's fill at every row of the raw tile
+    assert s_on[1] > s_off[1]
 
 
 @pytest.mark.parametrize("pad", [(0, 0), (1, 2), (3, 3)])
@@ -290,7 +292,9 @@ def test_fused_stem_pool(lower_models, designs, design, tmp_path):
     """Torchvision ResNet-18 at 32x32 (stem conv 16x16 over 64 channels, max pool 8x8): with
     fuse_stem_pool the pool runs in the stem's write-back, bit-exact with even and odd tile
     sizes (its windows then need halo rows and columns of the neighbouring tiles) and
-    channel passes; the pool layer and the unpooled map's round trip are gone."""
+    channel passes; the pool layer and the unpooled map's round trip are gone. The pool's
+    lanes in the write-back are loops the modelled engine does not have: the as-written
+    count has their trips."""
     graph = _torchvision_graph(lower_models, "resnet18", designs, design)
     x = np.random.default_rng(4).integers(-128, 128, size=graph.tensors[graph.input].shape)
     runs = _off_and_on(graph, designs, design, tmp_path, "fuse_stem_pool", x)
@@ -299,6 +303,7 @@ def test_fused_stem_pool(lower_models, designs, design, tmp_path):
     assert len(on["layers"]) == len(off["layers"]) - 1 and on["layers"][1]["op"] != "maxpool"
     assert s_on[0, 3] < s_off[0, 3] or s_on[0, 3] == s_off[0, 3] == 0
     assert s_on[:, 0].sum() < s_off[:, 0].sum()
+    assert s_on[0, 6] > 0 and s_on[1:, 6].sum() == s_off[:, 6].sum() == 0  # unpack
 
 
 @pytest.mark.parametrize("off", ({"im2col_onchip": False},

@@ -60,10 +60,9 @@ def test_store_banks_speed_the_on_chip_layers_in_both(graph_for, designs, tmp_pa
 
 def test_as_written_counts_the_loops_the_model_leaves_out(graph_for, designs, tmp_path):
     """Beside the modelled engine's count, the C-sim counts the kernel as the HLS code is
-    written: the loops the modelled hardware does not have (zero rows outside the map, the
-    on-chip im2col's window), its read rounds a beat per port and trip, its write-back at
-    the II its requantization lanes allow. That count is never below the modelled one, and
-    it is above it on every layer with such loops."""
+    written: the loops the modelled hardware does not have (the fused pool's lanes), its
+    read rounds a beat per port and trip, its write-back at
+    the II its requantization lanes allow. That count is never below the modelled one."""
     graph = graph_for("resnet18_small", "zcu102")
     board, d = designs["zcu102"]
     save_artifact(graph, tmp_path / "art")
@@ -72,8 +71,6 @@ def test_as_written_counts_the_loops_the_model_leaves_out(graph_for, designs, tm
     r = compare(tmp_path / "prj", x)
     layers = r["cycles"]["layers"]
     assert all(ly["as_written"] >= ly["csim"] for ly in layers)
-    unpacking = [ly for ly in layers if ly["unpack"] > 0]
-    assert unpacking and all(ly["as_written"] > ly["csim"] for ly in unpacking)
     assert r["cycles"]["as_written_total"] > r["cycles"]["total"]
     assert r["as_written_fps"] < r["fps"]
 

@@ -287,7 +287,8 @@ def step_core(
 
     Depthwise rows run ``dw_px`` pixels per cycle; with ``dw_taps`` the K*K taps sit on the
     columns, ``ceil(K*K/Tn)`` rounds each reloading its taps' weights. A conv / FC step may
-    span several Tn chunks (``multi_chunk``), each reloading the PE weights."""
+    span several Tn chunks (``multi_chunk``), each reloading the PE weights; an on-chip
+    im2col's rows each first fill its window (``raw_fill``)."""
     taps = ly.K * ly.K
     if ly.kind == "dwconv":
         pix = np.asarray(tr) * _cdiv(tc, dw_px)
@@ -297,10 +298,20 @@ def step_core(
         return taps * pix
     if ly.kind in ("maxpool", "gap"):
         return taps * np.asarray(tr) * _cdiv(tc, PIXELS)
-    pix = np.asarray(tr) * _cdiv(tc, PIXELS)
+    pix = np.asarray(tr) * (_cdiv(tc, PIXELS) + raw_fill(ly))
     full, rest = np.asarray(tn) // Tn, np.asarray(tn) % Tn
     return taps * (full * np.maximum(pix, WEIGHT_RELOAD)
                    + (rest > 0) * np.maximum(pix, _cdiv(WEIGHT_RELOAD * rest, Tn)))
+
+
+def raw_fill(ly: LayerShape) -> int:
+    """Cycles an on-chip im2col's window register takes per output row before the row's first
+    pixel pair: it moves on by ``PIXELS * stride`` raw columns a cycle and holds ``K - 1`` more
+    than a pair reads (0 for any other layer)."""
+    if ly.raw is None:
+        return 0
+    _, k, s = ly.raw
+    return -(-(k - 1) // (PIXELS * s))
 
 
 def write_units(ly: LayerShape, tr: Any, tm: Any, G: Any) -> Any:
