@@ -129,7 +129,7 @@ def test_buffers_bound_to_the_memory_the_design_counts(graph_for, designs, tmp_p
                   {**design, "acc_lutram": acc, "raw_lutram": raw}, load_board(board),
                   tmp_path / "p")
     src = (tmp_path / "p/src/engine.cpp").read_text()
-    for name, on in (("acc_pp", acc), ("rbuf", raw)):
+    for name, on in (("acc_pp", acc), ("rbuf_pp", raw)):
         impl = "lutram" if on else "bram"
         assert f"#pragma HLS bind_storage variable={name} type=ram_s2p impl={impl}\n" in src
     assert hls_rule_violations(src) == []

@@ -16,7 +16,14 @@ import numpy as np
 
 from filmqnn.formats import ACT_BITS
 from filmqnn.hls.layout import Geometry
-from filmqnn.hw.design import IMPLEMENTED, PIXELS, DesignPoint, EngineOptions, pool_tiling
+from filmqnn.hw.design import (
+    IMPLEMENTED,
+    PIXELS,
+    DesignPoint,
+    EngineOptions,
+    pool_tiling,
+    raw_window,
+)
 from filmqnn.hw.residency import band_ring_rows, band_schedule, spans, store_layout
 from filmqnn.lower.graph import IntGraph, Node, TensorInfo
 
@@ -367,10 +374,11 @@ class Buffers:
     pool_pw: int = 1
     pool_n: int = 1  # the larger of the pooled map's rows and columns
     pool_k: int = 1  # its kernel
-    # the on-chip im2col's window register per raw channel: kernel rows, and columns (the
-    # kernel's K - 1 and a pixel pair's PIXELS * S, in whole steps of PIXELS * S)
+    # the on-chip im2col's window register per raw channel: kernel rows, and columns
+    # (design.raw_window); the raw columns a pixel pair moves it by
     raw_k: int = 1
     raw_win: int = 1
+    raw_s2: int = 1
 
 
 def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
@@ -385,7 +393,7 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
         in_r = max(in_r, (tr - 1) * s["sh"] + s["kh"])
         in_c = max(in_c, (tc - 1) * s["sw"] + s["kw"])
         mmax = max(mmax, s["m"])
-    raw_ch = raw_r = raw_c = raw_k = raw_win = 1
+    raw_ch = raw_r = raw_c = raw_k = raw_win = raw_s2 = 1
     for ly in layers:
         if ly.raw is not None:  # (c, h, w, kh, kw, sh, sw, ph, pw)
             c, _, _, kh, kw, sh, sw, _, _ = ly.raw
@@ -394,8 +402,8 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
             raw_r = max(raw_r, (tr - 1) * sh + kh)
             raw_c = max(raw_c, (tc - 1) * sw + kw)
             raw_k = max(raw_k, kh)
-            s2 = PIXELS * sw
-            raw_win = max(raw_win, (-(-(kw - 1) // s2) + 1) * s2)
+            raw_win = max(raw_win, raw_window(kw, sw))
+            raw_s2 = max(raw_s2, PIXELS * sw)
     pool = [1] * 8
     for ly in layers:
         if ly.pool is not None:
@@ -408,4 +416,4 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
     # a step's weights in one stream: its chunks' blocks, each padded to whole beats
     wmax = d.geo.bytes_to_beats(d.Tm * w_slots * d.Tn) + chunk_max + 1
     return Buffers(kmax, in_r, in_c, mmax, wmax, chunk_max, w_slots,
-                   raw_ch, raw_r, raw_c, *pool, raw_k=raw_k, raw_win=raw_win)
+                   raw_ch, raw_r, raw_c, *pool, raw_k=raw_k, raw_win=raw_win, raw_s2=raw_s2)

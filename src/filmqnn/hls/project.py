@@ -42,6 +42,7 @@ from filmqnn.hw.design import (
 )
 from filmqnn.hw.devices import Board, load_board
 from filmqnn.hw.performance import (
+    ACC_RMW,
     AXI_LATENCY,
     PIPE_DEPTH,
     QUEUE_LAUNCH,
@@ -140,7 +141,8 @@ def render_sources(d: EngineDesign, layers: list[EngineLayer], image: DdrImage
         "table_words": TABLE_WORDS, "ddr_beats": int(len(image.data) // d.geo.beat_bytes),
         "max_layers": max(256, image.n_layers),
         "timing": {"pipe_depth": PIPE_DEPTH, "weight_reload": WEIGHT_RELOAD,
-                   "axi_latency": AXI_LATENCY, "queue_launch": QUEUE_LAUNCH},
+                   "axi_latency": AXI_LATENCY, "queue_launch": QUEUE_LAUNCH,
+                   "acc_rmw": ACC_RMW},
     }
     ctx["pe_functions"] = pe_functions(d.dsp)
     return {

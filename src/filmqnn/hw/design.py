@@ -29,6 +29,13 @@ PIXELS = 2
 WEIGHT_RELOAD = 16
 
 
+def raw_window(k: int, stride: int) -> int:
+    """Columns of the on-chip im2col's window register (and of a raw tile bank's word): whole
+    pixel pairs' ``PIXELS*stride`` columns, at least the ``K + stride`` a pair's taps span."""
+    s2 = PIXELS * stride
+    return (-(-(k - 1) // s2) + 1) * s2
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     """Engine features the model assumes (each is a mode the HLS kernel must implement).

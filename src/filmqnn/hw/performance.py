@@ -32,6 +32,7 @@ from filmqnn.hw.design import (
     design_arrays,
     dw_pixels,
     engine_layers,
+    raw_window,
     ring_rows,
 )
 from filmqnn.hw.devices import Board
@@ -47,7 +48,7 @@ from filmqnn.hw.residency import (
 )
 from filmqnn.tile_rule import tiled_high_filters
 
-#: Stages of the kernel's pipelined PE loop (``compute_conv``'s PIX loop), from the cited
+#: Stages of the kernel's pipelined PE loop (``compute_conv``'s STEPPIX loop), from the cited
 #: latencies of what one iteration does: the input tile's BRAM read with its output register
 #: (2, UG573 "Block RAM"), the packed multiply with the DSP48E1/E2 A/B, M and P registers plus
 #: the pre-adder's AD register (4, UG479 / UG579), the field extraction and sign correction
@@ -57,6 +58,8 @@ from filmqnn.tile_rule import tiled_high_filters
 PIPE_STAGES = {"input_read": 2, "dsp": 4, "extract": 1, "adder_tree": 6, "accumulate": 3}
 #: Cycles to fill the PE pipeline at the start of every step; HLS pipelines restart per step.
 PIPE_DEPTH = sum(PIPE_STAGES.values())
+#: Fewest cycles between two additions to one accumulator (its read-modify-write).
+ACC_RMW = PIPE_STAGES["accumulate"]
 #: Cycles from an AXI burst request to its first beat, paid once per transfer (PS DDR latency
 #: ~200 ns at 150 MHz with HLS' outstanding-request pipelining hiding the per-burst part).
 AXI_LATENCY = 40
@@ -283,7 +286,8 @@ def step_compute(
 def step_core(
     ly: LayerShape, tr: Any, tc: Any, tn: Any, Tn: Any, dw_px: Any = PIXELS, dw_taps: bool = True
 ) -> Any:
-    """Cycles a step keeps the PE array busy: taps x max(pixel cycles, weight reload).
+    """Cycles a step keeps the PE array busy: taps x max(pixel cycles, weight reload), the
+    trips of the kernel's one pipelined loop over them (``tap_cycles``).
 
     Depthwise rows run ``dw_px`` pixels per cycle; with ``dw_taps`` the K*K taps sit on the
     columns, ``ceil(K*K/Tn)`` rounds each reloading its taps' weights. A conv / FC step may
@@ -294,24 +298,31 @@ def step_core(
         pix = np.asarray(tr) * _cdiv(tc, dw_px)
         if dw_taps:
             reload = _cdiv(WEIGHT_RELOAD * np.minimum(taps, Tn), Tn)
-            return _cdiv(taps, Tn) * np.maximum(pix, reload)
-        return taps * pix
+            return _cdiv(taps, Tn) * tap_cycles(pix, reload)
+        return taps * tap_cycles(pix, 0)
     if ly.kind in ("maxpool", "gap"):
-        return taps * np.asarray(tr) * _cdiv(tc, PIXELS)
+        return taps * tap_cycles(np.asarray(tr) * _cdiv(tc, PIXELS), 0)
     pix = np.asarray(tr) * (_cdiv(tc, PIXELS) + raw_fill(ly))
     full, rest = np.asarray(tn) // Tn, np.asarray(tn) % Tn
-    return taps * (full * np.maximum(pix, WEIGHT_RELOAD)
-                   + (rest > 0) * np.maximum(pix, _cdiv(WEIGHT_RELOAD * rest, Tn)))
+    return taps * (full * tap_cycles(pix, WEIGHT_RELOAD)
+                   + (rest > 0) * tap_cycles(pix, _cdiv(WEIGHT_RELOAD * rest, Tn)))
 
 
 def raw_fill(ly: LayerShape) -> int:
     """Cycles an on-chip im2col's window register takes per output row before the row's first
-    pixel pair: it moves on by ``PIXELS * stride`` raw columns a cycle and holds ``K - 1`` more
-    than a pair reads (0 for any other layer)."""
+    pixel pair: it moves on by ``PIXELS * stride`` raw columns a cycle and holds the
+    ``raw_window`` a pair's taps span (0 for any other layer)."""
     if ly.raw is None:
         return 0
     _, k, s = ly.raw
-    return -(-(k - 1) // (PIXELS * s))
+    return raw_window(k, s) // (PIXELS * s) - 1
+
+
+def tap_cycles(pix: Any, reload: Any) -> Any:
+    """Cycles of one kernel tap (or round of depthwise taps) of a step: its pixel cycles, at
+    least the weight reload behind it and the accumulators' read-modify-write latency
+    (``ACC_RMW``: the next tap adds to the same pixels' sums)."""
+    return np.maximum(np.maximum(pix, reload), ACC_RMW)
 
 
 def write_units(ly: LayerShape, tr: Any, tm: Any, G: Any) -> Any:
