@@ -67,6 +67,8 @@ def pack_activations(q: np.ndarray, bits: int, g: int, axi_bits: int) -> np.ndar
     beats = _beats(c, h, w, g, axi_bits, bits)
     padded = np.zeros((groups * g, h, w), dtype=np.int64)
     padded[:c] = a.astype(np.int64) & ((1 << bits) - 1)
+    if g * bits <= 64:
+        return _pack_words(padded.reshape(groups, g, h, w), words, wpb, beats, bits, axi_bits)
     # [groups, g, H, W] -> [groups, H, W, g]: one row of g fields per word, words row-major.
     fields = padded.reshape(groups, g, h, w).transpose(0, 2, 3, 1).reshape(words, g)
     wbits = (fields[..., None] >> np.arange(bits)) & 1  # [words, g, bits], LSB first
@@ -75,6 +77,35 @@ def pack_activations(q: np.ndarray, bits: int, g: int, axi_bits: int) -> np.ndar
     beat_bits = np.zeros((beats, axi_bits), dtype=np.uint8)
     beat_bits[:, : wpb * g * bits] = bitmat.reshape(beats, wpb * g * bits)
     return np.packbits(beat_bits, axis=1, bitorder="little")
+
+
+def _pack_words(fields: np.ndarray, words: int, wpb: int, beats: int, bits: int,
+                axi_bits: int) -> np.ndarray:
+    """``pack_activations`` for words of at most 64 bits (``fields`` [groups, g, H, W], masked):
+    each word as one integer, the words of a beat shifted into its 64-bit lanes."""
+    g = fields.shape[1]
+    wb = g * bits
+    u = fields.astype(np.uint64)
+    word = np.zeros(u[:, 0].shape, dtype=np.uint64)
+    for f in range(g):
+        word |= u[:, f] << np.uint64(f * bits)
+    slots = np.zeros(beats * wpb, dtype=np.uint64)
+    slots[:words] = word.ravel()
+    slots = slots.reshape(beats, wpb)
+    n_lanes = -(-axi_bits // 64)
+    lanes = np.zeros((beats, n_lanes), dtype=np.uint64)
+    for k in range(wpb):
+        off = k * wb
+        for lane in range(n_lanes):
+            lo = 64 * lane
+            if off + wb <= lo or off >= lo + 64:
+                continue
+            if off >= lo:
+                lanes[:, lane] |= slots[:, k] << np.uint64(off - lo)
+            else:
+                lanes[:, lane] |= slots[:, k] >> np.uint64(lo - off)
+    raw = lanes.astype("<u8").view(np.uint8).reshape(beats, n_lanes * 8)
+    return np.ascontiguousarray(raw[:, : axi_bits // 8])
 
 
 def unpack_activations(buf: np.ndarray, shape: Sequence[int], bits: int, signed: bool, g: int,
