@@ -379,6 +379,7 @@ class Buffers:
     raw_k: int = 1
     raw_win: int = 1
     raw_s2: int = 1
+    raw_n: int = 1  # its unrolled channels, in whole Tn chunks
 
 
 def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
@@ -393,7 +394,7 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
         in_r = max(in_r, (tr - 1) * s["sh"] + s["kh"])
         in_c = max(in_c, (tc - 1) * s["sw"] + s["kw"])
         mmax = max(mmax, s["m"])
-    raw_ch = raw_r = raw_c = raw_k = raw_win = raw_s2 = 1
+    raw_ch = raw_r = raw_c = raw_k = raw_win = raw_s2 = raw_n = 1
     for ly in layers:
         if ly.raw is not None:  # (c, h, w, kh, kw, sh, sw, ph, pw)
             c, _, _, kh, kw, sh, sw, _, _ = ly.raw
@@ -404,6 +405,7 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
             raw_k = max(raw_k, kh)
             raw_win = max(raw_win, raw_window(kw, sw))
             raw_s2 = max(raw_s2, PIXELS * sw)
+            raw_n = max(raw_n, -(-c * kh * kw // d.Tn) * d.Tn)
     pool = [1] * 8
     for ly in layers:
         if ly.pool is not None:
@@ -415,5 +417,5 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
     w_slots = max(w_slots, kmax * kmax)
     # a step's weights in one stream: its chunks' blocks, each padded to whole beats
     wmax = d.geo.bytes_to_beats(d.Tm * w_slots * d.Tn) + chunk_max + 1
-    return Buffers(kmax, in_r, in_c, mmax, wmax, chunk_max, w_slots,
-                   raw_ch, raw_r, raw_c, *pool, raw_k=raw_k, raw_win=raw_win, raw_s2=raw_s2)
+    return Buffers(kmax, in_r, in_c, mmax, wmax, chunk_max, w_slots, raw_ch, raw_r, raw_c,
+                   *pool, raw_k=raw_k, raw_win=raw_win, raw_s2=raw_s2, raw_n=raw_n)
