@@ -46,7 +46,7 @@ def act_case(draw):
     axi = draw(st.sampled_from(AXIS))
     bits = draw(st.sampled_from((4, 5, 8)))
     signed = draw(st.booleans())
-    g = draw(st.integers(1, min(16, axi // bits)))  # words up to 128 bits
+    g = draw(st.integers(1, min(12, min(64, axi) // bits)))
     shape = (draw(st.integers(1, 40)), draw(st.integers(1, 6)), draw(st.integers(1, 6)))
     lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))

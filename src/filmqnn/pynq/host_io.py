@@ -58,41 +58,27 @@ def _beats(c: int, h: int, w: int, g: int, axi_bits: int, bits: int) -> int:
 
 def pack_activations(q: np.ndarray, bits: int, g: int, axi_bits: int) -> np.ndarray:
     """Pack an integer map [C, H, W] into uint8 AXI beats [n_beats, axi_bits/8] (fields are
-    masked to ``bits`` bits: range checks are the caller's)."""
+    masked to ``bits`` bits: range checks are the caller's): each word of ``g`` fields (at most
+    64 bits, as ``lower.packing`` allows) as one integer, a beat's words shifted into its
+    64-bit lanes."""
+    if g * bits > 64:
+        raise ValueError(f"a word of g*bits = {g}*{bits} = {g * bits} bits exceeds 64 bits")
     a = np.asarray(q)
     c, h, w = a.shape
     groups = -(-c // g)
     words = groups * h * w
     wpb = words_per_beat(axi_bits, g, bits)
     beats = _beats(c, h, w, g, axi_bits, bits)
-    padded = np.zeros((groups * g, h, w), dtype=np.int64)
-    padded[:c] = a.astype(np.int64) & ((1 << bits) - 1)
-    if g * bits <= 64:
-        return _pack_words(padded.reshape(groups, g, h, w), words, wpb, beats, bits, axi_bits)
-    # [groups, g, H, W] -> [groups, H, W, g]: one row of g fields per word, words row-major.
-    fields = padded.reshape(groups, g, h, w).transpose(0, 2, 3, 1).reshape(words, g)
-    wbits = (fields[..., None] >> np.arange(bits)) & 1  # [words, g, bits], LSB first
-    bitmat = np.zeros((beats * wpb, g * bits), dtype=np.uint8)
-    bitmat[:words] = wbits.reshape(words, g * bits)
-    beat_bits = np.zeros((beats, axi_bits), dtype=np.uint8)
-    beat_bits[:, : wpb * g * bits] = bitmat.reshape(beats, wpb * g * bits)
-    return np.packbits(beat_bits, axis=1, bitorder="little")
-
-
-def _pack_words(fields: np.ndarray, words: int, wpb: int, beats: int, bits: int,
-                axi_bits: int) -> np.ndarray:
-    """``pack_activations`` for words of at most 64 bits (``fields`` [groups, g, H, W], masked):
-    each word as one integer, the words of a beat shifted into its 64-bit lanes."""
-    g = fields.shape[1]
-    wb = g * bits
-    u = fields.astype(np.uint64)
-    word = np.zeros(u[:, 0].shape, dtype=np.uint64)
+    fields = np.zeros((groups * g, h, w), dtype=np.uint64)
+    fields[:c] = a.astype(np.int64) & ((1 << bits) - 1)
+    fields = fields.reshape(groups, g, h, w)
+    word = np.zeros((groups, h, w), dtype=np.uint64)
     for f in range(g):
-        word |= u[:, f] << np.uint64(f * bits)
+        word |= fields[:, f] << np.uint64(f * bits)
     slots = np.zeros(beats * wpb, dtype=np.uint64)
     slots[:words] = word.ravel()
     slots = slots.reshape(beats, wpb)
-    n_lanes = -(-axi_bits // 64)
+    wb, n_lanes = g * bits, -(-axi_bits // 64)
     lanes = np.zeros((beats, n_lanes), dtype=np.uint64)
     for k in range(wpb):
         off = k * wb
