@@ -61,8 +61,8 @@ def test_store_banks_speed_the_on_chip_layers_in_both(graph_for, designs, tmp_pa
 def test_as_written_counts_the_loops_the_model_leaves_out(graph_for, designs, tmp_path):
     """Beside the modelled engine's count, the C-sim counts the kernel as the HLS code is
     written: the loops the modelled hardware does not have (the fused pool's lanes), its
-    read rounds a beat per port and trip, its write-back at
-    the II its requantization lanes allow. That count is never below the modelled one."""
+    read rounds a beat per port and trip, its write-back at the II its requantization lanes
+    allow. That count is never below the modelled one."""
     graph = graph_for("resnet18_small", "zcu102")
     board, d = designs["zcu102"]
     save_artifact(graph, tmp_path / "art")
