@@ -150,6 +150,7 @@ def _layers(files: CheckedFiles, m: dict[str, Any]) -> list[LayerShape]:
         ly = replace(
             ly, first=first, signed_in=first or bool(tensors[src]["signed"]),
             residual=op in ("conv", "fc") and len(ins) > 1, tin=tin, tout=len(out), tskip=skip,
+            int32_out=op in ("conv", "fc") and "lo" not in attrs,
             skip_gather=_gather(files, e, "skip_index", tiling)
             if op in ("conv", "fc") and len(ins) > 1 else None,
         )

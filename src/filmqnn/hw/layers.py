@@ -40,6 +40,8 @@ class LayerShape:
     # paper's inter-layer designs, whose 8-bit array runs the first and last layers only
     w4_only: bool = False
     first: bool = False  # reads the network input (signed 8-bit activations)
+    # writes its int32 sums (the network's logits) instead of requantized activations
+    int32_out: bool = False
     signed_in: bool = False  # input activations are signed (not straight after a ReLU)
     planes: int = 1  # input bit-planes run as separate channel passes (8-bit network input)
     # (channels, K, stride) of a raw 8-bit input that the engine unrolls on chip (im2col)
@@ -97,7 +99,8 @@ def mark_first_last(layers: list[LayerShape], first_last_8bit: bool,
     """The network's first compute layer reads the signed 8-bit input; with
     ``first_last_8bit`` it and the last compute layer hold only 8-bit filters; with
     ``inter_layer`` (the paper's inter-layer quantization: first and last W8A5, the rest
-    W4A5) those two are all 8-bit and every other compute layer ``w4_only``."""
+    W4A5) those two are all 8-bit and every other compute layer ``w4_only``. A last compute
+    layer that ends the network writes its int32 sums, the logits (``int32_out``)."""
     out = list(layers)
     compute = [i for i, ly in enumerate(out) if ly.kind in ("conv", "dwconv", "fc")]
     if not compute:
@@ -108,7 +111,8 @@ def mark_first_last(layers: list[LayerShape], first_last_8bit: bool,
         for i in compute[1:-1]:
             out[i] = replace(out[i], w4_only=True)
     out[i0] = replace(out[i0], first=True, signed_in=True, all8=first_last_8bit or out[i0].all8)
-    out[i1] = replace(out[i1], all8=first_last_8bit or out[i1].all8)
+    out[i1] = replace(out[i1], all8=first_last_8bit or out[i1].all8,
+                      int32_out=out[i1].int32_out or i1 == len(out) - 1)
     return out
 
 

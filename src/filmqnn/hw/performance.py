@@ -327,8 +327,10 @@ def tap_cycles(pix: Any, reload: Any) -> Any:
 
 def write_units(ly: LayerShape, tr: Any, tm: Any, G: Any) -> Any:
     """The units a tile's write-back goes out in, a slice of them per step of the next pass:
-    its channel groups x rows; a fused max pool's write is one unit."""
-    return 1 if ly.pool is not None else _cdiv(np.ceil(tm).astype(np.int64), G) * np.asarray(tr)
+    its channel groups x rows; a fused max pool's or an int32 write is one unit."""
+    if ly.pool is not None or ly.int32_out:
+        return 1
+    return _cdiv(np.ceil(tm).astype(np.int64), G) * np.asarray(tr)
 
 
 def lockstep_walk(passes: list[tuple[list[tuple[float, float, float]], float, int, float]],
@@ -571,6 +573,8 @@ def group_write(
         group_beats = np.where(row_end, _cdiv(rows, st) * _cdiv((ly.C + 2 * p - k) // st + 1,
                                                                   wpb), 0)
     b_out = _cdiv(tm, G) * group_beats
+    if ly.int32_out:  # the 1x1 map's int32 sums, whole beats
+        b_out = _cdiv(np.ceil(tm).astype(np.int64) * 32, axi_bits) * np.ones_like(b_out)
     if ly.raw is not None:  # as the kernel reads it: one burst per channel and row
         ch, k, s = ly.raw
         rin, cin = (np.asarray(tr) - 1) * s + k, (np.asarray(tc) - 1) * s + k
@@ -1213,6 +1217,18 @@ def network_performance(
         "ddr_mbytes": sum(p.ddr_bytes for p in per) / 1e6,
         "layers": per,
     }
+
+
+def host_input_bits(layers: list[LayerShape], opts: EngineOptions) -> int:
+    """Bits the host writes to DDR per frame for the network input, as the engine reads it:
+    the zero-padded raw 8-bit map for the on-chip im2col, else the first conv's input planes
+    (K*K times larger when the host unrolls it). Not in the engine's cycles; ``explore``
+    weighs it where it chooses the im2col's placement."""
+    ly = next(x for x in layers if x.first)
+    if ly.kind == "conv" and ly.K > 1 and opts.first_im2col and opts.im2col_onchip:
+        return ly.N * (ly.H + 2 * ly.pad) * (ly.W + 2 * ly.pad) * INPUT_BITS
+    e = next(x for x in engine_layers(layers, opts) if x.first)
+    return e.N * e.H * e.W * e.planes * ACT_BITS
 
 
 def network_cycles_vec(
