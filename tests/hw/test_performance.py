@@ -32,6 +32,7 @@ from filmqnn.hw.performance import (
     step_compute,
     step_load,
     transition,
+    write_units,
 )
 from filmqnn.hw.schedule_sim import simulate_layer
 
@@ -438,3 +439,18 @@ def test_chunk_groups_count_the_words_each_step_touches(span, G, steps, short_la
     full = [(k * span % G + span - 1) // G + 1 - -(-span // G) for k in range(steps - 1)]
     assert mean == pytest.approx(np.mean(full) if full else 0.0)
     assert extra_last == ((steps - 1) * span % G + last - 1) // G + 1 - -(-last // G)
+
+
+def test_the_logits_layer_writes_its_int32_sums_in_one_unit():
+    """The network's last layer writes int32 sums (the kernel's unrequantized write): a pass
+    writes its filters' 4-byte sums as whole beats in one unit, not 5-bit words by channel
+    group and row."""
+    layers = model_layers("resnet18")
+    assert layers[-1].int32_out and not any(ly.int32_out for ly in layers[:-1])
+    fc = layers[-1]
+    act = replace(fc, int32_out=False)
+    assert write_units(fc, 1, 64, 8) == 1 and write_units(act, 1, 64, 8) == 8
+    t32, bits32, _ = group_write(fc, 1, 1, 64, 8, 128, 128, 4, 1e9)
+    t5, bits5, _ = group_write(act, 1, 1, 64, 8, 128, 128, 4, 1e9)
+    assert bits32 == 64 * 32 and bits5 == 8 * 128  # 16 beats of sums, 8 beats of words
+    assert t32 == 4 and t5 == 2  # over 4 ports

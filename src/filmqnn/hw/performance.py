@@ -1223,8 +1223,10 @@ def host_input_bits(layers: list[LayerShape], opts: EngineOptions) -> int:
     """Bits the host writes to DDR per frame for the network input, as the engine reads it:
     the zero-padded raw 8-bit map for the on-chip im2col, else the first conv's input planes
     (K*K times larger when the host unrolls it). Not in the engine's cycles; ``explore``
-    weighs it where it chooses the im2col's placement."""
-    ly = next(x for x in layers if x.first)
+    weighs it where it chooses the im2col's placement (0 without a layer reading the input)."""
+    ly = next((x for x in layers if x.first), None)
+    if ly is None:
+        return 0
     if ly.kind == "conv" and ly.K > 1 and opts.first_im2col and opts.im2col_onchip:
         return ly.N * (ly.H + 2 * ly.pad) * (ly.W + 2 * ly.pad) * INPUT_BITS
     e = next(x for x in engine_layers(layers, opts) if x.first)
