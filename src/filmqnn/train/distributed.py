@@ -5,6 +5,7 @@ every process joins one group, trains on its own shard of each epoch, and only r
 checkpoints, reports and logs.
 """
 
+import atexit
 import os
 from dataclasses import dataclass, field
 
@@ -53,10 +54,14 @@ def init_distributed(device: str = "auto") -> DistInfo:
     dev = resolve_device(device, local_rank if world > 1 else None)
     if world <= 1:
         return DistInfo(device=dev)
-    if not dist.is_initialized():
+    fresh = not dist.is_initialized()
+    if fresh:
         backend = "nccl" if dev.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, device_id=dev if dev.type == "cuda" else None)
-    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev)
+    info = DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev)
+    if fresh:  # leave the group before the interpreter exits: a live gloo group's threads
+        atexit.register(shutdown, info)  # can abort the process at teardown
+    return info
 
 
 def wrap(model: nn.Module, info: DistInfo) -> nn.Module:
