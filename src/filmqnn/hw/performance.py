@@ -359,6 +359,9 @@ def lockstep_walk(passes: list[tuple[list[tuple[float, float, float]], float, in
         skip = passes[steps[k - 1][3]][3] if k and steps[k - 1][4] else 0.0
         if k < n:
             load = steps[k][1] if skip > 0 else steps[k][0]
+            if skip > 0 and passes[steps[k][3]][3] != skip:
+                # another tile's operand: its own first step's load shows what it adds
+                load = steps[k][0] + steps[k - 1][1] - steps[k - 1][0]
         else:
             load = skip if skip > 0 else None
         t = max(0.0 if load is None else (seq if k else AXI_LATENCY) + load,
