@@ -1230,9 +1230,9 @@ def host_input_bits(layers: list[LayerShape], opts: EngineOptions) -> int:
     ly = next((x for x in layers if x.first), None)
     if ly is None:
         return 0
-    if ly.kind == "conv" and ly.K > 1 and opts.first_im2col and opts.im2col_onchip:
-        return ly.N * (ly.H + 2 * ly.pad) * (ly.W + 2 * ly.pad) * INPUT_BITS
     e = next(x for x in engine_layers(layers, opts) if x.first)
+    if e.raw is not None:
+        return ly.N * (ly.H + 2 * ly.pad) * (ly.W + 2 * ly.pad) * INPUT_BITS
     return e.N * e.H * e.W * e.planes * ACT_BITS
 
 
