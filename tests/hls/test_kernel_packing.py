@@ -14,6 +14,18 @@ HARNESS = r"""
 #include "ap_int.h"
 typedef ap_int<6> act_t;
 %s
+#if defined(FILMQNN_NATIVE_PE) && defined(__AVX512F__)
+// the 32-bit lane sums of one product (every lane the same), lane 0 of each (mod 2^32)
+#define LANES(fn, P, v)                                                                     \
+    do {                                                                                     \
+        __m512i u[8];                                                                        \
+        for (int i = 0; i < 8; i++) u[i] = _mm512_setzero_si512();                           \
+        (fn)(_mm512_set1_epi32((int)(P)), _mm512_set1_epi32((int)((P) >> 32)), u);           \
+        for (int i = 0; i < 8; i++) v[i] = _mm512_cvtsi512_si32(u[i]);                      \
+    } while (0)
+#else
+#define LANES(fn, P, v) for (int i = 0; i < 8; i++) v[i] = (int)t[i][0]
+#endif
 int main() {
     long bad = 0, n = 0;
     for (int sgn = 0; sgn < 2; sgn++) {
@@ -28,14 +40,15 @@ int main() {
             for (int i = 0; i < 2; i++) for (int j = 0; j < 2; j++) bad += f[i][j] != want[i][j];
 #ifdef FILMQNN_NATIVE_PE
             {  // the adder tree's form: the fields read back from one product's shift sums
-                long long t[8][1] = {}, v[8] = {};
+                long long t[8][1] = {};
+                int v[8] = {};
                 long long P = sgn ? pe4_dsp_signed_product(pe4_dsp_signed_wport(w0, w1),
                                                            pe4_dsp_signed_xport(x0, x1))
                                   : pe4_dsp_unsigned_product(pe4_dsp_unsigned_wport(w0, w1),
                                                              pe4_dsp_unsigned_xport(x0, x1));
-                if (sgn) { pe4_dsp_signed_tsum<1>(P, t, 0); pe4_dsp_signed_vsum(P, v); }
-                else { pe4_dsp_unsigned_tsum<1>(P, t, 0); pe4_dsp_unsigned_vsum(P, v); }
-                for (int i = 0; i < 8; i++) bad += v[i] != t[i][0];
+                if (sgn) pe4_dsp_signed_tsum<1>(P, t, 0); else pe4_dsp_unsigned_tsum<1>(P, t, 0);
+                LANES(sgn ? pe4_dsp_signed_lhsum : pe4_dsp_unsigned_lhsum, P, v);
+                for (int i = 0; i < 8; i++) bad += v[i] != (int)t[i][0];
                 if (sgn) pe4_dsp_signed_tfields<1>(t, 0, f);
                 else pe4_dsp_unsigned_tfields<1>(t, 0, f);
                 for (int i = 0; i < 2; i++)
@@ -53,14 +66,15 @@ int main() {
             bad += f[0] != w * x0 || f[1] != w * x1;
 #ifdef FILMQNN_NATIVE_PE
             {
-                long long t[8][1] = {}, v[8] = {};
+                long long t[8][1] = {};
+                int v[8] = {};
                 long long P = sgn ? pe8_dsp_signed_product(pe8_dsp_signed_wport(w),
                                                            pe8_dsp_signed_xport(x0, x1))
                                   : pe8_dsp_unsigned_product(pe8_dsp_unsigned_wport(w),
                                                              pe8_dsp_unsigned_xport(x0, x1));
-                if (sgn) { pe8_dsp_signed_tsum<1>(P, t, 0); pe8_dsp_signed_vsum(P, v); }
-                else { pe8_dsp_unsigned_tsum<1>(P, t, 0); pe8_dsp_unsigned_vsum(P, v); }
-                for (int i = 0; i < 8; i++) bad += v[i] != t[i][0];
+                if (sgn) pe8_dsp_signed_tsum<1>(P, t, 0); else pe8_dsp_unsigned_tsum<1>(P, t, 0);
+                LANES(sgn ? pe8_dsp_signed_lhsum : pe8_dsp_unsigned_lhsum, P, v);
+                for (int i = 0; i < 8; i++) bad += v[i] != (int)t[i][0];
                 if (sgn) pe8_dsp_signed_tfields<1>(t, 0, f);
                 else pe8_dsp_unsigned_tfields<1>(t, 0, f);
                 bad += f[0] != w * x0 || f[1] != w * x1;
@@ -75,23 +89,39 @@ int main() {
 """
 
 
-@pytest.mark.parametrize("native", [False, True], ids=["ap_int", "native"])
+def _cpu_flags() -> set[str]:
+    """The flags /proc/cpuinfo lists for this CPU (empty where it does not exist)."""
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return set()
+    return {f for ln in text.splitlines() if ln.startswith("flags") for f in ln.split()[2:]}
+
+
+BUILDS = {"ap_int": [], "native": ["-DFILMQNN_NATIVE_PE"],
+          "native-avx512": ["-DFILMQNN_NATIVE_PE", "-march=native"],
+          "native-avx512-no-vbmi2": ["-DFILMQNN_NATIVE_PE", "-march=native", "-mno-avx512vbmi2"]}
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
 @pytest.mark.parametrize("dsp", ["dsp48e1", "dsp48e2"])
-def test_packed_multiplies_exhaustive(dsp, native, tmp_path):
+def test_packed_multiplies_exhaustive(dsp, build, tmp_path):
     """Weights -8..7 (the 4-bit field, beyond the -7..7 grid) and -127..127, activations over
     the whole unsigned and signed 5-bit ranges, every combination of both slots; both bodies
     (``ap_int`` for synthesis, 64-bit integers for the C-sim library) give the same products,
     and so does the C-sim's adder-tree form (the fields from P's rounded-shift sums, linear
-    in the sums, so exact for any number of products when exact for one; the vector form of
-    the sums adds the same shifts)."""
+    in the sums, so exact for any number of products when exact for one; with AVX-512 the
+    32-bit lane form of the sums, with and without the VBMI2 funnel shift, holds the same
+    sums modulo 2^32)."""
     if shutil.which("g++") is None:
         pytest.fail("g++ is missing: run scripts/setup.sh")
+    if "avx512" in build and "avx512f" not in _cpu_flags():
+        pytest.skip("this CPU has no AVX-512")
     src = tmp_path / "pe.cpp"
     src.write_text(HARNESS % pe_functions(dsp))
     exe = tmp_path / "pe"
-    flags = ["-DFILMQNN_NATIVE_PE"] if native else []
-    subprocess.run(["g++", "-O1", "-std=c++14", "-w", *flags, "-I", str(ap_types_dir()), str(src),
-                    "-o", str(exe)], check=True)
+    subprocess.run(["g++", "-O1", "-std=c++14", "-w", *BUILDS[build], "-I", str(ap_types_dir()),
+                    str(src), "-o", str(exe)], check=True)
     out = subprocess.run([str(exe)], capture_output=True, text=True)
     n, bad = map(int, out.stdout.split())
     assert n == 2 * (16 ** 2 * 32 ** 2 + 255 * 32 ** 2)

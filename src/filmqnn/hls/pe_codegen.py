@@ -142,8 +142,8 @@ def _native_sums(name: str, fields: list[tuple[int, str, int, int]], out: str) -
     field = T(lsb) - 2^width * R(lsb + width) (exact for every P): T(lsb) = R(lsb) with the
     borrow bit, P >> lsb without it, R(j) = (P + 2^(j-1)) >> j the rounded shift. ``_tsum``
     adds a product's shifts into lane ``k`` of per-point sums (one per distinct shift: adjacent
-    fields share one), ``_vsum`` a vector of products' into vectors of sums, ``_tfields``
-    turns a lane's sums into the fields' sums."""
+    fields share one), ``_lhsum`` 16 products' into 16 lanes, ``_tfields`` turns a lane's sums
+    into the fields' sums."""
     points: list[tuple[int, bool]] = []  # (shift, rounded)
 
     def point(j: int, rounded: bool) -> int:
@@ -159,16 +159,48 @@ def _native_sums(name: str, fields: list[tuple[int, str, int, int]], out: str) -
     return [f"static const int {name}_NT = {len(points)};",
             f"template <int VB> static inline void {name}_tsum(long long P, long long t[][VB], "
             "int k) {", *(f"    t[{i}][k] += {v};" for i, v in enumerate(shifts)), "}",
-            "// the same sums for a vector of products (g++ vector types: lane by lane)",
-            f"template <class V> static inline void {name}_vsum(V P, V t[]) {{",
-            *(f"    t[{i}] += {v};" for i, v in enumerate(shifts)), "}",
             f"template <int VB> static inline void {name}_tfields(long long t[][VB], int k, "
             f"{out}) {{",
             *(f"    {target} = (int)(t[{lo}][k] - (t[{hi}][k] << {w}));"
-              for target, lo, hi, w in terms), "}"]
+              for target, lo, hi, w in terms), "}",
+            *_lane_sums(name, points)]
+
+
+def _lane_sums(name: str, points: list[tuple[int, bool]]) -> list[str]:
+    """``_lhsum``: the shift sums of 16 products given as the low and high 32-bit halves of
+    each (L, H: lane by lane), each sum kept modulo 2^32 in a 32-bit lane, which is all of it
+    ``_tfields`` reads (it returns int). With R(j) = (P >> j) + bit j - 1 of P: a shift under
+    32 is the low word of the halves' funnel shift, a rounded one adds 1 where L has the bit;
+    a shift of 32 or more is H's (rounded: H + 2^(j - 33) first, exact while |P| < 2^62)."""
+    lines = [f"static inline void {name}_lhsum(__m512i L, __m512i H, __m512i u[]) {{",
+             "    const __m512i one = _mm512_set1_epi32(1);"]
+    for i, (j, rounded) in enumerate(points):
+        if j >= 32:
+            h = (f"_mm512_add_epi32(H, _mm512_set1_epi32({1 << (j - 33)}))"
+                 if rounded and j > 32 else "H")
+            v = h if j == 32 else f"_mm512_srai_epi32({h}, {j - 32})"
+            bit = 31 if rounded and j == 32 else None
+        else:
+            v = "L" if j == 0 else f"FILMQNN_SHRD(L, H, {j})"
+            bit = j - 1 if rounded else None
+        lines.append(f"    u[{i}] = _mm512_add_epi32(u[{i}], {v});")
+        if bit is not None:
+            lines.append(f"    u[{i}] = _mm512_mask_add_epi32(u[{i}], _mm512_test_epi32_mask("
+                         f"L, _mm512_set1_epi32((int){1 << bit}u)), u[{i}], one);")
+    return ["#ifdef __AVX512F__", *lines, "}", "#endif"]
 
 
 NATIVE_WRAP = """#ifdef FILMQNN_NATIVE_PE
+#ifdef __AVX512F__
+#include <immintrin.h>
+// the low 32 bits of the 64-bit lanes H:L shifted right by j (0 < j < 32)
+#ifdef __AVX512VBMI2__
+#define FILMQNN_SHRD(L, H, j) _mm512_shrdi_epi32(L, H, j)
+#else
+#define FILMQNN_SHRD(L, H, j) \\
+    _mm512_or_si512(_mm512_srli_epi32(L, j), _mm512_slli_epi32(H, 32 - (j)))
+#endif
+#endif
 // v wrapped to a `bits`-wide two's-complement value (what assigning to ap_int<bits> does)
 static inline long long pe_wrap(unsigned long long v, int bits) {
     return (long long)(v << (64 - bits)) >> (64 - bits);
