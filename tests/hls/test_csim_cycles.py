@@ -93,3 +93,23 @@ def test_a_library_without_the_as_written_counters_is_refused(graph_for, designs
     (tmp_path / "prj/project.json").write_text(json.dumps(meta))
     with pytest.raises(CsimError, match="regenerate the project"):
         CsimEngine(tmp_path / "prj")
+
+
+def test_an_all_8bit_layer_follows_the_kernel(lower_models, designs, tmp_path):
+    """Torchvision ResNet-18's 8-bit 7x7 stem (64 filters) on the ZCU102 design runs each
+    16-filter pass as two split8 sub-passes of 8 filters and writes the pass once: the
+    model walks the same passes and counts the same cycles within 0.5 %."""
+    from test_csim_bit_exact import _torchvision_graph
+
+    from filmqnn.hw.design import IMPLEMENTED
+    from filmqnn.hw.performance import split8_capacity
+
+    graph = _torchvision_graph(lower_models, "resnet18", designs, "zcu102")
+    board, d = designs["zcu102"]
+    assert d["Tm"] // int(split8_capacity(d["Tm"] - d["Tm8"], d["Tm8"], IMPLEMENTED)) == 2
+    save_artifact(graph, tmp_path / "art")
+    write_project(graph, d, load_board(board), tmp_path / "prj", tmp_path / "art")
+    x = np.random.default_rng(0).integers(-128, 128, size=(1, *graph.tensors[graph.input].shape))
+    r = compare(tmp_path / "prj", x)
+    stem = r["cycles"]["layers"][0]
+    assert r["mismatches"] == 0 and stem["name"] == "conv1" and stem["error"] <= 0.005, stem

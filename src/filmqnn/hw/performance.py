@@ -183,11 +183,11 @@ def pass_split(ly: LayerShape, Tm4: Any, Tm8: Any, opts: EngineOptions) -> tuple
     if ly.all8:
         # each Tm-filter pass runs sub-passes of ``cap`` filters and a shorter last one, so
         # the full passes hold ``cap`` or fewer: the last is the last one's remainder, the
-        # others share the rest (rounded up)
+        # others share the rest (their mean, so the weights of every filter load once)
         c1 = np.maximum(split8_capacity(Tm4, Tm8, opts), 1)
         tail = np.where(ly.M % (Tm4 + Tm8) > 0, ly.M % (Tm4 + Tm8), Tm4 + Tm8)
         l8 = np.minimum(tail - (_cdiv(tail, c1) - 1) * c1, M8)
-        b_f = np.where(P_m > 1, _cdiv(M8 - l8, np.maximum(P_m - 1, 1)), 0)
+        b_f = np.where(P_m > 1, (M8 - l8) / np.maximum(P_m - 1, 1), 0)
         return P_m, np.zeros_like(b_f), b_f, np.zeros_like(b_f), l8
     a_f, b_f = np.minimum(Tm4, M4), np.minimum(Tm8, M8)
     return P_m, a_f, b_f, M4 - (P_m - 1) * a_f, M8 - (P_m - 1) * b_f
@@ -963,11 +963,13 @@ def _scalar(g: GroupCost) -> GroupCost:
 
 
 def step_walk(tiles: list[TileGroups], P_r: int, P_c: int, P_m: int, planes: int, seq: int,
-              rows: tuple[int, int] | None = None, lat: float | None = None) -> float:
+              rows: tuple[int, int] | None = None, lat: float | None = None,
+              joined: list[list[tuple[int, float, int]]] | None = None) -> float:
     """Cycles of one design's layer by walking its steps in the kernel's order (rows, columns,
     passes, steps) with the C-sim counters' lock-step rule (``lockstep_walk``; ``lat``: a
     write-back's request, default ``seq``); ``rows``: the tile rows [first, end) of one run of
-    a band-fused layer (a descriptor of its own), else all. ``_tile_walk`` is the closed form
+    a band-fused layer (a descriptor of its own), else all; ``joined``: per tile type, an
+    all-8-bit layer's Tm-filter passes (``all8_passes``). ``_tile_walk`` is the closed form
     the search ranks arrays of designs by: the same costs with loads, computes and
     write-backs overlapping as far as the ping-pong halves allow."""
     # per tile type and pass (first, middle, last): the group's steps, write-back and units
@@ -978,9 +980,39 @@ def step_walk(tiles: list[TileGroups], P_r: int, P_c: int, P_m: int, planes: int
     passes = []
     for r in range(*(rows or (0, P_r))):
         for col in range(P_c):
-            plan = plans[2 * (r == P_r - 1) + (col == P_c - 1)]
-            passes += [plan[0 if m == 0 else (2 if m == P_m - 1 else 1)] for m in range(P_m)]
+            kind = 2 * (r == P_r - 1) + (col == P_c - 1)
+            plan = plans[kind]
+            tile = [plan[0 if m == 0 else (2 if m == P_m - 1 else 1)] for m in range(P_m)]
+            passes += tile if joined is None else _join(tile, joined[kind])
     return lockstep_walk(passes, seq, seq if lat is None else lat)
+
+
+def _join(subs: list[Any], passes: list[tuple[int, float, int]]) -> list[Any]:
+    """An all-8-bit layer's sub-passes (each a pass of ``lockstep_walk``) joined into the
+    kernel's passes, ``passes`` as (sub-passes, write-back cycles, write units): a pass runs
+    the steps of its sub-passes and writes its filters once."""
+    out, i = [], 0
+    for count, w, units in passes:
+        part = subs[i:i + count]
+        out.append(([st for sub in part for st in sub[0]], w, units, part[0][3]))
+        i += count
+    return out
+
+
+def all8_passes(ly: LayerShape, c: _Layer, D: dict[str, Any], tr: Any, tc: Any,
+                row_end: bool) -> list[tuple[int, float, int]]:
+    """The Tm-filter passes of an all-8-bit layer (one design) over a ``tr x tc`` tile, as
+    the kernel runs them: (sub-passes of ``split8_capacity`` filters, the write-back of the
+    pass's filters with its request and drain, its write units)."""
+    tm = int(np.ravel(D["Tm4"])[0] + np.ravel(D["Tm8"])[0])
+    cap = max(int(np.ravel(split8_capacity(D["Tm4"], D["Tm8"], c.opts))[0]), 1)
+    out = []
+    for m in [tm] * (ly.M // tm) + ([ly.M % tm] if ly.M % tm else []):
+        w = group_write(ly, tr, tc, m, c.G, c.post, c.axi_bits, c.ports, c.ddr_bits, c.chip,
+                        c.e_skip, row_end, c.banks)[0]
+        out.append((-(-m // cap), float(np.ravel(w)[0] + c.seq + group_drain(c.opts)),
+                    int(np.ravel(write_units(ly, tr, m, c.G))[0])))
+    return out
 
 
 def _layer_cycles(
@@ -1037,10 +1069,12 @@ def _layer_cycles(
     if exact:  # per run (a band-fused layer's row bands, else the whole map): its own walk
         pr, tr = int(np.ravel(P_r)[0]), int(np.ravel(Tr)[0])
         scalar = [TileGroups(*(_scalar(g) for g in (t.f, t.l))) for t in tiles]
+        joined = [all8_passes(ly, c, D, t_r, t_c, k % 2 == 1)
+                  for k, (t_r, t_c, _) in enumerate(rc_types)] if ly.all8 else None
         total = sum(
             np.maximum(step_walk(scalar, pr, int(np.ravel(P_c)[0]), int(np.ravel(P_m)[0]),
                                  ly.planes, c.seq, (lo // tr, -(-hi // tr)),
-                                 c.seq + group_drain(opts)),
+                                 c.seq + group_drain(opts), joined),
                        np.ceil(bits * (hi - lo) / ly.R / ddr_bits)) + start
             for lo, hi in ly.bands or [(0, ly.R)])
     else:  # a band switch starts a run afresh: its start, first load and last write-back

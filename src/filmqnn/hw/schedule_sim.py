@@ -45,22 +45,21 @@ from filmqnn.hw.performance import (
 )
 
 
-def _passes(ly: LayerShape, d: DesignPoint, opts: EngineOptions) -> list[tuple[int, int]]:
-    """(4-bit, 8-bit) filters of every output-channel pass, in order."""
+def _passes(ly: LayerShape, d: DesignPoint, opts: EngineOptions) -> list[list[tuple[int, int]]]:
+    """The output-channel passes in order, each as the (4-bit, 8-bit) filters of its
+    sub-passes: one, or an all-8-bit layer's steps of ``split8_capacity`` filters."""
     P, M4, M8 = (int(np.asarray(x).ravel()[0]) for x in m_passes(ly, d.Tm4, d.Tm8, opts))
     if ly.kind in ("maxpool", "gap"):
-        return [(min(d.Tm, ly.M - i * d.Tm), 0) for i in range(P)]
-    if ly.all8:  # steps of split8_capacity filters inside each Tm-filter pass
+        return [[(min(d.Tm, ly.M - i * d.Tm), 0)] for i in range(P)]
+    if ly.all8:
         cap = max(int(np.asarray(split8_capacity(d.Tm4, d.Tm8, opts))), 1)
-        return [(0, min(cap, tm - s)) for t0 in range(0, ly.M, d.Tm)
-                for tm in [min(d.Tm, ly.M - t0)] for s in range(0, tm, cap)]
-    cap8 = d.Tm8
-    cap4 = d.Tm4
+        return [[(0, min(cap, tm - s)) for s in range(0, tm, cap)]
+                for t0 in range(0, ly.M, d.Tm) for tm in [min(d.Tm, ly.M - t0)]]
     out = []
     r4, r8 = M4, M8
     for _ in range(P):
-        a, b = min(cap4, r4), min(cap8, r8)
-        out.append((a, b))
+        a, b = min(d.Tm4, r4), min(d.Tm8, r8)
+        out.append([(a, b)])
         r4, r8 = r4 - a, r8 - b
     return out
 
@@ -135,7 +134,8 @@ def simulate_layer(
 
 
 def _steps(ly: LayerShape, d: DesignPoint, rows: list[int], row0: int, cols: list[int],
-           tr_max: int, passes: list[tuple[int, int]], nsteps: list[int] | None, reuse: bool,
+           tr_max: int, passes: list[list[tuple[int, int]]], nsteps: list[int] | None,
+           reuse: bool,
            cost: Any, axi: int) -> tuple[list[tuple[int, int, int, float]],
                                          list[tuple[int, float, int, int, int]]]:
     """The steps (load, load with a residual operand, compute, bits) and groups (write, bits,
@@ -149,31 +149,35 @@ def _steps(ly: LayerShape, d: DesignPoint, rows: list[int], row0: int, cols: lis
             edge = (int(rows_read(ly, i * tr_max * ly.stride - ly.pad, tr)),
                     int(span_beats(j * d.Tc * ly.stride - ly.pad, (tc - 1) * ly.stride + ly.K,
                                     ly.W, max(1, axi // (ACT_BITS * d.G)))))
-            for pi, (a, b) in enumerate(passes):
-                tm = a + b
-                wrow = a * W4_BITS + b * W8_BITS
-                w, wbits, skip = cost("w", tr, tc, tm, j == len(cols) - 1)
-                ns = [tm] if nsteps is None else nsteps
+            pi = 0  # sub-passes so far in this tile
+            for subs in passes:  # a pass writes its filters once, after its last sub-pass
+                pm = sum(a + b for a, b in subs)
+                w, wbits, skip = cost("w", tr, tc, pm, j == len(cols) - 1)
                 # the kernel reads a residual operand beside the group's first compute, an
-                # on-chip im2col's raw tile with the first step
+                # on-chip im2col's raw tile with each sub-pass's first step
                 sk = cost("k", skip) if ly.residual else 0
-                groups.append((w, wbits, len(steps), int(write_units(ly, tr, tm, d.G)), sk))
-                n0 = 0  # first input channel of the step within its plane
-                for k, tn in enumerate(ns):
-                    fresh = not (reuse and pi > 0)
-                    n0 = 0 if nsteps is None or n0 >= ly.N else n0
-                    # the first step's bits hold the prefetch; a residual operand's time
-                    # moves to the load beside its group's first compute (``lts``)
-                    lt, lbits = cost("l", tr, tc, tn, wrow, skip if k == 0 else 0, fresh, edge,
-                                     n0)
-                    lts = lt
-                    if ly.residual:  # lt without the residual operand, lts with it: the
-                        # call above gave one of the two
-                        alt = cost("l", tr, tc, tn, wrow, 0 if k == 0 else skip, fresh, edge,
-                                   n0)[0]
-                        lt, lts = (alt, lt) if k == 0 else (lt, alt)
-                    n0 += tn
-                    steps.append((lt, lts, cost("c", tr, tc, tn), lbits))
+                groups.append((w, wbits, len(steps), int(write_units(ly, tr, pm, d.G)), sk))
+                for a, b in subs:
+                    tm = a + b
+                    wrow = a * W4_BITS + b * W8_BITS
+                    ns = [tm] if nsteps is None else nsteps
+                    n0 = 0  # first input channel of the step within its plane
+                    for k, tn in enumerate(ns):
+                        fresh = not (reuse and pi > 0)
+                        n0 = 0 if nsteps is None or n0 >= ly.N else n0
+                        # the first step's bits hold the prefetch; a residual operand's time
+                        # moves to the load beside its group's first compute (``lts``)
+                        lt, lbits = cost("l", tr, tc, tn, wrow, skip if k == 0 else 0, fresh,
+                                         edge, n0)
+                        lts = lt
+                        if ly.residual:  # lt without the residual operand, lts with it: the
+                            # call above gave one of the two
+                            alt = cost("l", tr, tc, tn, wrow, 0 if k == 0 else skip, fresh,
+                                       edge, n0)[0]
+                            lt, lts = (alt, lt) if k == 0 else (lt, alt)
+                        n0 += tn
+                        steps.append((lt, lts, cost("c", tr, tc, tn), lbits))
+                    pi += 1
     return steps, groups
 
 
