@@ -133,11 +133,15 @@ def test_lockstep_walk_by_hand():
     res = ([(10, 30, 30)], 50, 2, 20)
     assert lockstep_walk([res, res], lat, lat) == 50 + 70 + 60 + 50
     # the next tile's first pass (a narrower tile: its own operand would add 5) reads the
-    # operand of the tile before beside its load: what that operand added to its own tile's
-    # first load (30 - 10 = 20), not the 5 of its own; then the first pass's write-back (50)
-    # beside the narrow operand (40 + 5), and the narrow pass's write-back (50)
+    # operand of the tile before beside its load: that operand's 20 join the load's reads,
+    # not the 5 of its own; then the first pass's write-back (50) beside the narrow operand
+    # (40 + 5), and the narrow pass's write-back (50)
     narrow = ([(10, 15, 30)], 50, 2, 5)
     assert lockstep_walk([res, narrow], lat, lat) == 50 + (40 + 10 + 20) + 50 + 50
+    # a load the other side bounds (the input from the store, 60; its reads on the operand's
+    # side, DDR, 10): the operand's 20 join those 10 and the store's 60 still end the load
+    stored = ([(60, 65, 30, 10)], 50, 2, 5)
+    assert lockstep_walk([res, stored], lat, lat) == 50 + (40 + 60) + 50 + 50
 
 
 def test_transition_by_hand():

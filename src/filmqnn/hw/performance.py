@@ -333,19 +333,20 @@ def write_units(ly: LayerShape, tr: Any, tm: Any, G: Any) -> Any:
     return _cdiv(np.ceil(tm).astype(np.int64), G) * np.asarray(tr)
 
 
-def lockstep_walk(passes: list[tuple[list[tuple[float, float, float]], float, int, float]],
+def lockstep_walk(passes: list[tuple[list[tuple[float, ...]], float, int, float]],
                   seq: float, lat: float) -> float:
     """Cycles of a run of passes (each: its steps' (load, load with a residual operand,
-    compute) cycles, its write-back's cycles and units, its residual operand's load cycles
-    alone) in the kernel's ping-pong order, the C-sim counters' rule: iteration k loads step
-    k (after ``seq``, the first after AXI_LATENCY; with the residual operand of the pass
-    whose first step it computes), computes step k - 1 and writes a slice of the pass before
-    that one's, and lasts as long as the longest of the three. A pass's write-back goes out
-    in equal slices of its units over the next pass's steps (the first slice pays ``lat``,
-    the request); what is left of it when the next pass closes goes out first; the last
-    write's response ends the run."""
-    steps = [(d, ds, c, i, j == 0) for i, (st, *_) in enumerate(passes)
-             for j, (d, ds, c) in enumerate(st)]
+    compute[, the load's reads on the operand's side alone, DDR or the store: default the
+    load]) cycles, its write-back's cycles
+    and units, its residual operand's load cycles alone) in the kernel's ping-pong order, the
+    C-sim counters' rule: iteration k loads step k (after ``seq``, the first after
+    AXI_LATENCY; with the residual operand of the pass whose first step it computes),
+    computes step k - 1 and writes a slice of the pass before that one's, and lasts as long
+    as the longest of the three. A pass's write-back goes out in equal slices of its units
+    over the next pass's steps (the first slice pays ``lat``, the request); what is left of
+    it when the next pass closes goes out first; the last write's response ends the run."""
+    steps = [(d, ds, c, i, j == 0, dd[0] if dd else d) for i, (st, *_) in enumerate(passes)
+             for j, (d, ds, c, *dd) in enumerate(st)]
     n = len(steps)
 
     def part(i: int, u0: int, u1: int) -> float:
@@ -360,8 +361,9 @@ def lockstep_walk(passes: list[tuple[list[tuple[float, float, float]], float, in
         if k < n:
             load = steps[k][1] if skip > 0 else steps[k][0]
             if skip > 0 and passes[steps[k][3]][3] != skip:
-                # another tile's operand: its own first step's load shows what it adds
-                load = steps[k][0] + steps[k - 1][1] - steps[k - 1][0]
+                # another tile's operand: its reads join the load's on their side (DDR or
+                # the store), the other side's run beside them
+                load = max(steps[k][0], steps[k][5] + skip)
         else:
             load = skip if skip > 0 else None
         t = max(0.0 if load is None else (seq if k else AXI_LATENCY) + load,
@@ -519,7 +521,7 @@ def step_load(
     ly: LayerShape, tr: Any, tc: Any, tn: Any, wbits_per_row: Any, G: Any,
     axi_bits: int, ports: int, ddr_bits: float, extra_beats: Any = 0, with_input: bool = True,
     chip: tuple[Any, Any, Any] | None = None, tile: tuple[Any, Any] | None = None,
-    banks: Any = None,
+    banks: Any = None, part: str | None = None,
 ) -> tuple[Any, Any]:
     """Data cycles of one step's load (latency excluded) and DDR bits moved: input + weight tile (+
     ``extra_beats``, the prefetch of a group's first step) striped over the read channels of
@@ -527,7 +529,8 @@ def step_load(
     operand held in the feature-map store (``in_chip``, ``skip_chip``) streams from its
     ``banks`` read ports (default ``ports``), beside the DDR reads. ``with_input=False``: the
     input tile is still on chip (``input_reuse``). ``chip``: ``chip_flags`` (default the
-    layer's); ``tile``: the step's ``tile_beats`` when already known."""
+    layer's); ``tile``: the step's ``tile_beats`` when already known; ``part``: "ddr" or
+    "chip", the cycles of the DDR reads or of the store's alone."""
     b_in, b_w = tile or tile_beats(ly, tr, tc, tn, wbits_per_row, G, axi_bits)
     if ly.raw is not None or not with_input:  # raw tile: in group_write's prefetch
         b_in = np.zeros_like(b_in)
@@ -535,9 +538,10 @@ def step_load(
     b_chip = np.where(in_chip, b_in, 0) + np.where(ly.residual & np.asarray(skip_chip),
                                                     extra_beats, 0)
     b = b_in + b_w + extra_beats - b_chip
-    t = np.maximum(np.maximum(_cdiv(b, ports), np.ceil(b * axi_bits / ddr_bits)),
-                   _cdiv(b_chip, ports if banks is None else banks))
-    return t.astype(np.int64), b * axi_bits
+    t_ddr = np.maximum(_cdiv(b, ports), np.ceil(b * axi_bits / ddr_bits))
+    t_chip = _cdiv(b_chip, ports if banks is None else banks)
+    t = {None: np.maximum(t_ddr, t_chip), "ddr": t_ddr, "chip": t_chip}[part]
+    return np.asarray(t).astype(np.int64), b * axi_bits
 
 
 def raw_row_beats(cols: Any, step: Any, axi_bits: int) -> Any:
@@ -620,14 +624,18 @@ class GroupCost:
     lead_full: Any  # beside the load of the step after (``*_skip``: a step's load with it)
     d_step_skip: Any
     d_end_skip: Any
+    lead_side: Any  # ``lead`` and ``lead_full``'s reads on the residual operand's side (DDR
+    lead_full_side: Any  # or the store) alone: what another tile's operand beside them adds to
 
-    def steps(self, first: Any, first_skip: Any, planes: int) -> list[tuple[Any, Any, Any]]:
-        """(load, load with a residual operand, compute) cycles of the group's steps in
-        order, the first loading ``first`` / ``first_skip`` (the full input, or only the
-        weights when the tile's input stays)."""
-        out = ([(self.d_step, self.d_step_skip, self.c_step)] * (int(self.npp) - 1)
-               + [(self.d_end, self.d_end_skip, self.c_last)]) * planes
-        return [(first, first_skip, out[0][2]), *out[1:]]
+    def steps(self, first: Any, first_skip: Any, planes: int, first_side: Any
+              ) -> list[tuple[Any, Any, Any, Any]]:
+        """(load, load with a residual operand, compute, the load's reads on the operand's
+        side) cycles of the group's steps in order, the first loading ``first`` /
+        ``first_skip`` / ``first_side`` (the full input, or only the weights when the tile's
+        input stays)."""
+        out = ([(self.d_step, self.d_step_skip, self.c_step, self.d_step)] * (int(self.npp) - 1)
+               + [(self.d_end, self.d_end_skip, self.c_last, self.d_end)]) * planes
+        return [(first, first_skip, out[0][2], first_side), *out[1:]]
 
 
 @dataclass(frozen=True)
@@ -859,6 +867,7 @@ def _pass_group(c: _Layer, tr: Any, tc: Any, edge: tuple[Any, Any], a: Any, b: A
     # the residual operand alone (the kernel reads it beside the group's first compute) and
     # the group's first loads without it (with any other prefetch: an im2col's raw tile)
     lead_full, lead = first_full, np.where(reuse, l_w0, first_full)
+    lead_full_side, lead_side = lead_full, lead
     l_skip = np.zeros_like(l_w0)
     if ly.residual:
         nothing = np.zeros_like(t_l[0]), np.zeros_like(t_l[1])
@@ -866,6 +875,15 @@ def _pass_group(c: _Layer, tr: Any, tc: Any, edge: tuple[Any, Any], a: Any, b: A
         lead_full = np.where(multi, l_f, l_l)
         lead = np.where(reuse, step_load(ly, tr, tc, tn_l, *args, with_input=False, tile=t_l,
                                          **on)[0], lead_full)
+
+        def side(tn: Any, tile: tuple[Any, Any], **kw: Any) -> Any:
+            """A load's reads on the residual operand's side alone."""
+            ddr, chip = (step_load(ly, tr, tc, tn, *args, tile=tile, part=part, **on, **kw)[0]
+                         for part in ("ddr", "chip"))
+            return np.where(np.asarray(c.chip[2]), chip, ddr)
+
+        lead_full_side = np.where(multi, side(tn_f, t_f), side(tn_l, t_l))
+        lead_side = np.where(reuse, side(tn_l, t_l, with_input=False), lead_full_side)
     loads = np.where(
         multi, planes * ((npp - 1) * l_f + l_l) - l_f + l_f0, planes * l_l - l_l + l_l0
     )
@@ -886,6 +904,7 @@ def _pass_group(c: _Layer, tr: Any, tc: Any, edge: tuple[Any, Any], a: Any, b: A
         c_step=c_f, d_step=l_f, d_end=l_l, npp=npp, units=write_units(ly, tr, tm, c.G),
         skip=l_skip, lead=lead, lead_full=lead_full,
         d_step_skip=l_f0 if ly.residual else l_f, d_end_skip=l_l0 if ly.residual else l_l,
+        lead_side=lead_side, lead_full_side=lead_full_side,
     )
     traffic = _PassTraffic(
         compute=planes * ((npp - 1) * c_f + c_l), load=loads, write=w, bits=lbits + bits_w,
@@ -974,8 +993,8 @@ def step_walk(tiles: list[TileGroups], P_r: int, P_c: int, P_m: int, planes: int
     write-backs overlapping as far as the ping-pong halves allow."""
     # per tile type and pass (first, middle, last): the group's steps, write-back and units
     # (the residual operand moves from the first step's load to the iteration after it)
-    plans = [[(g.steps(g.lead_full, g.first_full, planes) if m == 0
-               else g.steps(g.lead, g.first, planes), g.w, g.units, g.skip)
+    plans = [[(g.steps(g.lead_full, g.first_full, planes, g.lead_full_side) if m == 0
+               else g.steps(g.lead, g.first, planes, g.lead_side), g.w, g.units, g.skip)
               for m, g in ((0, q.l if P_m == 1 else q.f), (1, q.f), (1, q.l))] for q in tiles]
     passes = []
     for r in range(*(rows or (0, P_r))):

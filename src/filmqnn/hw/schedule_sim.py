@@ -114,7 +114,11 @@ def simulate_layer(
                 tile = tile_beats(ly, tr, tc, tn, wrow, d.G, axi, edge, groups)
                 t, bits = step_load(ly, tr, tc, tn, wrow, d.G, axi, ports, ddr, extra, with_input,
                                     tile=tile, banks=banks)
-                cache[k] = (sc(t), float(np.asarray(bits).ravel()[0]))
+                # the reads on the residual operand's side alone (DDR or the store)
+                t_side, _ = step_load(ly, tr, tc, tn, wrow, d.G, axi, ports, ddr, extra,
+                                      with_input, tile=tile, banks=banks,
+                                      part="chip" if ly.skip_chip else "ddr")
+                cache[k] = (sc(t), float(np.asarray(bits).ravel()[0]), sc(t_side))
             else:
                 tr, tc, tm, row_end = key
                 t, bits, skip = group_write(ly, tr, tc, tm, d.G, d.post, axi, ports, ddr,
@@ -136,12 +140,13 @@ def simulate_layer(
 def _steps(ly: LayerShape, d: DesignPoint, rows: list[int], row0: int, cols: list[int],
            tr_max: int, passes: list[list[tuple[int, int]]], nsteps: list[int] | None,
            reuse: bool,
-           cost: Any, axi: int) -> tuple[list[tuple[int, int, int, float]],
+           cost: Any, axi: int) -> tuple[list[tuple[int, int, int, float, int]],
                                          list[tuple[int, float, int, int, int]]]:
-    """The steps (load, load with a residual operand, compute, bits) and groups (write, bits,
-    first step, write units, residual load) of tile rows ``rows`` (the first of them tile row
-    ``row0`` of the map), in the kernel's order."""
-    steps: list[tuple[int, int, int, float]] = []
+    """The steps (load, load with a residual operand, compute, bits, the load's reads on the
+    operand's side alone) and groups (write, bits, first step, write units, residual load)
+    of tile rows ``rows`` (the first of them tile row ``row0`` of the map), in the kernel's
+    order."""
+    steps: list[tuple[int, int, int, float, int]] = []
     groups: list[tuple[int, float, int, int, int]] = []  # (write, bits, first step, units, skip)
     for i, tr in enumerate(rows, row0):
         for j, tc in enumerate(cols):
@@ -167,27 +172,27 @@ def _steps(ly: LayerShape, d: DesignPoint, rows: list[int], row0: int, cols: lis
                         n0 = 0 if nsteps is None or n0 >= ly.N else n0
                         # the first step's bits hold the prefetch; a residual operand's time
                         # moves to the load beside its group's first compute (``lts``)
-                        lt, lbits = cost("l", tr, tc, tn, wrow, skip if k == 0 else 0, fresh,
-                                         edge, n0)
+                        lt, lbits, ltd = cost("l", tr, tc, tn, wrow, skip if k == 0 else 0,
+                                              fresh, edge, n0)
                         lts = lt
                         if ly.residual:  # lt without the residual operand, lts with it: the
                             # call above gave one of the two
-                            alt = cost("l", tr, tc, tn, wrow, 0 if k == 0 else skip, fresh,
-                                       edge, n0)[0]
-                            lt, lts = (alt, lt) if k == 0 else (lt, alt)
+                            alt, _, altd = cost("l", tr, tc, tn, wrow, 0 if k == 0 else skip,
+                                                fresh, edge, n0)
+                            lt, lts, ltd = (alt, lt, altd) if k == 0 else (lt, alt, ltd)
                         n0 += tn
-                        steps.append((lt, lts, cost("c", tr, tc, tn), lbits))
+                        steps.append((lt, lts, cost("c", tr, tc, tn), lbits, ltd))
                     pi += 1
     return steps, groups
 
 
-def _walk(sg: tuple[list[tuple[int, int, int, float]], list[tuple[int, float, int, int, int]]],
+def _walk(sg: tuple[list[tuple[int, int, int, float, int]], list[tuple[int, float, int, int, int]]],
           seq: int, lat: int, ddr: float) -> int:
     """Cycles of a step list run in the kernel's lock-step ping-pong order (the module's
     rule, ``performance.lockstep_walk``), bounded below by its DDR traffic."""
     steps, groups = sg
     bounds = [g[2] for g in groups] + [len(steps)]
-    passes = [([(lt, lts, ct) for lt, lts, ct, _ in steps[a:b]], w, units, sk)
+    passes = [([(lt, lts, ct, ltd) for lt, lts, ct, _, ltd in steps[a:b]], w, units, sk)
               for (w, _, _, units, sk), a, b in zip(groups, bounds, bounds[1:], strict=False)]
     total = lockstep_walk(passes, seq, lat)
     # DDR serves reads and writes together: a run cannot beat its total traffic
