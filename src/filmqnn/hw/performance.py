@@ -337,14 +337,14 @@ def lockstep_walk(passes: list[tuple[list[tuple[float, ...]], float, int, float]
                   seq: float, lat: float) -> float:
     """Cycles of a run of passes (each: its steps' (load, load with a residual operand,
     compute[, the load's reads on the operand's side alone, DDR or the store: default the
-    load]) cycles, its write-back's cycles
-    and units, its residual operand's load cycles alone) in the kernel's ping-pong order, the
-    C-sim counters' rule: iteration k loads step k (after ``seq``, the first after
-    AXI_LATENCY; with the residual operand of the pass whose first step it computes),
-    computes step k - 1 and writes a slice of the pass before that one's, and lasts as long
-    as the longest of the three. A pass's write-back goes out in equal slices of its units
-    over the next pass's steps (the first slice pays ``lat``, the request); what is left of
-    it when the next pass closes goes out first; the last write's response ends the run."""
+    load]) cycles, its write-back's cycles and units, its residual operand's load cycles
+    alone) in the kernel's ping-pong order, the C-sim counters' rule: iteration k loads step
+    k (after ``seq``, the first after AXI_LATENCY; with the residual operand of the pass
+    whose first step it computes), computes step k - 1 and writes a slice of the pass before
+    that one's, and lasts as long as the longest of the three. A pass's write-back goes out
+    in equal slices of its units over the next pass's steps (the first slice pays ``lat``,
+    the request); what is left of it when the next pass closes goes out first; the last
+    write's response ends the run."""
     steps = [(d, ds, c, i, j == 0, dd[0] if dd else d) for i, (st, *_) in enumerate(passes)
              for j, (d, ds, c, *dd) in enumerate(st)]
     n = len(steps)
@@ -988,7 +988,7 @@ def step_walk(tiles: list[TileGroups], P_r: int, P_c: int, P_m: int, planes: int
     passes, steps) with the C-sim counters' lock-step rule (``lockstep_walk``; ``lat``: a
     write-back's request, default ``seq``); ``rows``: the tile rows [first, end) of one run of
     a band-fused layer (a descriptor of its own), else all; ``joined``: per tile type, an
-    all-8-bit layer's Tm-filter passes (``all8_passes``). ``_tile_walk`` is the closed form
+    all-8-bit layer's Tm-filter passes (``_all8_passes``). ``_tile_walk`` is the closed form
     the search ranks arrays of designs by: the same costs with loads, computes and
     write-backs overlapping as far as the ping-pong halves allow."""
     # per tile type and pass (first, middle, last): the group's steps, write-back and units
@@ -1018,7 +1018,7 @@ def _join(subs: list[Any], passes: list[tuple[int, float, int]]) -> list[Any]:
     return out
 
 
-def all8_passes(ly: LayerShape, c: _Layer, D: dict[str, Any], tr: Any, tc: Any,
+def _all8_passes(ly: LayerShape, c: _Layer, D: dict[str, Any], tr: Any, tc: Any,
                 row_end: bool) -> list[tuple[int, float, int]]:
     """The Tm-filter passes of an all-8-bit layer (one design) over a ``tr x tc`` tile, as
     the kernel runs them: (sub-passes of ``split8_capacity`` filters, the write-back of the
@@ -1088,7 +1088,7 @@ def _layer_cycles(
     if exact:  # per run (a band-fused layer's row bands, else the whole map): its own walk
         pr, tr = int(np.ravel(P_r)[0]), int(np.ravel(Tr)[0])
         scalar = [TileGroups(*(_scalar(g) for g in (t.f, t.l))) for t in tiles]
-        joined = [all8_passes(ly, c, D, t_r, t_c, k % 2 == 1)
+        joined = [_all8_passes(ly, c, D, t_r, t_c, k % 2 == 1)
                   for k, (t_r, t_c, _) in enumerate(rc_types)] if ly.all8 else None
         total = sum(
             np.maximum(step_walk(scalar, pr, int(np.ravel(P_c)[0]), int(np.ravel(P_m)[0]),
