@@ -819,11 +819,11 @@ class _PassTraffic:
 
 
 def _pass_group(c: _Layer, tr: Any, tc: Any, edge: tuple[Any, Any], a: Any, b: Any,
-                row_end: bool) -> tuple[GroupCost, _PassTraffic]:
+                row_end: bool, exact: bool = False) -> tuple[GroupCost, _PassTraffic]:
     """The group of a pass of ``a`` 4-bit and ``b`` 8-bit filters over a ``tr x tc`` tile
     (``edge``: its input rows and row beats, ``edge_input``; ``row_end``: the tile ends its
     row): its steps' computes and loads and how they chain (``transition``), its
-    write-back, its totals."""
+    write-back, its totals; ``exact``: with what only the exact walk reads (``lead_side``)."""
     ly, opts, seq, planes = c.ly, c.opts, c.seq, c.ly.planes
     tm = a + b
     wrow = a * W4_BITS + b * W8_BITS  # weight bits per input channel per tap
@@ -882,8 +882,9 @@ def _pass_group(c: _Layer, tr: Any, tc: Any, edge: tuple[Any, Any], a: Any, b: A
                          for part in ("ddr", "chip"))
             return np.where(np.asarray(c.chip[2]), chip, ddr)
 
-        lead_full_side = np.where(multi, side(tn_f, t_f), side(tn_l, t_l))
-        lead_side = np.where(reuse, side(tn_l, t_l, with_input=False), lead_full_side)
+        if exact:  # only the exact walk reads them
+            lead_full_side = np.where(multi, side(tn_f, t_f), side(tn_l, t_l))
+            lead_side = np.where(reuse, side(tn_l, t_l, with_input=False), lead_full_side)
     loads = np.where(
         multi, planes * ((npp - 1) * l_f + l_l) - l_f + l_f0, planes * l_l - l_l + l_l0
     )
@@ -1073,8 +1074,8 @@ def _layer_cycles(
     tiles = []
     for k, (tr, tc, nrc) in enumerate(rc_types):
         edge = edge_input(ly, tr, tc, Tr, Tc, G, axi_bits, k >= 2, k % 2 == 1)
-        (f, t_f), (last, t_l) = (_pass_group(c, tr, tc, edge, a_f, b_f, k % 2 == 1),
-                                 _pass_group(c, tr, tc, edge, a_l, b_l, k % 2 == 1))
+        (f, t_f), (last, t_l) = (_pass_group(c, tr, tc, edge, a_f, b_f, k % 2 == 1, exact),
+                                 _pass_group(c, tr, tc, edge, a_l, b_l, k % 2 == 1, exact))
         for t, cnt in ((t_f, nrc * (P_m - 1)), (t_l, nrc * one)):
             comp += cnt * t.compute
             mem_load += cnt * t.load
