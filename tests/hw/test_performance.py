@@ -144,6 +144,28 @@ def test_lockstep_walk_by_hand():
     assert lockstep_walk([res, stored], lat, lat) == 50 + (40 + 60) + 50 + 50
 
 
+def test_an_all_8bit_pass_runs_its_sub_passes_and_writes_once():
+    """An all-8-bit layer's split8 sub-passes join into the kernel's Tm-filter pass: their
+    steps in order, then one write-back of the pass's filters (not one per sub-pass). The
+    model's walk and the tile simulator build these passes each their own way and agree."""
+    from filmqnn.hw.performance import _join
+
+    step = (10, 10, 30)
+    subs = [([step], 50, 2, 0), ([step], 50, 2, 0), ([step], 20, 1, 0)]
+    joined = _join(subs, [(2, 80, 3), (1, 20, 1)])
+    assert joined == [([step, step], 80, 3, 0), ([step], 20, 1, 0)]
+    lat = AXI_LATENCY
+    # load 0 (50); load 1 + compute 0 (50); load 2 + compute 1 (50); compute 2 + the first
+    # pass's whole write-back (80); then the second pass's write-back alone (20)
+    assert lockstep_walk(joined, lat, lat) == 50 + 50 + 50 + 80 + 20
+    # 48 filters of a 3x3 conv, Tm = 16, split8 capacity 1 + 14 // 2 = 8: two sub-passes a pass
+    b = load_board("pynq-z2")
+    ly = LayerShape("c", "conv", 32, 48, 14, 14, 14, 14, 3, pad=1, all8=True)
+    d = DesignPoint(Tm=16, Tm8=1, Tn=16, Tr=7, Tc=14, G=4, post=16, clock_mhz=100)
+    assert int(split8_capacity(d.Tm4, d.Tm8, EngineOptions())) == 8
+    assert network_performance([ly], d, b)["layers"][0].cycles == simulate_layer(ly, d, b)
+
+
 def test_transition_by_hand():
     lat = AXI_LATENCY
     # without outstanding transactions every load pays AXI_LATENCY in series

@@ -114,10 +114,11 @@ def simulate_layer(
                 tile = tile_beats(ly, tr, tc, tn, wrow, d.G, axi, edge, groups)
                 t, bits = step_load(ly, tr, tc, tn, wrow, d.G, axi, ports, ddr, extra, with_input,
                                     tile=tile, banks=banks)
-                # the reads on the residual operand's side alone (DDR or the store)
-                t_side, _ = step_load(ly, tr, tc, tn, wrow, d.G, axi, ports, ddr, extra,
-                                      with_input, tile=tile, banks=banks,
-                                      part="chip" if ly.skip_chip else "ddr")
+                t_side = t  # the reads on the residual operand's side alone (DDR or the
+                if ly.residual:  # store), which only a layer with one reads
+                    t_side, _ = step_load(ly, tr, tc, tn, wrow, d.G, axi, ports, ddr, extra,
+                                          with_input, tile=tile, banks=banks,
+                                          part="chip" if ly.skip_chip else "ddr")
                 cache[k] = (sc(t), float(np.asarray(bits).ravel()[0]), sc(t_side))
             else:
                 tr, tc, tm, row_end = key
@@ -172,16 +173,16 @@ def _steps(ly: LayerShape, d: DesignPoint, rows: list[int], row0: int, cols: lis
                         n0 = 0 if nsteps is None or n0 >= ly.N else n0
                         # the first step's bits hold the prefetch; a residual operand's time
                         # moves to the load beside its group's first compute (``lts``)
-                        lt, lbits, ltd = cost("l", tr, tc, tn, wrow, skip if k == 0 else 0,
+                        lt, lbits, side = cost("l", tr, tc, tn, wrow, skip if k == 0 else 0,
                                               fresh, edge, n0)
                         lts = lt
                         if ly.residual:  # lt without the residual operand, lts with it: the
                             # call above gave one of the two
-                            alt, _, altd = cost("l", tr, tc, tn, wrow, 0 if k == 0 else skip,
+                            alt, _, alt_side = cost("l", tr, tc, tn, wrow, 0 if k == 0 else skip,
                                                 fresh, edge, n0)
-                            lt, lts, ltd = (alt, lt, altd) if k == 0 else (lt, alt, ltd)
+                            lt, lts, side = (alt, lt, alt_side) if k == 0 else (lt, alt, side)
                         n0 += tn
-                        steps.append((lt, lts, cost("c", tr, tc, tn), lbits, ltd))
+                        steps.append((lt, lts, cost("c", tr, tc, tn), lbits, side))
                     pi += 1
     return steps, groups
 
@@ -192,7 +193,7 @@ def _walk(sg: tuple[list[tuple[int, int, int, float, int]], list[tuple[int, floa
     rule, ``performance.lockstep_walk``), bounded below by its DDR traffic."""
     steps, groups = sg
     bounds = [g[2] for g in groups] + [len(steps)]
-    passes = [([(lt, lts, ct, ltd) for lt, lts, ct, _, ltd in steps[a:b]], w, units, sk)
+    passes = [([(lt, lts, ct, sd) for lt, lts, ct, _, sd in steps[a:b]], w, units, sk)
               for (w, _, _, units, sk), a, b in zip(groups, bounds, bounds[1:], strict=False)]
     total = lockstep_walk(passes, seq, lat)
     # DDR serves reads and writes together: a run cannot beat its total traffic
