@@ -15,16 +15,18 @@ HARNESS = r"""
 typedef ap_int<6> act_t;
 %s
 #if defined(FILMQNN_NATIVE_PE) && defined(__AVX512F__)
-// the 32-bit lane sums of one product (every lane the same), lane 0 of each (mod 2^32)
-#define LANES(fn, P, v)                                                                     \
+// the fields read back from the 32-bit lane sums of one product P (every lane the same)
+#define LANES(S, P, f)                                                                       \
     do {                                                                                     \
-        __m512i u[8];                                                                        \
-        for (int i = 0; i < 8; i++) u[i] = _mm512_setzero_si512();                           \
-        (fn)(_mm512_set1_epi32((int)(P)), _mm512_set1_epi32((int)((P) >> 32)), u);           \
-        for (int i = 0; i < 8; i++) v[i] = _mm512_cvtsi512_si32(u[i]);                      \
+        __m512i u[S##_NT];                                                                   \
+        long long Q = (P) + S##_K, v[S##_NT][1];                                             \
+        S##_lhinit(1, u);                                                                    \
+        S##_lhsum(_mm512_set1_epi32((int)Q), _mm512_set1_epi32((int)(Q >> 32)), u);          \
+        for (int i = 0; i < S##_NT; i++) v[i][0] = _mm512_cvtsi512_si32(u[i]);              \
+        S##_tfields<1>(v, 0, f);                                                             \
     } while (0)
 #else
-#define LANES(fn, P, v) for (int i = 0; i < 8; i++) v[i] = (int)t[i][0]
+#define LANES(S, P, f) S##_tfields<1>(t, 0, f)
 #endif
 int main() {
     long bad = 0, n = 0;
@@ -41,16 +43,16 @@ int main() {
 #ifdef FILMQNN_NATIVE_PE
             {  // the adder tree's form: the fields read back from one product's shift sums
                 long long t[8][1] = {};
-                int v[8] = {};
                 long long P = sgn ? pe4_dsp_signed_product(pe4_dsp_signed_wport(w0, w1),
                                                            pe4_dsp_signed_xport(x0, x1))
                                   : pe4_dsp_unsigned_product(pe4_dsp_unsigned_wport(w0, w1),
                                                              pe4_dsp_unsigned_xport(x0, x1));
                 if (sgn) pe4_dsp_signed_tsum<1>(P, t, 0); else pe4_dsp_unsigned_tsum<1>(P, t, 0);
-                LANES(sgn ? pe4_dsp_signed_lhsum : pe4_dsp_unsigned_lhsum, P, v);
-                for (int i = 0; i < 8; i++) bad += v[i] != (int)t[i][0];
                 if (sgn) pe4_dsp_signed_tfields<1>(t, 0, f);
                 else pe4_dsp_unsigned_tfields<1>(t, 0, f);
+                for (int i = 0; i < 2; i++)
+                    for (int j = 0; j < 2; j++) bad += f[i][j] != want[i][j];
+                if (sgn) LANES(pe4_dsp_signed, P, f); else LANES(pe4_dsp_unsigned, P, f);
                 for (int i = 0; i < 2; i++)
                     for (int j = 0; j < 2; j++) bad += f[i][j] != want[i][j];
             }
@@ -67,16 +69,15 @@ int main() {
 #ifdef FILMQNN_NATIVE_PE
             {
                 long long t[8][1] = {};
-                int v[8] = {};
                 long long P = sgn ? pe8_dsp_signed_product(pe8_dsp_signed_wport(w),
                                                            pe8_dsp_signed_xport(x0, x1))
                                   : pe8_dsp_unsigned_product(pe8_dsp_unsigned_wport(w),
                                                              pe8_dsp_unsigned_xport(x0, x1));
                 if (sgn) pe8_dsp_signed_tsum<1>(P, t, 0); else pe8_dsp_unsigned_tsum<1>(P, t, 0);
-                LANES(sgn ? pe8_dsp_signed_lhsum : pe8_dsp_unsigned_lhsum, P, v);
-                for (int i = 0; i < 8; i++) bad += v[i] != (int)t[i][0];
                 if (sgn) pe8_dsp_signed_tfields<1>(t, 0, f);
                 else pe8_dsp_unsigned_tfields<1>(t, 0, f);
+                bad += f[0] != w * x0 || f[1] != w * x1;
+                if (sgn) LANES(pe8_dsp_signed, P, f); else LANES(pe8_dsp_unsigned, P, f);
                 bad += f[0] != w * x0 || f[1] != w * x1;
             }
 #endif

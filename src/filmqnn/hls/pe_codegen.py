@@ -15,6 +15,8 @@ widths: the same bits several times faster than ``ap_int``. Synthesis and Vitis 
 
 from __future__ import annotations
 
+import itertools
+
 from filmqnn.formats import ACT_BITS
 from filmqnn.hw.dsp_packing import PackingScheme, best_packing, split8_packing
 
@@ -163,31 +165,35 @@ def _native_sums(name: str, fields: list[tuple[int, str, int, int]], out: str) -
             f"{out}) {{",
             *(f"    {target} = (int)(t[{lo}][k] - (t[{hi}][k] << {w}));"
               for target, lo, hi, w in terms), "}",
-            *_lane_sums(name, points)]
+            *_lane_sums(name, points, fields)]
 
 
-def _lane_sums(name: str, points: list[tuple[int, bool]]) -> list[str]:
-    """``_lhsum``: the shift sums of 16 products given as the low and high 32-bit halves of
-    each (L, H: lane by lane), each sum kept modulo 2^32 in a 32-bit lane, which is all of it
-    ``_tfields`` reads (it returns int). With R(j) = (P >> j) + bit j - 1 of P: a shift under
-    32 is the low word of the halves' funnel shift, a rounded one adds 1 where L has the bit;
-    a shift of 32 or more is H's (rounded: H + 2^(j - 33) first, exact while |P| < 2^62)."""
-    lines = [f"static inline void {name}_lhsum(__m512i L, __m512i H, __m512i u[]) {{",
-             "    const __m512i one = _mm512_set1_epi32(1);"]
-    for i, (j, rounded) in enumerate(points):
-        if j >= 32:
-            h = (f"_mm512_add_epi32(H, _mm512_set1_epi32({1 << (j - 33)}))"
-                 if rounded and j > 32 else "H")
-            v = h if j == 32 else f"_mm512_srai_epi32({h}, {j - 32})"
-            bit = 31 if rounded and j == 32 else None
-        else:
-            v = "L" if j == 0 else f"FILMQNN_SHRD(L, H, {j})"
-            bit = j - 1 if rounded else None
+def _lane_sums(name: str, points: list[tuple[int, bool]],
+               fields: list[tuple[int, str, int, int]]) -> list[str]:
+    """``_lhsum``: the point sums of 16 products in 32-bit lanes (modulo 2^32, all of it
+    ``_tfields`` reads), each product given as the low and high 32-bit halves (L, H) of
+    Q = P + ``_K``. K holds half of every field's range in the field, so Q's fields are the
+    products' values offset into 0 .. 2^width - 1: Q >> j then replaces every rounded shift
+    R(j) of P (no borrow bits), points at or above the top field's end add 0, and
+    ``_lhinit(n, u)`` starts the sums at -n (K >> j), taking the offsets out again. Exact
+    while every field's value lies in its signed range, which the packing guarantees (its
+    exhaustive check, tests/hls/test_kernel_packing.py)."""
+    spans = sorted((lsb, width) for _, _, lsb, width in fields)
+    assert all(a + w <= b for (a, w), (b, _) in itertools.pairwise(spans)), "fields overlap"
+    top = spans[-1][0] + spans[-1][1]
+    k_off = sum(1 << (lsb + width - 1) for lsb, width in spans)
+    init = [f"    u[{i}] = _mm512_set1_epi32((int)(0u - (unsigned)n * {k}u));"
+            for i, k in enumerate((k_off >> j) & 0xFFFFFFFF for j, _ in points)]
+    lines = [f"static inline void {name}_lhinit(int n, __m512i u[]) {{", *init, "}",
+             f"static inline void {name}_lhsum(__m512i L, __m512i H, __m512i u[]) {{"]
+    for i, (j, _) in enumerate(points):
+        if j >= top:
+            continue
+        v = ("L" if j == 0 else f"FILMQNN_SHRD(L, H, {j})" if j < 32
+             else "H" if j == 32 else f"_mm512_srli_epi32(H, {j - 32})")
         lines.append(f"    u[{i}] = _mm512_add_epi32(u[{i}], {v});")
-        if bit is not None:
-            lines.append(f"    u[{i}] = _mm512_mask_add_epi32(u[{i}], _mm512_test_epi32_mask("
-                         f"L, _mm512_set1_epi32((int){1 << bit}u)), u[{i}], one);")
-    return ["#ifdef __AVX512F__", *lines, "}", "#endif"]
+    return [f"static const long long {name}_K = {k_off}LL;",
+            "#ifdef __AVX512F__", *lines, "}", "#endif"]
 
 
 NATIVE_WRAP = """#ifdef FILMQNN_NATIVE_PE
