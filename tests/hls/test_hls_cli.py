@@ -133,3 +133,32 @@ def test_buffers_bound_to_the_memory_the_design_counts(graph_for, designs, tmp_p
         impl = "lutram" if on else "bram"
         assert f"#pragma HLS bind_storage variable={name} type=ram_s2p impl={impl}\n" in src
     assert hls_rule_violations(src) == []
+
+
+def test_tables_sized_as_the_resources_count_them(cli_project):
+    """The kernel's requantization table and gather arrays are as deep as the resource model
+    counts them (the widest layer of the network), on BRAM, in the bits it counts."""
+    import re
+
+    from filmqnn.hw.artifact_layers import artifact_layers
+    from filmqnn.hw.buffers import (
+        GATHER_ARRAYS,
+        INDEX_BITS,
+        REQUANT_TABLE_BYTES,
+        bram18k_count,
+        table_brams,
+    )
+    from filmqnn.hw.design import IMPLEMENTED
+
+    src = (cli_project / "prj/src/engine.cpp").read_text()
+    cfg = (cli_project / "prj/src/engine_config.h").read_text()
+    mmax = int(re.search(r"#define MMAX (\d+)", cfg).group(1))
+    assert int(re.search(r"#define INDEX_BITS (\d+)", cfg).group(1)) == INDEX_BITS
+    assert int(re.search(r"#define TABLE_WORDS (\d+)", cfg).group(1)) * 4 == REQUANT_TABLE_BYTES
+    gathers = re.findall(r"^static index_t (\w+)\[MMAX\];", src, re.M)
+    assert len(gathers) == GATHER_ARRAYS
+    for name in ["table", *gathers]:
+        assert f"#pragma HLS bind_storage variable={name} type=ram_2p impl=bram\n" in src
+    want = bram18k_count(8 * REQUANT_TABLE_BYTES, mmax) + GATHER_ARRAYS * bram18k_count(
+        INDEX_BITS, mmax)
+    assert table_brams(artifact_layers(cli_project / "art"), IMPLEMENTED) == want

@@ -127,19 +127,25 @@ def test_accumulators_on_lutram_where_brams_are_scarce(r18, monkeypatch):
 
 
 def test_im2col_raw_tile_on_lutram_and_store_banks(monkeypatch):
-    """PYNQ-Z2 MobileNet-V2 (every layer mixed): the on-chip im2col unit fits beside the
-    store only with its raw tile banks on LUTRAM, and its band rings want two store banks
-    per port; each beats every design without that choice. A winner keeps no LUTRAM that
-    does not pay (ZCU102 ResNet-18 keeps BRAM)."""
+    """KV260 ResNet-18 (every layer mixed) keeps the on-chip im2col with its raw tile banks on
+    LUTRAM, and PYNQ-Z2 MobileNet-V2's band rings want two store banks per port; each beats
+    every design without that choice. A winner keeps no LUTRAM that does not pay (ZCU102
+    ResNet-18 keeps BRAM)."""
     from filmqnn.hw import dse
     from filmqnn.hw.design import IMPLEMENTED
 
-    b = load_board("pynq-z2")
-    L = model_layers("mobilenet_v2", 224, False)
-    res = explore(L, b, opts=IMPLEMENTED)
-    assert res.best.raw_lutram and res.options.im2col_onchip and res.best.store_banks == 2
-    assert res.resources.breakdown["im2col"]["bram18k"] == 0
-    for grid, only in (("RAW_LUTRAM_GRID", (False,)), ("STORE_BANKS_GRID", (1,))):
+    cases = (
+        (model_layers("resnet18", 224, False), load_board("kv260"), "RAW_LUTRAM_GRID", (False,)),
+        (model_layers("mobilenet_v2", 224, False), load_board("pynq-z2"), "STORE_BANKS_GRID",
+         (1,)),
+    )
+    for L, b, grid, only in cases:
+        res = explore(L, b, opts=IMPLEMENTED)
+        if grid == "RAW_LUTRAM_GRID":
+            assert res.best.raw_lutram and res.options.im2col_onchip
+            assert res.resources.breakdown["im2col"]["bram18k"] == 0
+        else:
+            assert res.best.store_banks == 2
         monkeypatch.setattr(dse, grid, only)
         assert explore(L, b, opts=IMPLEMENTED).performance["fps"] < res.performance["fps"]
         monkeypatch.undo()

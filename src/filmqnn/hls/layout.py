@@ -47,7 +47,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from filmqnn.hw.performance import DESC_BEATS, REQUANT_TABLE_BYTES
+from filmqnn.hw.buffers import REQUANT_TABLE_BYTES
+from filmqnn.hw.performance import DESC_BEATS
 from filmqnn.pynq.host_io import raw_row_bytes
 
 #: Address bit that selects the feature-map store (its beat offset in the bits below).

@@ -16,6 +16,7 @@ import numpy as np
 
 from filmqnn.formats import ACT_BITS
 from filmqnn.hls.layout import Geometry
+from filmqnn.hw.buffers import INDEX_BITS
 from filmqnn.hw.design import (
     IMPLEMENTED,
     PIXELS,
@@ -394,6 +395,10 @@ def buffer_bounds(layers: list[EngineLayer], d: EngineDesign) -> Buffers:
         in_r = max(in_r, (tr - 1) * s["sh"] + s["kh"])
         in_c = max(in_c, (tc - 1) * s["sw"] + s["kw"])
         mmax = max(mmax, s["m"])
+        if s["m"] >= 1 << INDEX_BITS:
+            raise FitError(f"layer '{ly.node.name}' has {s['m']} output channels; the kernel's "
+                           f"gather tables hold {INDEX_BITS}-bit channel positions, so at most "
+                           f"{(1 << INDEX_BITS) - 1} (split the layer)")
     raw_ch = raw_r = raw_c = raw_k = raw_win = raw_s2 = raw_n = 1
     for ly in layers:
         if ly.raw is not None:  # (c, h, w, kh, kw, sh, sw, ph, pw)

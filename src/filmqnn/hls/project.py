@@ -32,6 +32,7 @@ from filmqnn.hls.layout import DESC_FIELDS, DESC_WORDS, FLAGS, OPS, STORE_BIT, T
 from filmqnn.hls.pe_codegen import pe_functions
 from filmqnn.hls.plan import EngineDesign, EngineLayer, buffer_bounds, plan_network
 from filmqnn.hw.artifact_layers import artifact_layers
+from filmqnn.hw.buffers import INDEX_BITS
 from filmqnn.hw.design import (
     IMPLEMENTED,
     KERNEL_MODES,
@@ -138,7 +139,8 @@ def render_sources(d: EngineDesign, layers: list[EngineLayer], image: DdrImage
         "pixels": PIXELS,
         "wpb": d.geo.wpb, "store_beats": d.store_beats, "store_bit": STORE_BIT,
         "desc_fields": DESC_FIELDS, "desc_words": DESC_WORDS, "ops": OPS, "flags": FLAGS,
-        "table_words": TABLE_WORDS, "ddr_beats": int(len(image.data) // d.geo.beat_bytes),
+        "table_words": TABLE_WORDS, "index_bits": INDEX_BITS,
+        "ddr_beats": int(len(image.data) // d.geo.beat_bytes),
         "max_layers": max(256, image.n_layers),
         "timing": {"pipe_depth": PIPE_DEPTH, "weight_reload": WEIGHT_RELOAD,
                    "axi_latency": AXI_LATENCY, "queue_launch": QUEUE_LAUNCH,

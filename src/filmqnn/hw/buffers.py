@@ -12,6 +12,17 @@ from filmqnn.formats import ACT_BITS
 from filmqnn.hw.design import PIXELS, WEIGHT_RELOAD, EngineOptions, engine_layers
 from filmqnn.hw.layers import LayerShape
 
+#: Bytes of one output channel's requantization entry (bias, rounding offset, multiplier and
+#: shift, skip multiplier): the engine reads a layer's table once, at the layer's start
+#: (``performance.table_cycles``), before its first load, into a table as deep as the
+#: network's widest layer.
+REQUANT_TABLE_BYTES = 16
+#: Bits of an on-chip gather index entry (a channel position; the kernel's ``index_t``). The
+#: kernel holds four such arrays as deep as the widest layer: the input and skip gathers and
+#: their read orders.
+INDEX_BITS = 16
+GATHER_ARRAYS = 4
+
 #: BRAM18K aspect ratios (width bits, depth words), UG473 / UG573 "RAMB18 port widths".
 BRAM18K_ASPECTS = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
 _BLOCK = 1 << 16  # designs per block of the vectorised BRAM mapping
@@ -80,6 +91,14 @@ def weight_banks(Tm4: Any, Tm8: Any, Tn: Any, w_taps: Any) -> dict[str, Any]:
         "bank8": np.minimum(rows8, np.maximum(Tm8, 1)) * w8,
         "depth": 2 * np.asarray(w_taps) * WEIGHT_RELOAD,
     }
+
+
+def table_brams(layers: list[LayerShape], opts: EngineOptions) -> int:
+    """BRAM18Ks of the kernel's per-layer tables, each as deep as the widest layer's output
+    channels: the requantization table (an entry read whole) and the gather index arrays."""
+    mmax = max((ly.M for ly in engine_layers(layers, opts)), default=1)
+    return int(bram18k_count(8 * REQUANT_TABLE_BYTES, mmax)
+               + GATHER_ARRAYS * bram18k_count(INDEX_BITS, mmax))
 
 
 def dw_window(layers: list[LayerShape], opts: EngineOptions) -> tuple[int, int]:

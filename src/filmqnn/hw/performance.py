@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from filmqnn.formats import ACT_BITS, INPUT_BITS
-from filmqnn.hw.buffers import buffer_geometry
+from filmqnn.hw.buffers import REQUANT_TABLE_BYTES, buffer_geometry
 from filmqnn.hw.design import (
     PIXELS,
     WEIGHT_RELOAD,
@@ -71,10 +71,6 @@ DESC_BEATS = 20
 #: Cycles per layer start (per descriptor) with ``layer_queue``: fetch the descriptor (AXI
 #: latency plus its beats, not prefetched) and load the loop bounds / base addresses from it.
 QUEUE_LAUNCH = AXI_LATENCY + DESC_BEATS + 16
-#: Bytes of one output channel's requantization entry (bias, rounding offset, multiplier and
-#: shift, skip multiplier): the engine reads a layer's table once, at the layer's start
-#: (``table_cycles``), before its first load.
-REQUANT_TABLE_BYTES = 16
 #: Bits of a weight in DDR by filter precision (4-bit weights packed two per byte).
 W4_BITS, W8_BITS = 4, 8
 

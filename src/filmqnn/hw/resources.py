@@ -43,6 +43,7 @@ from filmqnn.hw.buffers import (
     buffer_geometry,
     dw_window,
     lutram_luts,
+    table_brams,
     weight_banks,
 )
 from filmqnn.hw.design import (
@@ -273,6 +274,7 @@ def resources_vec(
     im2col = im2col_unit(layers, D, opts)
     pool = stem_pool_halo(layers, D, opts)
     store = feature_store({**D, "ports": ports}, board.axi_width_bits, opts.band_fusion)
+    b_tab = table_brams(layers, opts)
     parts = {
         "pe4": {"lut": PIXELS * (lut4_pos * costs.lut4 + dsp4 * costs.dlut4),
                 "ff": PIXELS * (lut4_pos * costs.ff4 + dsp4 * costs.dff4),
@@ -289,6 +291,7 @@ def resources_vec(
                  "bram18k": pool["bram18k"]},
         "control_axi": {"lut": ctrl_lut, "ff": ctrl_ff,
                         "dsp": 0, "bram18k": CTRL_BRAM + ports * PORT_BRAM},
+        "tables": {"lut": 0, "ff": 0, "dsp": 0, "bram18k": b_tab},
         "feature_store": {"lut": store["lut"], "ff": store["ff"], "dsp": 0,
                           "bram18k": store["bram18k"]},
     }
@@ -299,7 +302,7 @@ def resources_vec(
         + ctrl_ff + store["ff"],
         "dsp": mac_dsp + lanes * POST_DSP,
         "bram18k": b_in + b_w4 + b_w8 + b_acc + b_skip + im2col["bram18k"] + pool["bram18k"]
-        + CTRL_BRAM + ports * PORT_BRAM + store["bram18k"],
+        + CTRL_BRAM + ports * PORT_BRAM + store["bram18k"] + b_tab,
     }
     tot["parts"] = parts
     return tot
