@@ -20,13 +20,17 @@ Run: .venv/bin/python bench/hw_what_if.py
           (an upper bound on a denser depthwise mapping; not a real design)
   shortrings  band rings one producer band high whatever Tr, switch cost unchanged (an
           upper bound on choosing a shorter band per fused edge; not a real design)
+  banking the implemented engine with each tile transfer at the rate the buffers' banks, as
+          the resource model counts them, serve in the kernel's transfer order (a bank takes
+          one word a cycle): a lower bound for a synthesis that serialises the conflicts
+          (every layer mixed; not a fix, a measure of what the banking still owes)
   allin   levers at once, each idealised (an upper bound on them together; not a real
           design); --levers picks them (default all): store (freestore), array (no weight
           reload in any step, so a free streaming FC, and densedw), reuse (reuse, every
           layer), first8x8 (the 8-bit first conv in one pass: a free true 8x8 DSP mode);
           --models, --boards pick the runs
 ResNet-18 / ResNet-50 / MobileNet-V2 at 224x224, r = 5 %, ZCU102 @ 150 MHz and PYNQ-Z2 @
-100 MHz, default limits. The last seven patch the model for the run only.
+100 MHz, default limits. The last eight patch the model for the run only.
 """
 
 from __future__ import annotations
@@ -38,10 +42,14 @@ from typing import Any
 
 import numpy as np
 
+from filmqnn.formats import ACT_BITS
 from filmqnn.hw import dse, performance, residency
+from filmqnn.hw.buffers import bank_phases
 from filmqnn.hw.design import (
     IMPLEMENTED,
     KERNEL_MODES,
+    PIXELS,
+    WEIGHT_RELOAD,
     EngineOptions,
     design_arrays,
     engine_layers,
@@ -283,6 +291,106 @@ def _all_chunks(original: Callable[..., Any]) -> Callable[..., Any]:
     return cap
 
 
+def _banked(rp: int, cp: int, rounds: bool) -> dict[str, Callable[..., Any]]:
+    """step_load, group_write and _pass_group with every transfer at the rate its buffer's
+    banks serve (``rp`` x ``cp`` input bank phases per channel group, a residual tile's and
+    an accumulator's ``PIXELS`` column phases, a word a bank and cycle).
+
+    In the kernel's order (``rounds`` False): a DDR round of a beat per port from rows of one
+    group lands on ``ceil(ports / rp)`` beats per input bank set (its residual tile has no
+    row phases: ``ports``); a run of the store's beats puts ``banks * wpb`` consecutive
+    columns of one row into ``cp`` column banks (residual: ``PIXELS``); the write-back reads
+    a unit's consecutive columns, ``PIXELS`` a cycle. In rounds across channel groups
+    (``rounds``): a trip moves one beat of each of up to ``ports`` (DDR) or ``banks`` (a
+    store whose groups interleave beat by beat) different groups, rows of one group only
+    where the tile has fewer groups, in different row phases. Either way the weight banks,
+    sized to reload a row's Tn weights in ``WEIGHT_RELOAD`` cycles, take a chunk's weights
+    in as many cycles."""
+    cdiv = performance._cdiv
+    of_pass: list[Any] = [None, None]  # Tn and the filters of the pass being costed
+    original_pass, original_write = performance._pass_group, performance.group_write
+
+    def pass_group(c: Any, tr: Any, tc: Any, edge: Any, a: Any, b: Any, *r: Any) -> Any:
+        of_pass[:] = [c.Tn, np.asarray(a) + np.asarray(b)]
+        return original_pass(c, tr, tc, edge, a, b, *r)
+
+    def load(ly: LayerShape, tr: Any, tc: Any, tn: Any, wbits: Any, G: Any, axi_bits: int,
+             ports: int, ddr_bits: float, extra_beats: Any = 0, with_input: bool = True,
+             chip: Any = None, tile: Any = None, banks: Any = None, part: str | None = None
+             ) -> tuple[Any, Any]:
+        b_in, b_w = tile or performance.tile_beats(ly, tr, tc, tn, wbits, G, axi_bits)
+        if ly.raw is not None or not with_input:
+            b_in = np.zeros_like(b_in)
+        in_chip, _, skip_chip = chip or performance.chip_flags(ly, {})
+        wpb = np.maximum(1, axi_bits // (ACT_BITS * np.asarray(G)))
+        banks = ports if banks is None else banks
+        skip = np.where(ly.residual, extra_beats, 0)
+        other = np.asarray(extra_beats) - skip  # the raw tile's prefetch
+        in_ddr, in_st = np.where(in_chip, 0, b_in), np.where(in_chip, b_in, 0)
+        sk_ddr, sk_st = np.where(skip_chip, 0, skip), np.where(skip_chip, skip, 0)
+        b = b_in + b_w + np.asarray(extra_beats) - in_st - sk_st
+        w_bank_bits = np.maximum(np.asarray(wbits) * np.asarray(of_pass[0]) / WEIGHT_RELOAD, 1)
+        t_w = np.maximum(cdiv(b_w, ports), np.ceil(b_w * axi_bits / w_bank_bits))
+        col = cdiv(wpb, PIXELS)  # trips a beat's columns take in a residual tile's banks
+        if rounds:
+            n_in = cdiv(np.asarray(tn), G)
+            n_out = cdiv(np.ceil(of_pass[1]).astype(np.int64), G)  # the residual tile's
+            ii_in, ii_sk = cdiv(cdiv(ports, n_in), rp), cdiv(ports, n_out) * col
+            t_st = cdiv(in_st, np.minimum(banks, n_in * rp)) + cdiv(sk_st, np.minimum(
+                banks, n_out)) * col
+        else:
+            ii_in, ii_sk = cdiv(ports, rp), ports * col
+            t_st = cdiv(in_st, banks) * cdiv(banks * wpb, cp) + cdiv(sk_st, banks) * cdiv(
+                banks * wpb, PIXELS)
+        t_ddr = np.maximum(cdiv(in_ddr, ports) * ii_in + t_w + cdiv(other, ports)
+                           + cdiv(sk_ddr, ports) * ii_sk, np.ceil(b * axi_bits / ddr_bits))
+        t = {None: np.maximum(t_ddr, t_st), "ddr": t_ddr, "chip": t_st}[part]
+        return np.asarray(t).astype(np.int64), b * axi_bits
+
+    def write(ly: LayerShape, tr: Any, tc: Any, tm: Any, G: Any, post: Any, axi_bits: int,
+              ports: Any, ddr_bits: float, chip: Any = None, skip_extra: Any = 0,
+              row_end: Any = True, banks: Any = None) -> Any:
+        t, bits, pre = original_write(ly, tr, tc, tm, G, post, axi_bits, ports, ddr_bits,
+                                      chip, skip_extra, row_end, banks)
+        if ly.pool is not None or ly.int32_out:
+            return t, bits, pre
+        wpb = np.maximum(1, axi_bits // (ACT_BITS * np.asarray(G)))
+        groups = cdiv(np.ceil(tm).astype(np.int64), G)
+        b_out = groups * np.asarray(tr) * cdiv(tc, wpb)
+        if rounds:
+            out_chip = np.asarray((chip or performance.chip_flags(ly, {}))[1])
+            lanes = np.where(out_chip, ports if banks is None else banks, ports)
+            bound = cdiv(b_out, np.minimum(lanes, groups)) * cdiv(wpb, PIXELS)
+        else:
+            bound = cdiv(b_out * wpb, PIXELS)
+        return np.maximum(t, bound), bits, pre
+
+    return {"step_load": load, "group_write": write, "_pass_group": pass_group}
+
+
+def banking() -> None:
+    print("| board | model | implemented | banks-bound, kernel's order | ratio "
+          "| banks-bound, rounds across groups | ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for board, clock in BOARDS:
+        for model in MODELS:
+            L = model_layers(model, first_last_8bit=False)
+            before = explore(L, load_board(board), clock, opts=IMPLEMENTED).performance["fps"]
+            cells = [f"{before:.1f}"]
+            for rounds in (False, True):
+                patched = _banked(*bank_phases(L, IMPLEMENTED), rounds)
+                saved = {name: getattr(performance, name) for name in patched}
+                for name, fn in patched.items():
+                    setattr(performance, name, fn)
+                try:
+                    fps = explore(L, load_board(board), clock, opts=IMPLEMENTED).performance["fps"]
+                finally:
+                    for name, fn in saved.items():
+                        setattr(performance, name, fn)
+                cells += [f"{fps:.1f}", f"{fps / before:.2f}"]
+            print(f"| {board} | {model} | " + " | ".join(cells) + " |")
+
+
 #: The idealised levers of ``allin``: each runs a function with the model patched.
 LEVERS: dict[str, Callable[[Callable[[], None]], None]] = {
     "store": _free_store,
@@ -302,7 +410,7 @@ def allin(levers: tuple[str, ...] = tuple(LEVERS), models: tuple[str, ...] = MOD
 
 def main() -> None:
     runs = {"modes": modes, "leftout": leftout, "floors": floors, "dsp": dsp, "accmem": accmem,
-            "reuse": reuse,
+            "reuse": reuse, "banking": banking,
             "fusion": fusion, "freestore": freestore, "densedw": densedw, "shortrings": shortrings,
             "allin": allin}
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
