@@ -297,15 +297,14 @@ def _banked(rp: int, cp: int, rounds: bool) -> dict[str, Callable[..., Any]]:
     an accumulator's ``PIXELS`` column phases, a word a bank and cycle).
 
     In the kernel's order (``rounds`` False): a DDR round of a beat per port from rows of one
-    group lands on ``ceil(ports / rp)`` beats per input bank set (its residual tile has no
-    row phases: ``ports``); a run of the store's beats puts ``banks * wpb`` consecutive
-    columns of one row into ``cp`` column banks (residual: ``PIXELS``); the write-back reads
-    a unit's consecutive columns, ``PIXELS`` a cycle. In rounds across channel groups
-    (``rounds``): a trip moves one beat of each of up to ``ports`` (DDR) or ``banks`` (a
-    store whose groups interleave beat by beat) different groups, rows of one group only
-    where the tile has fewer groups, in different row phases. Either way the weight banks,
-    sized to reload a row's Tn weights in ``WEIGHT_RELOAD`` cycles, take a chunk's weights
-    in as many cycles."""
+    group (up to the tile's rows) lands on ``ceil(rows / rp)`` beats per input bank set (its
+    residual tile has no row phases: ``rows``); a run of the store's beats puts ``banks * wpb``
+    consecutive columns of one row into ``cp`` column banks (residual: ``PIXELS``); the write-
+    back reads a unit's consecutive columns, ``PIXELS`` a cycle. In rounds across channel groups
+    (``rounds``): a trip moves one beat of each of up to ``ports`` (DDR) or ``banks`` (a store
+    whose groups interleave beat by beat) different groups, rows of one group only where the
+    tile has fewer groups, in different row phases. Either way the weight banks, sized to reload
+    a row's Tn weights in ``WEIGHT_RELOAD`` cycles, take a chunk's weights in as many cycles."""
     cdiv = performance._cdiv
     of_pass: list[Any] = [None, None]  # Tn and the filters of the pass being costed
     original_pass, original_write = performance._pass_group, performance.group_write
@@ -338,8 +337,10 @@ def _banked(rp: int, cp: int, rounds: bool) -> dict[str, Callable[..., Any]]:
             ii_in, ii_sk = cdiv(cdiv(ports, n_in), rp), cdiv(ports, n_out) * col
             t_st = cdiv(in_st, np.minimum(banks, n_in * rp)) + cdiv(sk_st, np.minimum(
                 banks, n_out)) * col
-        else:
-            ii_in, ii_sk = cdiv(ports, rp), ports * col
+        else:  # a round's rows are one group's, as many as the tile has
+            rin = np.minimum((np.asarray(tr) - 1) * ly.stride + ly.K, ly.H + 2 * ly.pad)
+            ii_in = cdiv(np.minimum(ports, rin), rp)
+            ii_sk = np.minimum(ports, np.asarray(tr)) * col
             t_st = cdiv(in_st, banks) * cdiv(banks * wpb, cp) + cdiv(sk_st, banks) * cdiv(
                 banks * wpb, PIXELS)
         t_ddr = np.maximum(cdiv(in_ddr, ports) * ii_in + t_w + cdiv(other, ports)
