@@ -21,9 +21,10 @@ Run: .venv/bin/python bench/hw_what_if.py
   shortrings  band rings one producer band high whatever Tr, switch cost unchanged (an
           upper bound on choosing a shorter band per fused edge; not a real design)
   banking the implemented engine with each tile transfer at the rate the buffers' banks, as
-          the resource model counts them, serve in the kernel's transfer order (a bank takes
-          one word a cycle): a lower bound for a synthesis that serialises the conflicts
-          (every layer mixed; not a fix, a measure of what the banking still owes)
+          the resource model counts them, serve (a bank takes one word a cycle), in the
+          kernel's transfer order and in rounds across channel groups: an estimate for a
+          synthesis that serialises the conflicts (every layer mixed; the kernel's C-sim
+          bank checker measures the same conflicts, tests/hls/test_transfer_banks.py)
   allin   levers at once, each idealised (an upper bound on them together; not a real
           design); --levers picks them (default all): store (freestore), array (no weight
           reload in any step, so a free streaming FC, and densedw), reuse (reuse, every

@@ -27,7 +27,10 @@ CXXFLAGS = ("-O2", "-DNDEBUG", "-std=c++14", "-fPIC", "-shared", "-w")
 #: compiled for this CPU so the PE columns vectorise (bench/csim_native_pe.py).
 NATIVE_PE = ("-O3", "-mprefer-vector-width=512", "-march=native", "-fwrapv", "-DFILMQNN_NATIVE_PE")
 STATS = ("cycles", "compute", "load_beats", "write_beats", "steps", "groups", "unpack",
-         "as_written")
+         "as_written", "bank_write", "bank_store", "bank_round")
+#: The bank checker's columns (the most words one bank took in one trip): a layer's
+#: descriptors take their maximum, the others add up.
+BANK_STATS = tuple(i for i, name in enumerate(STATS) if name.startswith("bank_"))
 
 
 class CsimError(RuntimeError):
@@ -159,7 +162,11 @@ class CsimEngine:
         runs = self.image.runs
         if runs is not None:  # a band-fused layer's descriptors add up to the layer
             per_layer = np.zeros((len(self.layer_names), len(STATS)))
-            np.add.at(per_layer, [r[0] for r in runs], per_desc)
+            at = [r[0] for r in runs]
+            np.add.at(per_layer, at, per_desc)
+            banks = np.zeros((len(self.layer_names), len(BANK_STATS)))
+            np.maximum.at(banks, at, per_desc[:, BANK_STATS])
+            per_layer[:, BANK_STATS] = banks
             per_desc = per_layer
         outs = []
         for name in self.image.outputs:

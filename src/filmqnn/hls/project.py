@@ -32,7 +32,7 @@ from filmqnn.hls.layout import DESC_FIELDS, DESC_WORDS, FLAGS, OPS, STORE_BIT, T
 from filmqnn.hls.pe_codegen import pe_functions
 from filmqnn.hls.plan import EngineDesign, EngineLayer, buffer_bounds, plan_network
 from filmqnn.hw.artifact_layers import artifact_layers
-from filmqnn.hw.buffers import INDEX_BITS
+from filmqnn.hw.buffers import INDEX_BITS, input_phases
 from filmqnn.hw.design import (
     IMPLEMENTED,
     KERNEL_MODES,
@@ -134,9 +134,12 @@ def render_sources(d: EngineDesign, layers: list[EngineLayer], image: DdrImage
     """The kernel, its headers and the C-sim API, as text by relative path."""
     env = _env()
     buf = buffer_bounds(layers, d)
+    k_dw = max((ly.shape["kh"] for ly in layers if ly.op == "dwconv" and d.opts.dw_taps),
+               default=0)
+    ib_rp, ib_cp = input_phases(k_dw, max((ly.shape["sw"] for ly in layers), default=1))
     ctx = {
         "d": d, "buf": buf, "ports": d.ports, "split_k": d.split_k, "act_bits": ACT_BITS,
-        "pixels": PIXELS,
+        "pixels": PIXELS, "ib_rp": ib_rp, "ib_cp": ib_cp,
         "wpb": d.geo.wpb, "store_beats": d.store_beats, "store_bit": STORE_BIT,
         "desc_fields": DESC_FIELDS, "desc_words": DESC_WORDS, "ops": OPS, "flags": FLAGS,
         "table_words": TABLE_WORDS, "index_bits": INDEX_BITS,

@@ -107,12 +107,18 @@ def dw_window(layers: list[LayerShape], opts: EngineOptions) -> tuple[int, int]:
     return max((ly.K for ly in dw), default=0), max((ly.stride for ly in dw), default=0)
 
 
-def bank_phases(layers: list[LayerShape], opts: EngineOptions) -> tuple[int, int]:
+def input_phases(k_dw: int, stride: int) -> tuple[int, int]:
     """(row, column) phases the input buffer is banked in so that every read of a cycle hits
     a different bank: PIXELS output columns at the largest stride S read columns ``PIXELS*S``
-    apart; a depthwise window (``dw_taps``) also reads its K rows in the same cycle."""
+    apart; a depthwise window of ``k_dw`` rows (``dw_taps``; 0: none) reads them in the same
+    cycle. Shared with the kernel's C-sim bank checker (``IB_RP``, ``IB_CP``)."""
+    return max(1, k_dw), PIXELS * max(1, stride)
+
+
+def bank_phases(layers: list[LayerShape], opts: EngineOptions) -> tuple[int, int]:
+    """``input_phases`` of a network's engine layers."""
     k_dw, _ = dw_window(layers, opts)
-    return max(1, k_dw), PIXELS * max(ly.stride for ly in engine_layers(layers, opts))
+    return input_phases(k_dw, max(ly.stride for ly in engine_layers(layers, opts)))
 
 
 def buffer_geometry(
