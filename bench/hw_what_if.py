@@ -300,12 +300,14 @@ def _banked(rp: int, cp: int, rounds: bool) -> dict[str, Callable[..., Any]]:
     In the kernel's order (``rounds`` False): a DDR round of a beat per port from rows of one
     group (up to the tile's rows) lands on ``ceil(rows / rp)`` beats per input bank set (its
     residual tile has no row phases: ``rows``); a run of the store's beats puts ``banks * wpb``
-    consecutive columns of one row into ``cp`` column banks (residual: ``PIXELS``); the write-
-    back reads a unit's consecutive columns, ``PIXELS`` a cycle. In rounds across channel groups
-    (``rounds``): a trip moves one beat of each of up to ``ports`` (DDR) or ``banks`` (a store
-    whose groups interleave beat by beat) different groups, rows of one group only where the
-    tile has fewer groups, in different row phases. Either way the weight banks, sized to reload
-    a row's Tn weights in ``WEIGHT_RELOAD`` cycles, take a chunk's weights in as many cycles."""
+    consecutive columns of one row into ``cp`` column banks (residual: ``PIXELS``); the
+    write-back into the store reads a unit's consecutive columns, ``PIXELS`` a cycle, and to DDR
+    each port's run of units, ``wpb`` columns of another channel group each. In rounds across
+    channel groups (``rounds``): a trip moves one beat of each of up to ``ports`` (DDR) or
+    ``banks`` (a store whose groups interleave beat by beat) different groups, rows of one group
+    only where the tile has fewer groups, in different row phases. Either way the weight banks,
+    sized to reload a row's Tn weights in ``WEIGHT_RELOAD`` cycles, take a chunk's weights in as
+    many cycles."""
     cdiv = performance._cdiv
     of_pass: list[Any] = [None, None]  # Tn and the filters of the pass being costed
     original_pass, original_write = performance._pass_group, performance.group_write
@@ -359,12 +361,13 @@ def _banked(rp: int, cp: int, rounds: bool) -> dict[str, Callable[..., Any]]:
         wpb = np.maximum(1, axi_bits // (ACT_BITS * np.asarray(G)))
         groups = cdiv(np.ceil(tm).astype(np.int64), G)
         b_out = groups * np.asarray(tr) * cdiv(tc, wpb)
+        out_chip = np.asarray((chip or performance.chip_flags(ly, {}))[1])
         if rounds:
-            out_chip = np.asarray((chip or performance.chip_flags(ly, {}))[1])
             lanes = np.where(out_chip, ports if banks is None else banks, ports)
             bound = cdiv(b_out, np.minimum(lanes, groups)) * cdiv(wpb, PIXELS)
-        else:
-            bound = cdiv(b_out * wpb, PIXELS)
+        else:  # into the store a trip's beats are one unit's; to DDR each port's own run
+            bound = np.where(out_chip, cdiv(b_out * wpb, PIXELS),
+                             cdiv(b_out, ports) * cdiv(wpb, PIXELS))
         return np.maximum(t, bound), bits, pre
 
     return {"step_load": load, "group_write": write, "_pass_group": pass_group}

@@ -46,9 +46,9 @@ def test_checker_sees_every_path(banks):
 
 
 def test_write_back_reads_a_units_columns_from_two_banks(banks):
-    """The write-back's trip reads WRITE_BEATS beats of one channel group's row: their
-    WRITE_BEATS x WPB columns from the accumulators' PIXELS column banks, which is what
-    bench/hw_what_if.py banking charges the kernel's order."""
+    """At most, a write-back trip reads WRITE_BEATS beats of one channel group's row (into
+    the store; to DDR where a slice's per-port runs share a group): their WRITE_BEATS x WPB
+    columns from the accumulators' PIXELS column banks."""
     cols, _, config = banks
     beats, wpb, pixels = (_define(config, k) for k in ("WRITE_BEATS", "WPB", "PIXELS"))
     assert cols["bank_write"].max() == math.ceil(beats * wpb / pixels)
