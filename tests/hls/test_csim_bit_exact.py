@@ -9,6 +9,7 @@ import torch
 from filmqnn.hls import csim
 from filmqnn.hls.csim import CsimEngine
 from filmqnn.hls.ddr_image import split_nibbles, unroll
+from filmqnn.hls.layout import DESC_FIELDS, STORE_BIT
 from filmqnn.hls.project import ProjectError, write_project
 from filmqnn.hw.design import IMPLEMENTED, KERNEL_MODES, EngineOptions
 from filmqnn.hw.devices import load_board
@@ -333,3 +334,16 @@ def test_tiles_wider_than_32_columns(lower_models, designs, tmp_path):
     wide = {"wide": (board, {**d, "Tc": 36})}
     graph = _torchvision_graph(lower_models, "resnet18", designs, "pynq-z2", 72)
     _check(graph, wide, "wide", tmp_path)
+
+
+def test_ddr_only_access_at_a_store_address_is_refused(graph_for, designs, tmp_path):
+    """The tables, weights and descriptors move through DDR-only accessors (no test for a
+    feature-map store address); the C-simulation refuses a run where one of them meets a
+    store address instead of reading the store."""
+    eng = _check(graph_for("user_cnn", "zcu102"), designs, "zcu102", tmp_path)
+    lay = eng.meta["layout"]
+    word = (lay["queue"] * eng.image.geo.beat_bytes + DESC_FIELDS.index("table_addr") * 4)
+    addr = int.from_bytes(eng.base[word:word + 4].tobytes(), "little") | (1 << STORE_BIT)
+    eng.base[word:word + 4] = np.frombuffer(addr.to_bytes(4, "little"), np.uint8)
+    with pytest.raises(csim.CsimError, match="DDR-only"):
+        eng.run(np.zeros(tuple(eng.meta["input_shape"]), np.int64))

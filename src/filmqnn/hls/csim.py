@@ -157,6 +157,11 @@ class CsimEngine:
             data.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), len(data), self.image.queue,
             n, stats.ctypes.data_as(ctypes.POINTER(ctypes.c_double)))
         if rc:
+            if rc == 3:
+                raise CsimError("the kernel moved a DDR-only beat (weights, tables, a tensor "
+                                "the plan keeps in DDR) at a feature-map store address: the "
+                                "project's plan and kernel disagree; regenerate it with "
+                                "`filmqnn hls`, and report it if it persists")
             raise CsimError(f"the C-simulation refused the image (code {rc})")
         per_desc = stats.reshape(n, len(STATS))
         runs = self.image.runs
