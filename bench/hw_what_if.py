@@ -292,6 +292,11 @@ def _all_chunks(original: Callable[..., Any]) -> Callable[..., Any]:
     return cap
 
 
+def _wpb(G: Any, axi_bits: int) -> Any:
+    """Activation words (G channels each) per AXI beat."""
+    return np.maximum(1, axi_bits // (ACT_BITS * np.asarray(G)))
+
+
 def _banked(rp: int, cp: int, rounds: bool) -> dict[str, Callable[..., Any]]:
     """step_load, group_write and _pass_group with every transfer at the rate its buffer's
     banks serve (``rp`` x ``cp`` input bank phases per channel group, a residual tile's and
@@ -324,7 +329,7 @@ def _banked(rp: int, cp: int, rounds: bool) -> dict[str, Callable[..., Any]]:
         if ly.raw is not None or not with_input:
             b_in = np.zeros_like(b_in)
         in_chip, _, skip_chip = chip or performance.chip_flags(ly, {})
-        wpb = np.maximum(1, axi_bits // (ACT_BITS * np.asarray(G)))
+        wpb = _wpb(G, axi_bits)
         banks = ports if banks is None else banks
         skip = np.where(ly.residual, extra_beats, 0)
         other = np.asarray(extra_beats) - skip  # the raw tile's prefetch
@@ -358,7 +363,7 @@ def _banked(rp: int, cp: int, rounds: bool) -> dict[str, Callable[..., Any]]:
                                       chip, skip_extra, row_end, banks)
         if ly.pool is not None or ly.int32_out:
             return t, bits, pre
-        wpb = np.maximum(1, axi_bits // (ACT_BITS * np.asarray(G)))
+        wpb = _wpb(G, axi_bits)
         groups = cdiv(np.ceil(tm).astype(np.int64), G)
         b_out = groups * np.asarray(tr) * cdiv(tc, wpb)
         out_chip = np.asarray((chip or performance.chip_flags(ly, {}))[1])
@@ -373,6 +378,15 @@ def _banked(rp: int, cp: int, rounds: bool) -> dict[str, Callable[..., Any]]:
     return {"step_load": load, "group_write": write, "_pass_group": pass_group}
 
 
+def _with_patches(fns: list[tuple[str, Callable[..., Any]]], fn: Callable[[], None]) -> None:
+    """Run ``fn`` with each ``performance.<name>`` replaced by its function (``_patched``)."""
+    if not fns:
+        fn()
+        return
+    (name, new), rest = fns[0], fns[1:]
+    _patched(name, lambda _original: new)(lambda: _with_patches(rest, fn))
+
+
 def banking() -> None:
     print("| board | model | implemented | banks-bound, kernel's order | ratio "
           "| banks-bound, rounds across groups | ratio |")
@@ -383,16 +397,11 @@ def banking() -> None:
             before = explore(L, load_board(board), clock, opts=IMPLEMENTED).performance["fps"]
             cells = [f"{before:.1f}"]
             for rounds in (False, True):
-                patched = _banked(*bank_phases(L, IMPLEMENTED), rounds)
-                saved = {name: getattr(performance, name) for name in patched}
-                for name, fn in patched.items():
-                    setattr(performance, name, fn)
-                try:
-                    fps = explore(L, load_board(board), clock, opts=IMPLEMENTED).performance["fps"]
-                finally:
-                    for name, fn in saved.items():
-                        setattr(performance, name, fn)
-                cells += [f"{fps:.1f}", f"{fps / before:.2f}"]
+                out: list[float] = []
+                _with_patches(list(_banked(*bank_phases(L, IMPLEMENTED), rounds).items()),
+                              lambda o=out, m=L, b=board, c=clock: o.append(explore(
+                                  m, load_board(b), c, opts=IMPLEMENTED).performance["fps"]))
+                cells += [f"{out[0]:.1f}", f"{out[0] / before:.2f}"]
             print(f"| {board} | {model} | " + " | ".join(cells) + " |")
 
 
