@@ -22,7 +22,9 @@ Run: .venv/bin/python bench/hw_what_if.py
           upper bound on choosing a shorter band per fused edge; not a real design)
   banking the implemented engine with each tile transfer at the rate the buffers' banks, as
           the resource model counts them, serve (a bank takes one word a cycle), in the
-          kernel's transfer order and in rounds across channel groups: an estimate for a
+          kernel's transfer order (DDR reads in rounds across channel groups, the store's
+          runs and the write-back along a row) and with every transfer in rounds across
+          channel groups: an estimate for a
           synthesis that serialises the conflicts (every layer mixed; the kernel's C-sim
           bank checker measures the same conflicts, tests/hls/test_transfer_banks.py)
   allin   levers at once, each idealised (an upper bound on them together; not a real
@@ -302,17 +304,17 @@ def _banked(rp: int, cp: int, rounds: bool) -> dict[str, Callable[..., Any]]:
     banks serve (``rp`` x ``cp`` input bank phases per channel group, a residual tile's and
     an accumulator's ``PIXELS`` column phases, a word a bank and cycle).
 
-    In the kernel's order (``rounds`` False): a DDR round of a beat per port from rows of one
-    group (up to the tile's rows) lands on ``ceil(rows / rp)`` beats per input bank set (its
-    residual tile has no row phases: ``rows``); a run of the store's beats puts ``banks * wpb``
-    consecutive columns of one row into ``cp`` column banks (residual: ``PIXELS``); the
-    write-back into the store reads a unit's consecutive columns, ``PIXELS`` a cycle, and to DDR
-    each port's run of units, ``wpb`` columns of another channel group each. In rounds across
-    channel groups (``rounds``): a trip moves one beat of each of up to ``ports`` (DDR) or
-    ``banks`` (a store whose groups interleave beat by beat) different groups, rows of one group
-    only where the tile has fewer groups, in different row phases. Either way the weight banks,
-    sized to reload a row's Tn weights in ``WEIGHT_RELOAD`` cycles, take a chunk's weights in as
-    many cycles."""
+    A DDR round of a beat per port takes its rows row by row across the tile's channel groups,
+    as the kernel does: of up to ``ports`` different groups, rows of one group only where the
+    tile has fewer groups, in different row phases. In the kernel's order for the rest
+    (``rounds`` False): a run of the store's beats puts ``banks * wpb`` consecutive columns of
+    one row into ``cp`` column banks (residual: ``PIXELS``); the write-back into the store
+    reads a unit's consecutive columns, ``PIXELS`` a cycle, and to DDR each port's run of
+    units, ``wpb`` columns of another channel group each. In rounds across channel groups
+    (``rounds``): a trip moves one beat of each of up to ``ports`` (DDR) or ``banks`` (a
+    store whose groups interleave beat by beat) different groups. Either way the weight
+    banks, sized to reload a row's Tn weights in ``WEIGHT_RELOAD`` cycles, take a chunk's
+    weights in as many cycles."""
     cdiv = performance._cdiv
     of_pass: list[Any] = [None, None]  # Tn and the filters of the pass being costed
     original_pass, original_write = performance._pass_group, performance.group_write
@@ -339,16 +341,13 @@ def _banked(rp: int, cp: int, rounds: bool) -> dict[str, Callable[..., Any]]:
         w_bank_bits = np.maximum(np.asarray(wbits) * np.asarray(of_pass[0]) / WEIGHT_RELOAD, 1)
         t_w = np.maximum(cdiv(b_w, ports), np.ceil(b_w * axi_bits / w_bank_bits))
         col = cdiv(wpb, PIXELS)  # trips a beat's columns take in a residual tile's banks
+        n_in = cdiv(np.asarray(tn), G)
+        n_out = cdiv(np.ceil(of_pass[1]).astype(np.int64), G)  # the residual tile's
+        ii_in, ii_sk = cdiv(cdiv(ports, n_in), rp), cdiv(ports, n_out) * col
         if rounds:
-            n_in = cdiv(np.asarray(tn), G)
-            n_out = cdiv(np.ceil(of_pass[1]).astype(np.int64), G)  # the residual tile's
-            ii_in, ii_sk = cdiv(cdiv(ports, n_in), rp), cdiv(ports, n_out) * col
             t_st = cdiv(in_st, np.minimum(banks, n_in * rp)) + cdiv(sk_st, np.minimum(
                 banks, n_out)) * col
-        else:  # a round's rows are one group's, as many as the tile has
-            rin = np.minimum((np.asarray(tr) - 1) * ly.stride + ly.K, ly.H + 2 * ly.pad)
-            ii_in = cdiv(np.minimum(ports, rin), rp)
-            ii_sk = np.minimum(ports, np.asarray(tr)) * col
+        else:  # a run of one group's beats
             t_st = cdiv(in_st, banks) * cdiv(banks * wpb, cp) + cdiv(sk_st, banks) * cdiv(
                 banks * wpb, PIXELS)
         t_ddr = np.maximum(cdiv(in_ddr, ports) * ii_in + t_w + cdiv(other, ports)
