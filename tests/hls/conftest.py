@@ -17,6 +17,11 @@ DESIGNS = {
                               ports=2, clock_mhz=150.0, store=8)),
     "pynq-z2": ("pynq-z2", dict(Tm=16, Tm8=2, Tn=4, Tr=5, Tc=6, G=4, dsp4=56, dsp8=8, post=8,
                                 ports=3, clock_mhz=100.0, store=12, store_banks=2)),
+    # the PYNQ-Z2 design with 16 input channels a tile: a tile of four channel groups, one
+    # per port and more, for the DDR rounds' banks (test_transfer_banks.py)
+    "pynq-z2-wide": ("pynq-z2", dict(Tm=16, Tm8=2, Tn=16, Tr=5, Tc=6, G=4, dsp4=56, dsp8=8,
+                                     post=8, ports=3, clock_mhz=100.0, store=12,
+                                     store_banks=2)),
     "fabric": ("pynq-z2", dict(Tm=16, Tm8=2, Tn=4, Tr=7, Tc=3, G=8, dsp4=0, dsp8=0, post=16,
                                ports=1, clock_mhz=100.0)),
 }

@@ -27,7 +27,7 @@ CXXFLAGS = ("-O2", "-DNDEBUG", "-std=c++14", "-fPIC", "-shared", "-w")
 #: compiled for this CPU so the PE columns vectorise (bench/csim_native_pe.py).
 NATIVE_PE = ("-O3", "-mprefer-vector-width=512", "-march=native", "-fwrapv", "-DFILMQNN_NATIVE_PE")
 STATS = ("cycles", "compute", "load_beats", "write_beats", "steps", "groups", "unpack",
-         "as_written", "bank_write", "bank_store", "bank_round")
+         "as_written", "bank_write", "bank_store", "bank_round", "bank_skip")
 #: The bank checker's columns (the most words one bank took in one trip): a layer's
 #: descriptors take their maximum, the others add up.
 BANK_STATS = tuple(i for i, name in enumerate(STATS) if name.startswith("bank_"))
