@@ -23,8 +23,8 @@ Run: .venv/bin/python bench/hw_what_if.py
   banking the implemented engine with each tile transfer at the rate the buffers' banks, as
           the resource model counts them, serve (a bank takes one word a cycle), in the
           kernel's transfer order (DDR reads in rounds across channel groups, the store's
-          runs and the write-back along a row) and with every transfer in rounds across
-          channel groups: an estimate for a
+          runs and the write-back along a row), with the store's reads or the write-back
+          or both also in rounds across channel groups: an estimate for a
           synthesis that serialises the conflicts (every layer mixed; the kernel's C-sim
           bank checker measures the same conflicts, tests/hls/test_transfer_banks.py)
   allin   levers at once, each idealised (an upper bound on them together; not a real
@@ -299,22 +299,23 @@ def _wpb(G: Any, axi_bits: int) -> Any:
     return np.maximum(1, axi_bits // (ACT_BITS * np.asarray(G)))
 
 
-def _banked(rp: int, cp: int, rounds: bool) -> dict[str, Callable[..., Any]]:
+def _banked(rp: int, cp: int, store_rounds: bool, write_rounds: bool
+            ) -> dict[str, Callable[..., Any]]:
     """step_load, group_write and _pass_group with every transfer at the rate its buffer's
     banks serve (``rp`` x ``cp`` input bank phases per channel group, a residual tile's and
     an accumulator's ``PIXELS`` column phases, a word a bank and cycle).
 
     A DDR round of a beat per port takes its rows row by row across the tile's channel groups,
     as the kernel does: of up to ``ports`` different groups, rows of one group only where the
-    tile has fewer groups, in different row phases. In the kernel's order for the rest
-    (``rounds`` False): a run of the store's beats puts ``banks * wpb`` consecutive columns of
-    one row into ``cp`` column banks (residual: ``PIXELS``); the write-back into the store
-    reads a unit's consecutive columns, ``PIXELS`` a cycle, and to DDR each port's run of
-    units, ``wpb`` columns of another channel group each. In rounds across channel groups
-    (``rounds``): a trip moves one beat of each of up to ``ports`` (DDR) or ``banks`` (a
-    store whose groups interleave beat by beat) different groups. Either way the weight
-    banks, sized to reload a row's Tn weights in ``WEIGHT_RELOAD`` cycles, take a chunk's
-    weights in as many cycles."""
+    tile has fewer groups, in different row phases. In the kernel's order for the rest: a run
+    of the store's beats puts ``banks * wpb`` consecutive columns of one row into ``cp``
+    column banks (residual: ``PIXELS``); the write-back into the store reads a unit's
+    consecutive columns, ``PIXELS`` a cycle, and to DDR each port's run of units, ``wpb``
+    columns of another channel group each. In rounds across channel groups (the store's
+    reads with ``store_rounds``, the write-back with ``write_rounds``): a trip moves one beat
+    of each of up to ``ports`` (DDR) or ``banks`` (a store whose groups interleave beat by
+    beat) different groups. Either way the weight banks, sized to reload a row's Tn weights
+    in ``WEIGHT_RELOAD`` cycles, take a chunk's weights in as many cycles."""
     cdiv = performance._cdiv
     of_pass: list[Any] = [None, None]  # Tn and the filters of the pass being costed
     original_pass, original_write = performance._pass_group, performance.group_write
@@ -344,7 +345,7 @@ def _banked(rp: int, cp: int, rounds: bool) -> dict[str, Callable[..., Any]]:
         n_in = cdiv(np.asarray(tn), G)
         n_out = cdiv(np.ceil(of_pass[1]).astype(np.int64), G)  # the residual tile's
         ii_in, ii_sk = cdiv(cdiv(ports, n_in), rp), cdiv(ports, n_out) * col
-        if rounds:
+        if store_rounds:
             t_st = cdiv(in_st, np.minimum(banks, n_in * rp)) + cdiv(sk_st, np.minimum(
                 banks, n_out)) * col
         else:  # a run of one group's beats
@@ -366,7 +367,7 @@ def _banked(rp: int, cp: int, rounds: bool) -> dict[str, Callable[..., Any]]:
         groups = cdiv(np.ceil(tm).astype(np.int64), G)
         b_out = groups * np.asarray(tr) * cdiv(tc, wpb)
         out_chip = np.asarray((chip or performance.chip_flags(ly, {}))[1])
-        if rounds:
+        if write_rounds:
             lanes = np.where(out_chip, ports if banks is None else banks, ports)
             bound = cdiv(b_out, np.minimum(lanes, groups)) * cdiv(wpb, PIXELS)
         else:  # into the store a trip's beats are one unit's; to DDR each port's own run
@@ -387,17 +388,19 @@ def _with_patches(fns: list[tuple[str, Callable[..., Any]]], fn: Callable[[], No
 
 
 def banking() -> None:
-    print("| board | model | implemented | banks-bound, kernel's order | ratio "
-          "| banks-bound, rounds across groups | ratio |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    variants = {"kernel's order": (False, False), "store in rounds": (True, False),
+                "write-back in rounds": (False, True), "rounds across groups": (True, True)}
+    print("| board | model | implemented | " + " | ".join(
+        f"banks-bound, {name} | ratio" for name in variants) + " |")
+    print("|---|---|---:|" + "---:|---:|" * len(variants))
     for board, clock in BOARDS:
         for model in MODELS:
             L = model_layers(model, first_last_8bit=False)
             before = explore(L, load_board(board), clock, opts=IMPLEMENTED).performance["fps"]
             cells = [f"{before:.1f}"]
-            for rounds in (False, True):
+            for flags in variants.values():
                 out: list[float] = []
-                _with_patches(list(_banked(*bank_phases(L, IMPLEMENTED), rounds).items()),
+                _with_patches(list(_banked(*bank_phases(L, IMPLEMENTED), *flags).items()),
                               lambda o=out, m=L, b=board, c=clock: o.append(explore(
                                   m, load_board(b), c, opts=IMPLEMENTED).performance["fps"]))
                 cells += [f"{out[0]:.1f}", f"{out[0] / before:.2f}"]
