@@ -81,9 +81,10 @@ def test_residual_rounds_share_the_residual_tiles_column_banks(banks):
     """The residual tile has PIXELS column banks and no row phases: a beat's WPB words take
     ceil(WPB / PIXELS) of a bank, whatever the groups."""
     cols, (model, _), config = banks
+    if not model.startswith("resnet"):
+        pytest.skip("the small MobileNet-V2 reads no residual operand from DDR")
     wpb, pixels = _define(config, "WPB"), _define(config, "PIXELS")
-    if model.startswith("resnet"):
-        assert cols["bank_skip"].max() >= math.ceil(wpb / pixels)
+    assert cols["bank_skip"].max() >= math.ceil(wpb / pixels)
 
 
 @pytest.mark.xfail(strict=True, reason="the store's runs and the write-back move data along "
